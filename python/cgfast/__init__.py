@@ -1,0 +1,31 @@
+"""cgfast: complexity-gap data valuation without training a model, one Cholesky per block.
+
+>>> import numpy as np, cgfast
+>>> scores = cgfast.score(np.random.rand(100, 5), np.arange(100) % 2)
+"""
+
+from ._errors import (
+    BlockTooLargeError,
+    CgfastWarning,
+    InternalError,
+    RidgeWarning,
+    SingularKernelError,
+)
+from ._score import ScoreTerms, complexity, gram, score
+from .plan import Block, plan_blocks
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Block",
+    "BlockTooLargeError",
+    "CgfastWarning",
+    "InternalError",
+    "RidgeWarning",
+    "ScoreTerms",
+    "SingularKernelError",
+    "complexity",
+    "gram",
+    "plan_blocks",
+    "score",
+]

@@ -1,0 +1,25 @@
+"""Exception and warning classes of cgfast, in one place."""
+
+from __future__ import annotations
+
+from ._core import InternalError, SingularKernelError
+
+__all__ = [
+    "BlockTooLargeError",
+    "CgfastWarning",
+    "InternalError",
+    "RidgeWarning",
+    "SingularKernelError",
+]
+
+
+class CgfastWarning(UserWarning):
+    """Base class of every warning cgfast emits."""
+
+
+class RidgeWarning(CgfastWarning):
+    """A block's kernel matrix was singular (duplicate rows) and was scored with a small ridge."""
+
+
+class BlockTooLargeError(ValueError, MemoryError):
+    """A block would not fit in the memory this process may use; the message names a max_block that does."""

@@ -1,0 +1,96 @@
+"""How much memory this process may use, and the largest block that fits in it."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from ._errors import BlockTooLargeError
+
+# Blocks larger than this are not the default: per-example cost grows as the block grows
+# (k²/3 per example for the factorisation), and the chunking table in the README shows the
+# scores barely change beyond it.
+DEFAULT_BLOCK_CAP = 8192
+# Fraction of the available memory one block's working set may take by default.
+DEFAULT_FRACTION = 0.5
+# Fraction an explicit max_block may take before it is refused.
+HARD_FRACTION = 0.9
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        text = Path(path).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _cgroup_room() -> int | None:
+    """Bytes left under this process's cgroup memory limit, if it has one."""
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
+        limit = _read_int(limit_file)
+        if limit is not None and limit < (1 << 60):
+            usage = _read_int(usage_file) or 0
+            return max(0, limit - usage)
+    return None
+
+
+def _physical_room() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def available_bytes() -> int:
+    """Bytes this process may still allocate: the smaller of free RAM and its cgroup's room."""
+    known = [b for b in (_physical_room(), _cgroup_room()) if b is not None]
+    return min(known) if known else 4 << 30
+
+
+def block_bytes(k: int, d: int, itemsize: int, positives: int | None = None) -> int:
+    """Peak bytes of scoring one block of ``k`` rows of ``d`` features with ``positives`` scored.
+
+    H (k x k float64), the normalised rows (k x d float64), the gathered rows in their own dtype,
+    and the inverse of the trailing p x p factor.
+    """
+    p = k if positives is None else positives
+    return 8 * k * k + 8 * k * d + itemsize * k * d + 8 * p * p
+
+
+def largest_block(d: int, itemsize: int, budget: int) -> int:
+    """The largest k (with half of it positives) whose working set fits ``budget`` bytes."""
+    # 8k² + 2k² (p = k/2) + (8 + itemsize) k d <= budget, solved for k.
+    a, b = 10.0, float((8 + itemsize) * d)
+    k = int((-b + math.sqrt(b * b + 4 * a * budget)) / (2 * a))
+    while k > 2 and block_bytes(k, d, itemsize, k // 2) > budget:
+        k -= 1
+    return max(k, 0)
+
+
+def default_max_block(d: int, itemsize: int) -> int:
+    """The default ``max_block``: as large as memory allows, up to :data:`DEFAULT_BLOCK_CAP`."""
+    fit = largest_block(d, itemsize, int(available_bytes() * DEFAULT_FRACTION))
+    return max(2, min(DEFAULT_BLOCK_CAP, fit))
+
+
+def check_fits(k: int, p: int, d: int, itemsize: int) -> None:
+    """Refuses, before any allocation, a block that would not fit in this process's memory."""
+    room = available_bytes()
+    need = block_bytes(k, d, itemsize, p)
+    if need > room * HARD_FRACTION:
+        fit = largest_block(d, itemsize, int(room * DEFAULT_FRACTION))
+        raise BlockTooLargeError(
+            f"a block of {k} rows needs {need / 2**30:.1f} GiB but this process may use about "
+            f"{room / 2**30:.1f} GiB; pass max_block={max(2, fit)} or smaller"
+        )

@@ -1,0 +1,33 @@
+//! Errors of the numerical core, free of any Python type.
+
+use std::fmt;
+
+/// Why a block could not be scored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CoreError {
+    /// The input shapes do not fit together (a bug in the caller, reported rather than panicked).
+    Shape(String),
+    /// A row has zero norm or a non-finite entry, so it cannot be normalised.
+    BadRow { row: usize, reason: &'static str },
+    /// H stayed numerically singular even with the largest ridge we allow.
+    NotPositiveDefinite { max_ridge: f64 },
+    /// The result held a non-finite value although every check before passed.
+    NonFinite(&'static str),
+}
+
+impl fmt::Display for CoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CoreError::Shape(msg) => write!(f, "shape mismatch: {msg}"),
+            CoreError::BadRow { row, reason } => write!(f, "row {row} of the block {reason}"),
+            CoreError::NotPositiveDefinite { max_ridge } => write!(
+                f,
+                "the kernel matrix is singular even with a ridge of {max_ridge:.1e} x mean(diag H); \
+                 the block holds (near-)duplicate rows: deduplicate X first"
+            ),
+            CoreError::NonFinite(what) => write!(f, "non-finite value in {what}"),
+        }
+    }
+}
+
+impl std::error::Error for CoreError {}

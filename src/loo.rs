@@ -1,0 +1,335 @@
+//! Leave-one-out complexity gaps of one block from a single in-place Cholesky factorisation of H.
+//!
+//! With G = H⁻¹ and α = G y, removing example i changes yᵀH⁻¹y by α_i² / G_ii. One factorisation
+//! H = L Lᵀ gives α by two triangular solves; the positives sit last in the block, so the
+//! diagonal of G over them is the squared column norms of inv(L_SS), L_SS the trailing p x p block.
+
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_scratch};
+use faer::linalg::triangular_inverse::invert_lower_triangular;
+use faer::linalg::triangular_solve::{
+    solve_lower_triangular_in_place, solve_upper_triangular_in_place,
+};
+use faer::{ColMut, Mat, MatMut, MatRef, Par};
+use rayon::prelude::*;
+
+use crate::error::CoreError;
+
+/// The first ridge tried, relative to mean(diag H), once the plain factorisation fails.
+pub const FIRST_RIDGE: f64 = 1e-12;
+/// The largest ridge tried, relative to mean(diag H), before giving up.
+pub const MAX_RIDGE: f64 = 1e-6;
+
+/// A pivot L_ii² below `k · ε · mean(diag H)` times this factor counts as singular: the example is
+/// then a duplicate of earlier ones to within rounding, and its score would be rounding noise.
+const PIVOT_TOLERANCE: f64 = 1.0;
+
+/// Scores of the positives of one block, in block order, with the ridge that was needed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockScores {
+    /// CG(i) = α_i² / G_ii.
+    pub score: Vec<f64>,
+    /// b² / D with D = G_ii and b = (H⁻¹)_{i,−i} y_{−i} = α_i − D y_i.
+    pub a2: Vec<f64>,
+    /// y_i b.
+    pub ab: Vec<f64>,
+    /// y_i² D.
+    pub b2: Vec<f64>,
+    /// The ridge added to H, relative to mean(diag H); 0 when none was needed.
+    pub ridge: f64,
+}
+
+fn mean_diag_lower(h: &[f64], k: usize) -> f64 {
+    (0..k).map(|j| h[j * k + j]).sum::<f64>() / k as f64
+}
+
+/// Factors the lower triangle of `h` in place. On failure `h` holds garbage.
+fn cholesky_lower(h: &mut [f64], k: usize, par: Par) -> bool {
+    let mut buf = MemBuffer::new(cholesky_in_place_scratch::<f64>(k, par, Default::default()));
+    let ok = cholesky_in_place(
+        MatMut::from_column_major_slice_mut(h, k, k),
+        Default::default(),
+        par,
+        MemStack::new(&mut buf),
+        Default::default(),
+    )
+    .is_ok();
+    ok && {
+        let floor = PIVOT_TOLERANCE * k as f64 * f64::EPSILON;
+        (0..k).all(|j| {
+            let pivot = h[j * k + j];
+            pivot.is_finite() && pivot * pivot > floor
+        })
+    }
+}
+
+/// Factors H = L Lᵀ in place, adding a ridge when H is numerically singular.
+///
+/// `build` writes the lower triangle of H into the buffer; it is called again before each ridge
+/// retry, since a failed factorisation destroys H. `accept` sees the factor and may reject it
+/// (for example when a quantity derived from it is not finite), which moves to the next ridge.
+/// Returns the relative ridge used (0 when none).
+pub fn factor_with_ridge(
+    h: &mut [f64],
+    k: usize,
+    par: Par,
+    mut build: impl FnMut(&mut [f64]) -> Result<(), CoreError>,
+    mut accept: impl FnMut(&[f64]) -> bool,
+) -> Result<f64, CoreError> {
+    build(h)?;
+    let scale = mean_diag_lower(h, k);
+    let mut ridge = 0.0;
+    loop {
+        if ridge > 0.0 {
+            build(h)?;
+            let add = ridge * scale;
+            (0..k).for_each(|j| h[j * k + j] += add);
+        }
+        if cholesky_lower(h, k, par) && accept(h) {
+            return Ok(ridge);
+        }
+        ridge = if ridge == 0.0 { FIRST_RIDGE } else { ridge * 10.0 };
+        if ridge > MAX_RIDGE * 1.000_001 {
+            return Err(CoreError::NotPositiveDefinite {
+                max_ridge: MAX_RIDGE,
+            });
+        }
+    }
+}
+
+/// Solves H α = y given the lower Cholesky factor in `l`.
+pub fn solve(l: &[f64], k: usize, y: &[f64], par: Par) -> Vec<f64> {
+    let l = MatRef::from_column_major_slice(l, k, k);
+    let mut alpha = y.to_vec();
+    let mut col = MatMut::from_column_major_slice_mut(&mut alpha, k, 1);
+    solve_lower_triangular_in_place(l, col.as_mut(), par);
+    solve_upper_triangular_in_place(l.transpose(), col, par);
+    alpha
+}
+
+/// diag(H⁻¹) over the trailing `p` rows: squared column norms of the inverse of L's trailing block.
+pub fn trailing_inverse_diagonal(l: &[f64], k: usize, p: usize, par: Par) -> Vec<f64> {
+    let l = MatRef::from_column_major_slice(l, k, k);
+    let lss = l.submatrix(k - p, k - p, p, p);
+    let mut inv = Mat::<f64>::zeros(p, p);
+    invert_lower_triangular(inv.as_mut(), lss, par);
+    let norm = |j: usize| -> f64 {
+        let c = inv.col(j);
+        (j..p).map(|i| c[i] * c[i]).sum()
+    };
+    match par {
+        Par::Seq => (0..p).map(norm).collect(),
+        _ => (0..p).into_par_iter().map(norm).collect(),
+    }
+}
+
+/// Leave-one-out scores of the last `p` of the `k` examples whose kernel `build` writes.
+///
+/// Labels are −1 for the first `k − p` (negatives) and +1 for the last `p` (positives).
+pub fn block_scores(
+    h: &mut [f64],
+    k: usize,
+    p: usize,
+    par: Par,
+    build: impl FnMut(&mut [f64]) -> Result<(), CoreError>,
+) -> Result<BlockScores, CoreError> {
+    if p == 0 || p > k || h.len() != k * k {
+        return Err(CoreError::Shape(format!(
+            "{p} positives in a block of {k} with {} kernel entries",
+            h.len()
+        )));
+    }
+    let y: Vec<f64> = (0..k).map(|i| if i < k - p { -1.0 } else { 1.0 }).collect();
+    let mut found = None;
+    let ridge = factor_with_ridge(h, k, par, build, |l| {
+        let alpha = solve(l, k, &y, par);
+        let diag = trailing_inverse_diagonal(l, k, p, par);
+        let ok = alpha.iter().chain(&diag).all(|v| v.is_finite()) && diag.iter().all(|&d| d > 0.0);
+        found = ok.then_some((alpha, diag));
+        ok
+    })?;
+    let (alpha, diag) = found.ok_or(CoreError::NonFinite("the factorisation"))?;
+    let alpha = &alpha[k - p..];
+    let mut out = BlockScores {
+        score: Vec::with_capacity(p),
+        a2: Vec::with_capacity(p),
+        ab: Vec::with_capacity(p),
+        b2: Vec::with_capacity(p),
+        ridge,
+    };
+    for (&a, &d) in alpha.iter().zip(&diag) {
+        let b = a - d;
+        out.score.push(a * a / d);
+        out.a2.push(b * b / d);
+        out.ab.push(b);
+        out.b2.push(d);
+    }
+    Ok(out)
+}
+
+/// yᵀ H⁻¹ y = ‖L⁻¹ y‖² for the kernel `build` writes; returns it with the relative ridge used.
+pub fn complexity(
+    h: &mut [f64],
+    k: usize,
+    y: &[f64],
+    par: Par,
+    build: impl FnMut(&mut [f64]) -> Result<(), CoreError>,
+) -> Result<(f64, f64), CoreError> {
+    if y.len() != k || h.len() != k * k {
+        return Err(CoreError::Shape(format!("{} labels for a block of {k}", y.len())));
+    }
+    let mut value = f64::NAN;
+    let ridge = factor_with_ridge(h, k, par, build, |l| {
+        let mut z = y.to_vec();
+        solve_lower_triangular_in_place(
+            MatRef::from_column_major_slice(l, k, k),
+            ColMut::from_slice_mut(&mut z).as_mat_mut(),
+            par,
+        );
+        value = z.iter().map(|v| v * v).sum();
+        value.is_finite()
+    })?;
+    Ok((value, ridge))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small symmetric positive definite matrix with a known structure.
+    fn spd(k: usize) -> Vec<f64> {
+        let mut h = vec![0.0; k * k];
+        for j in 0..k {
+            for i in 0..k {
+                let (a, b) = (i as f64, j as f64);
+                h[j * k + i] = 1.0 / (1.0 + (a - b).abs()) + if i == j { 1.0 } else { 0.0 };
+            }
+        }
+        h
+    }
+
+    fn inverse(h: &[f64], k: usize) -> Vec<f64> {
+        // Gauss-Jordan on a copy, good enough for the well-conditioned test matrices.
+        let mut a: Vec<Vec<f64>> = (0..k)
+            .map(|i| {
+                let mut r: Vec<f64> = (0..k).map(|j| h[j * k + i]).collect();
+                r.extend((0..k).map(|j| if i == j { 1.0 } else { 0.0 }));
+                r
+            })
+            .collect();
+        for c in 0..k {
+            let piv = a[c][c];
+            a[c].iter_mut().for_each(|v| *v /= piv);
+            for r in 0..k {
+                if r != c {
+                    let f = a[r][c];
+                    let row_c = a[c].clone();
+                    a[r].iter_mut().zip(&row_c).for_each(|(v, w)| *v -= f * w);
+                }
+            }
+        }
+        (0..k * k).map(|idx| a[idx % k][k + idx / k]).collect()
+    }
+
+    fn loo_by_resolve(h: &[f64], k: usize, y: &[f64], i: usize) -> f64 {
+        let full = {
+            let g = inverse(h, k);
+            (0..k).map(|a| (0..k).map(|b| y[a] * g[b * k + a] * y[b]).sum::<f64>()).sum::<f64>()
+        };
+        let keep: Vec<usize> = (0..k).filter(|&j| j != i).collect();
+        let m = k - 1;
+        let sub: Vec<f64> = (0..m * m).map(|idx| h[keep[idx / m] * k + keep[idx % m]]).collect();
+        let g = inverse(&sub, m);
+        let part: f64 = (0..m)
+            .map(|a| (0..m).map(|b| y[keep[a]] * g[b * m + a] * y[keep[b]]).sum::<f64>())
+            .sum();
+        full - part
+    }
+
+    #[test]
+    fn scores_match_explicit_leave_one_out() {
+        for (k, p) in [(2, 1), (3, 2), (7, 3), (12, 12), (17, 5)] {
+            let full = spd(k);
+            let mut h = vec![0.0; k * k];
+            let out = block_scores(&mut h, k, p, Par::Seq, |h| {
+                h.copy_from_slice(&full);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(out.ridge, 0.0);
+            let y: Vec<f64> = (0..k).map(|i| if i < k - p { -1.0 } else { 1.0 }).collect();
+            for j in 0..p {
+                let want = loo_by_resolve(&full, k, &y, k - p + j);
+                let got = out.score[j];
+                assert!((got - want).abs() <= 1e-10 * want.abs().max(1.0), "k={k} p={p} j={j}");
+                let sum = out.a2[j] + 2.0 * out.ab[j] + out.b2[j];
+                assert!((sum - got).abs() <= 1e-12 * got.abs().max(1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn trailing_diagonal_matches_full_inverse() {
+        let k = 20;
+        let mut h = spd(k);
+        assert!(cholesky_lower(&mut h, k, Par::Seq));
+        let g = inverse(&spd(k), k);
+        let p = 6;
+        let diag = trailing_inverse_diagonal(&h, k, p, Par::rayon(2));
+        for (j, d) in diag.iter().enumerate() {
+            let want = g[(k - p + j) * k + (k - p + j)];
+            assert!((d - want).abs() < 1e-12 * want);
+        }
+    }
+
+    #[test]
+    fn complexity_is_quadratic_form_of_inverse() {
+        let k = 9;
+        let full = spd(k);
+        let y: Vec<f64> = (0..k).map(|i| if i % 3 == 0 { 1.0 } else { -1.0 }).collect();
+        let mut h = vec![0.0; k * k];
+        let (value, ridge) = complexity(&mut h, k, &y, Par::Seq, |h| {
+            h.copy_from_slice(&full);
+            Ok(())
+        })
+        .unwrap();
+        let g = inverse(&full, k);
+        let want: f64 = (0..k).map(|a| (0..k).map(|b| y[a] * g[b * k + a] * y[b]).sum::<f64>()).sum();
+        assert_eq!(ridge, 0.0);
+        assert!((value - want).abs() < 1e-12 * want);
+    }
+
+    #[test]
+    fn duplicate_rows_take_a_ridge() {
+        // Rank one: every row identical.
+        let k = 5;
+        let mut h = vec![0.0; k * k];
+        let out = block_scores(&mut h, k, 2, Par::Seq, |h| {
+            h.fill(0.5);
+            Ok(())
+        })
+        .unwrap();
+        assert!(out.ridge >= FIRST_RIDGE && out.ridge <= MAX_RIDGE);
+        assert!(out.score.iter().all(|s| s.is_finite()));
+    }
+
+    #[test]
+    fn hopeless_matrix_is_an_error_not_a_panic() {
+        let k = 4;
+        let mut h = vec![0.0; k * k];
+        let err = block_scores(&mut h, k, 1, Par::Seq, |h| {
+            h.fill(-1.0);
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(matches!(err, CoreError::NotPositiveDefinite { .. }));
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let mut h = vec![0.0; 4];
+        assert!(block_scores(&mut h, 2, 0, Par::Seq, |_| Ok(())).is_err());
+        assert!(block_scores(&mut h, 2, 3, Par::Seq, |_| Ok(())).is_err());
+        assert!(complexity(&mut h, 2, &[1.0], Par::Seq, |_| Ok(())).is_err());
+    }
+}
