@@ -98,12 +98,15 @@ pub fn factor_with_ridge(
 }
 
 /// Solves H α = y given the lower Cholesky factor in `l`.
-pub fn solve(l: &[f64], k: usize, y: &[f64], par: Par) -> Vec<f64> {
+///
+/// Sequential on purpose: faer's parallel solve with one right-hand side splits its sums by
+/// thread count, which would make scores depend on it; these 2k² flops are a small share.
+pub fn solve(l: &[f64], k: usize, y: &[f64]) -> Vec<f64> {
     let l = MatRef::from_column_major_slice(l, k, k);
     let mut alpha = y.to_vec();
     let mut col = MatMut::from_column_major_slice_mut(&mut alpha, k, 1);
-    solve_lower_triangular_in_place(l, col.as_mut(), par);
-    solve_upper_triangular_in_place(l.transpose(), col, par);
+    solve_lower_triangular_in_place(l, col.as_mut(), Par::Seq);
+    solve_upper_triangular_in_place(l.transpose(), col, Par::Seq);
     alpha
 }
 
@@ -142,7 +145,7 @@ pub fn block_scores(
     let y: Vec<f64> = (0..k).map(|i| if i < k - p { -1.0 } else { 1.0 }).collect();
     let mut found = None;
     let ridge = factor_with_ridge(h, k, par, build, |l| {
-        let alpha = solve(l, k, &y, par);
+        let alpha = solve(l, k, &y);
         let diag = trailing_inverse_diagonal(l, k, p, par);
         let ok = alpha.iter().chain(&diag).all(|v| v.is_finite()) && diag.iter().all(|&d| d > 0.0);
         found = ok.then_some((alpha, diag));
@@ -184,7 +187,7 @@ pub fn complexity(
         solve_lower_triangular_in_place(
             MatRef::from_column_major_slice(l, k, k),
             ColMut::from_slice_mut(&mut z).as_mat_mut(),
-            par,
+            Par::Seq,
         );
         value = z.iter().map(|v| v * v).sum();
         value.is_finite()
