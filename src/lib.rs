@@ -4,6 +4,8 @@ pub mod block;
 pub mod error;
 pub mod kernel;
 pub mod loo;
+#[cfg(test)]
+mod proptests;
 pub mod threads;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -1,0 +1,1 @@
+//! Property tests of the block routine over odd sizes and adversarial values.
