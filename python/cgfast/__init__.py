@@ -12,6 +12,8 @@ from ._errors import (
     SingularKernelError,
 )
 from ._score import ScoreTerms, complexity, gram, score
+from .checkpoint import CheckpointWarning
+from .parts import assemble, score_part
 from .plan import Block, plan_blocks
 
 __version__ = "0.1.0"
@@ -20,12 +22,15 @@ __all__ = [
     "Block",
     "BlockTooLargeError",
     "CgfastWarning",
+    "CheckpointWarning",
     "InternalError",
     "RidgeWarning",
     "ScoreTerms",
     "SingularKernelError",
+    "assemble",
     "complexity",
     "gram",
     "plan_blocks",
     "score",
+    "score_part",
 ]

@@ -1,31 +1,31 @@
-"""Where the examples come from: in-memory arrays, memory maps and .npy paths, read block by block."""
+"""Where the examples come from: arrays, memory maps, .npy files and Zarr arrays, read by rows."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-ArrayLike = Union[npt.ArrayLike, "os.PathLike[str]", str]
-
-# Rows checked at a time by the validation scan: bounds its memory for memory-mapped input.
+# Bytes checked at a time by the validation scan: bounds its memory for out-of-core input.
 _SCAN_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
 class Rows:
-    """The examples as an (n, d) matrix that is read a block of rows at a time.
+    """The examples as an (n, d) matrix read a block of rows at a time, never loaded whole.
 
-    ``array`` is never copied whole: it may be a memory map. ``dtype`` is what blocks are handed to
-    the native core in (float32 stays float32, everything else numeric becomes float64).
+    ``array`` keeps its own shape (n, ...) and may be an in-memory array, a memory map or a Zarr
+    array; ``path`` names the file or store it was opened from, so a worker process can open the
+    same rows itself (:meth:`reopen`). Blocks are handed to the native core as float32 when X is
+    float32 and as float64 otherwise.
     """
 
-    array: np.ndarray
-    source: str
+    array: Any
+    path: str | None = None
 
     @property
     def n(self) -> int:
@@ -33,65 +33,138 @@ class Rows:
 
     @property
     def d(self) -> int:
-        return int(self.array.shape[1])
+        return int(np.prod(self.array.shape[1:]))
 
     @property
     def dtype(self) -> np.dtype:
         return np.dtype(np.float32) if self.array.dtype == np.float32 else np.dtype(np.float64)
 
+    @property
+    def is_zarr(self) -> bool:
+        return _is_zarr(self.array)
+
+    def _as_matrix(self, part: np.ndarray, rows: int) -> np.ndarray:
+        return np.ascontiguousarray(np.reshape(part, (rows, self.d)), dtype=self.dtype)
+
     def take(self, index: np.ndarray) -> np.ndarray:
-        """The rows ``index`` as one C-contiguous block in :attr:`dtype`."""
-        block = self.array[np.asarray(index, dtype=np.intp)]
-        return np.ascontiguousarray(block, dtype=self.dtype)
+        """The rows ``index``, in that order, as one C-contiguous (len(index), d) block."""
+        index = np.asarray(index, dtype=np.intp)
+        if self.is_zarr:
+            order = np.argsort(index, kind="stable")
+            rest = (slice(None),) * (len(self.array.shape) - 1)
+            part = np.asarray(self.array.get_orthogonal_selection((index[order],) + rest))
+            out = np.empty_like(part)
+            out[order] = part
+            return self._as_matrix(out, len(index))
+        return self._as_matrix(np.asarray(self.array[index]), len(index))
+
+    def between(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` as an (m, d) array in X's own dtype (a view where possible)."""
+        part = np.asarray(self.array[start:stop])
+        return part.reshape(part.shape[0], self.d)
+
+    def slices(self) -> Any:
+        """Consecutive (start, rows) pairs of bounded size, for one pass over all of X."""
+        step = max(1, _SCAN_BYTES // max(1, self.d * self.array.dtype.itemsize))
+        for start in range(0, self.n, step):
+            yield start, self.between(start, min(start + step, self.n))
+
+    def reopen(self) -> Rows:
+        """The same rows opened afresh from :attr:`path` (in a worker process, say)."""
+        if self.path is None:
+            return self
+        return open_rows(self.path)
+
+    def __reduce__(self) -> Any:
+        if self.path is None:
+            return (Rows, (self.array, None))
+        return (open_rows, (self.path,))
+
+
+def _open_path(path: Path) -> Any:
+    if path.suffix == ".npy":
+        try:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"cannot read X from {str(path)!r}: {err}") from err
+    if path.suffix == ".zarr" or (path / ".zarray").exists() or (path / "zarr.json").exists():
+        try:
+            import zarr
+        except ImportError as err:
+            raise ImportError(
+                "reading a Zarr array needs zarr: pip install 'cgfast[dask]'"
+            ) from err
+        try:
+            return zarr.open_array(str(path), mode="r")
+        except Exception as err:  # zarr raises several unrelated types for a bad store
+            raise ValueError(f"cannot read X from the Zarr store {str(path)!r}: {err}") from err
+    raise ValueError(f"X as a path must name a .npy file or a Zarr array, got {str(path)!r}")
 
 
 def open_rows(X: Any) -> Rows:
-    """Wraps X (array-like, ``np.memmap`` or a path to a ``.npy`` file) as :class:`Rows`.
+    """Wraps X (array-like, ``np.memmap``, Zarr array, or a path to a .npy file or Zarr store).
 
-    Each example is flattened: X of shape (n, 8, 8) becomes (n, 64). Nothing is loaded that is
-    not already in memory.
+    Each example is flattened: X of shape (n, 8, 8) is read as (n, 64). Nothing is loaded that
+    is not already in memory.
     """
+    path = None
     if isinstance(X, (str, os.PathLike)):
-        path = Path(X)
-        if path.suffix != ".npy":
-            raise ValueError(f"X as a path must name a .npy file, got {str(path)!r}")
-        try:
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"cannot read X from {str(path)!r}: {err}") from err
-        source = str(path)
+        path = str(X)
+        array = _open_path(Path(X))
+    elif isinstance(X, np.ndarray) or _is_zarr(X) or is_dask_array(X):
+        array = X
+        path = _zarr_path(X)
     else:
-        array = X if isinstance(X, np.ndarray) else np.asarray(X)
-        source = "array"
-    kind = array.dtype.kind
-    if kind == "c":
+        array = np.asarray(X)
+    dtype = np.dtype(array.dtype)
+    if dtype.kind == "c":
         raise TypeError("X is complex; cgfast needs real numbers")
-    if kind not in "fiub":
-        raise TypeError(f"X must hold real numbers, got dtype {array.dtype}")
-    if array.ndim == 0:
+    if dtype.kind not in "fiub":
+        raise TypeError(f"X must hold real numbers, got dtype {dtype}")
+    shape = tuple(array.shape)
+    if len(shape) == 0:
         raise ValueError("X is a scalar; it needs one row per example")
-    if array.ndim == 1:
+    if len(shape) == 1:
         raise ValueError(
-            f"X is 1-D with {array.shape[0]} values; give one row per example "
+            f"X is 1-D with {shape[0]} values; give one row per example "
             "(use X.reshape(-1, 1) for a single feature)"
         )
-    n = array.shape[0]
-    d = int(np.prod(array.shape[1:]))
-    if n == 0:
+    if shape[0] == 0:
         raise ValueError("X has no rows")
-    if d == 0:
-        raise ValueError(f"X of shape {array.shape} has no features")
-    return Rows(array.reshape(n, d), source)
+    if int(np.prod(shape[1:])) == 0:
+        raise ValueError(f"X of shape {shape} has no features")
+    return Rows(array, path)
 
 
-def check_rows(rows: Rows) -> None:
+def _is_zarr(X: Any) -> bool:
+    return type(X).__module__.split(".")[0] == "zarr"
+
+
+def is_dask_array(X: Any) -> bool:
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks")
+
+
+def _zarr_path(X: Any) -> str | None:
+    """The local path of a Zarr array's store, so workers can reopen it; None otherwise."""
+    if not _is_zarr(X):
+        return None
+    store = getattr(X, "store", None)
+    root = getattr(store, "root", None) or getattr(store, "path", None)
+    if root is None:
+        return None
+    name = getattr(X, "path", "") or ""
+    return str(Path(root) / name) if name else str(root)
+
+
+def check_rows(rows: Rows, fingerprint: Any | None = None) -> None:
     """Raises ValueError naming the first row that is non-finite or has zero norm.
 
-    Scans in slices of bounded size, so a memory-mapped X is read once and never held whole.
+    One pass over X in slices of bounded size. With ``fingerprint`` (a hashlib object), every
+    row's bytes are fed to it on the way, so a checkpoint can tell whether X changed.
     """
-    step = max(1, _SCAN_BYTES // max(1, rows.d * rows.array.dtype.itemsize))
-    for start in range(0, rows.n, step):
-        part = np.asarray(rows.array[start : start + step])
+    for start, part in rows.slices():
+        if fingerprint is not None:
+            fingerprint.update(np.ascontiguousarray(part).tobytes())
         if part.dtype.kind == "f":
             bad = ~np.isfinite(part)
             if bad.any():
@@ -109,3 +182,11 @@ def check_rows(rows: Rows) -> None:
         if not np.isfinite(norms).all():
             r = int(np.flatnonzero(~np.isfinite(norms))[0])
             raise ValueError(f"row {start + r} of X overflows when squared; rescale X")
+
+
+def new_fingerprint(rows: Rows, codes: np.ndarray) -> Any:
+    """A hash primed with X's shape and dtype and the labels; :func:`check_rows` adds the values."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((tuple(rows.array.shape), str(np.dtype(rows.array.dtype)))).encode())
+    h.update(np.ascontiguousarray(codes, dtype=np.int64).tobytes())
+    return h

@@ -22,4 +22,7 @@ class RidgeWarning(CgfastWarning):
 
 
 class BlockTooLargeError(ValueError, MemoryError):
-    """A block would not fit in the memory this process may use; the message names a max_block that does."""
+    """A block would not fit in the memory this process may use.
+
+    The message names a ``max_block`` that does fit.
+    """

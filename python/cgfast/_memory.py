@@ -30,7 +30,10 @@ def _cgroup_room() -> int | None:
     """Bytes left under this process's cgroup memory limit, if it has one."""
     for limit_file, usage_file in (
         ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
     ):
         limit = _read_int(limit_file)
         if limit is not None and limit < (1 << 60):
