@@ -115,7 +115,7 @@ def open_rows(X: Any) -> Rows:
         array = X
         path = _zarr_path(X)
     else:
-        array = np.asarray(X)
+        array = _as_array(X)
     dtype = np.dtype(array.dtype)
     if dtype.kind == "c":
         raise TypeError("X is complex; cgfast needs real numbers")
@@ -124,6 +124,8 @@ def open_rows(X: Any) -> Rows:
     shape = tuple(array.shape)
     if len(shape) == 0:
         raise ValueError("X is a scalar; it needs one row per example")
+    if shape == (0,):
+        raise ValueError("X is empty; it needs one row per example")
     if len(shape) == 1:
         raise ValueError(
             f"X is 1-D with {shape[0]} values; give one row per example "
@@ -134,6 +136,24 @@ def open_rows(X: Any) -> Rows:
     if int(np.prod(shape[1:])) == 0:
         raise ValueError(f"X of shape {shape} has no features")
     return Rows(array, path)
+
+
+def _as_array(X: Any) -> np.ndarray:
+    """``np.asarray(X)``, with a ragged X reported by its first row of another shape."""
+    try:
+        return np.asarray(X)
+    except ValueError as err:
+        try:
+            shapes = [np.shape(row) for row in X]
+        except (TypeError, ValueError):
+            raise err from None
+        first = next((i for i, s in enumerate(shapes) if s != shapes[0]), None)
+        if first is None:
+            raise
+        raise ValueError(
+            f"X is ragged: row {first} has shape {shapes[first]} but row 0 has {shapes[0]}; "
+            "every example needs the same number of features"
+        ) from err
 
 
 def _is_zarr(X: Any) -> bool:
@@ -175,8 +195,14 @@ def check_rows(rows: Rows, fingerprint: Any | None = None) -> None:
         norms = np.einsum("ij,ij->i", part, part, dtype=np.float64)
         zero = np.flatnonzero(norms == 0)
         if zero.size:
+            r = int(zero[0])
+            if np.any(part[r]):
+                raise ValueError(
+                    f"row {start + r} of X underflows to zero norm when squared (largest "
+                    f"value {np.max(np.abs(part[r]))}); rescale X"
+                )
             raise ValueError(
-                f"row {start + zero[0]} of X is all zeros and cannot be normalised "
+                f"row {start + r} of X is all zeros and cannot be normalised "
                 "(drop it or add a constant feature)"
             )
         if not np.isfinite(norms).all():

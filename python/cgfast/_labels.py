@@ -18,8 +18,14 @@ def encode_labels(y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError(f"y must be a sequence of labels, got {type(y).__name__}")
     if len(y) != n:
         raise ValueError(f"X has {n} rows but y has {len(y)} labels")
-    labels = np.asarray(y) if not isinstance(y, np.ndarray) else y
-    if labels.ndim != 1 or labels.dtype == object:
+    if isinstance(y, np.ndarray):
+        labels = y
+    else:
+        try:
+            labels = np.asarray(y)
+        except ValueError:  # ragged: some labels are sequences, checked one by one below
+            labels = np.empty(0, dtype=object)
+    if labels.ndim != 1 or len(labels) != n or labels.dtype == object:
         labels = np.empty(n, dtype=object)
         for i, value in enumerate(y):
             if not isinstance(value, Hashable):
@@ -31,8 +37,8 @@ def encode_labels(y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
             raise ValueError(f"y has a non-finite label ({labels[bad[0]]}) at index {bad[0]}")
     elif labels.dtype == object:
         for i, value in enumerate(labels):
-            if isinstance(value, float) and value != value:
-                raise ValueError(f"y has a NaN label at index {i}")
+            if _is_nan(value):
+                raise ValueError(f"y has a NaN label ({value!r}) at index {i}")
     try:
         classes, codes = np.unique(labels, return_inverse=True)
     except TypeError:
@@ -49,3 +55,12 @@ def encode_labels(y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
             "so it needs at least two"
         )
     return classes, codes
+
+
+def _is_nan(value: Any) -> bool:
+    """True for a NaN of any type (float, np.float32, Decimal): a value unequal to itself."""
+    try:
+        unequal = value != value
+        return isinstance(unequal, (bool, np.bool_)) and bool(unequal)
+    except Exception:
+        return False
