@@ -25,6 +25,10 @@ def encode_labels(y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
             labels = np.asarray(y)
         except ValueError:  # ragged: some labels are sequences, checked one by one below
             labels = np.empty(0, dtype=object)
+        text = {"U": str, "S": bytes}.get(labels.dtype.kind)
+        if text is not None and not all(isinstance(v, text) for v in y):
+            # NumPy turned other labels into text (1 into "1", NaN into "nan"): keep them as given.
+            labels = np.empty(0, dtype=object)
     if labels.ndim != 1 or len(labels) != n or labels.dtype == object:
         labels = np.empty(n, dtype=object)
         for i, value in enumerate(y):
