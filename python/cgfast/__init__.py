@@ -15,6 +15,7 @@ from ._score import ScoreTerms, complexity, gram, score
 from .checkpoint import CheckpointWarning
 from .parts import assemble, score_part
 from .plan import Block, plan_blocks
+from .rank import find_label_issues, prune, rank
 
 __version__ = "0.1.0"
 
@@ -29,8 +30,11 @@ __all__ = [
     "SingularKernelError",
     "assemble",
     "complexity",
+    "find_label_issues",
     "gram",
     "plan_blocks",
+    "prune",
+    "rank",
     "score",
     "score_part",
 ]

@@ -1,0 +1,151 @@
+"""Rankings, per-class pruning and the label-issue finder (cgfast.rank)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cgfast
+
+
+def kept_count(keep, size):
+    return max(1, int(np.floor(keep * size + 0.5)))
+
+
+def test_rank_is_highest_first_with_ties_by_index():
+    scores = np.array([0.5, 2.0, 0.5, 3.0, 2.0, -1.0])
+    assert cgfast.rank(scores).tolist() == [3, 1, 4, 0, 2, 5]
+
+
+def test_rank_within_class():
+    scores = [0.3, 0.9, 0.1, 0.9, 0.5, 0.7]
+    y = ["b", "a", "b", "b", "a", "a"]
+    ranked = cgfast.rank(scores, y)
+    assert list(ranked) == ["a", "b"]
+    assert ranked["a"].tolist() == [1, 5, 4]
+    assert ranked["b"].tolist() == [3, 0, 2]
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.25, 0.5, 0.7, 0.999, 1.0])
+@pytest.mark.parametrize("drop", ["easy", "hard"])
+def test_prune_keeps_the_fraction_of_every_class(keep, drop):
+    rng = np.random.default_rng(3)
+    sizes = {0: 1, 1: 2, 2: 7, 3: 40, 4: 153}
+    y = rng.permutation(np.repeat(list(sizes), list(sizes.values())))
+    scores = rng.normal(size=len(y))
+    kept = cgfast.prune(scores, y, keep=keep, drop=drop)
+    assert np.array_equal(kept, np.unique(kept))
+    for label, size in sizes.items():
+        members = np.flatnonzero(y == label)
+        mine = np.intersect1d(kept, members)
+        assert len(mine) == kept_count(keep, size)
+        rest = np.setdiff1d(members, mine)
+        if rest.size:
+            if drop == "easy":
+                assert scores[mine].min() >= scores[rest].max()
+            else:
+                assert scores[mine].max() <= scores[rest].min()
+
+
+def test_prune_rounds_half_up_and_keeps_one():
+    y = np.repeat([0, 1, 2], [3, 10, 2])
+    kept = cgfast.prune(np.zeros(15), y, keep=0.5)
+    assert np.bincount(y[kept]).tolist() == [2, 5, 1]
+    assert np.bincount(y[cgfast.prune(np.zeros(15), y, keep=0.01)]).tolist() == [1, 1, 1]
+
+
+@pytest.mark.parametrize("drop", ["easy", "hard"])
+def test_prune_breaks_ties_by_lower_index(drop):
+    scores = np.array([1.0, 5.0, 5.0, 5.0, 5.0, 9.0, 0.0, 0.0, 0.0, 0.0, 4.0, 4.0, 4.0])
+    y = np.array([0] * 10 + [1] * 3)
+    kept = cgfast.prune(scores, y, keep=0.3, drop=drop)
+    assert kept.tolist() == ([1, 2, 5, 10] if drop == "easy" else [6, 7, 8, 10])
+    again = cgfast.prune(scores, y, keep=0.3, drop=drop)
+    assert np.array_equal(kept, again)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(keep=0.0), ValueError, "keep"),
+        (dict(keep=1.5), ValueError, "keep"),
+        (dict(keep="half"), TypeError, "keep"),
+        (dict(keep=0.5, drop="middle"), ValueError, "drop"),
+    ],
+)
+def test_prune_rejects_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        cgfast.prune(np.zeros(4), [0, 0, 1, 1], **kwargs)
+
+
+def test_bad_scores_are_rejected_with_the_index():
+    with pytest.raises(ValueError, match="index 2"):
+        cgfast.rank([0.0, 1.0, np.nan])
+    with pytest.raises(ValueError, match="1-D"):
+        cgfast.rank(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="3 labels"):
+        cgfast.prune(np.zeros(4), [0, 1, 1], keep=0.5)
+
+
+def blobs(n=160, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    X = rng.normal(size=(n, 4)) + 2.5 * np.eye(3, 4)[y]
+    return X, y
+
+
+def test_rule_is_the_sign_of_the_leave_one_out_prediction():
+    # Two classes, every other-class example a negative: one block per class, the whole set.
+    X, y = blobs(60, seed=1)
+    y = (y == 0).astype(int)
+    y[:4] = 1 - y[:4]
+    terms = cgfast.score(X, y, ratio="all", return_terms=True)
+    H = cgfast.gram(X)
+    loo = np.empty(len(y))
+    for i in range(len(y)):
+        signs = np.where(y == y[i], 1.0, -1.0)
+        rest = np.arange(len(y)) != i
+        loo[i] = H[i, rest] @ np.linalg.solve(H[np.ix_(rest, rest)], signs[rest])
+    f = -terms.ab / terms.b2
+    np.testing.assert_allclose(f, loo, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(terms.score, terms.b2 * (1 - f) ** 2, rtol=1e-6, atol=1e-9)
+    suspects = cgfast.find_label_issues(X, y, ratio="all")
+    assert set(suspects.tolist()) == set(np.flatnonzero(loo < 0).tolist())
+    assert {0, 1, 2, 3} <= set(suspects.tolist())
+
+
+def test_find_label_issues_is_ranked_and_top_is_the_ranking_prefix():
+    X, y = blobs()
+    y[[5, 9, 30]] = (y[[5, 9, 30]] + 1) % 3
+    scores = cgfast.score(X, y, repeats=2)
+    ranking = cgfast.rank(scores)
+    suspects = cgfast.find_label_issues(X, y, repeats=2)
+    assert np.all(np.diff(scores[suspects]) <= 0)
+    assert {5, 9, 30} <= set(suspects.tolist())
+    assert np.array_equal(cgfast.find_label_issues(X, y, top=7, repeats=2), ranking[:7])
+    assert cgfast.find_label_issues(X, y, top=0).size == 0
+    assert cgfast.find_label_issues(X, y, top=10_000).size == len(y)
+
+
+def test_find_label_issues_rejects_bad_top_and_return_terms():
+    X, y = blobs(30)
+    with pytest.raises(ValueError, match="top"):
+        cgfast.find_label_issues(X, y, top=-1)
+    with pytest.raises(TypeError, match="top"):
+        cgfast.find_label_issues(X, y, top=2.5)
+    with pytest.raises(TypeError, match="return_terms"):
+        cgfast.find_label_issues(X, y, return_terms=True)
+
+
+def test_find_label_issues_on_digits_with_flipped_labels():
+    datasets = pytest.importorskip("sklearn.datasets")
+    from cgfast.demo import flip_labels
+
+    X, y = datasets.load_digits(return_X_y=True)
+    noisy, flipped = flip_labels(y, 0.1, seed=0)
+    suspects = cgfast.find_label_issues(X, noisy)
+    hits = np.isin(suspects, flipped).sum()
+    assert hits / len(suspects) >= 0.85  # precision
+    assert hits / len(flipped) >= 0.85  # recall
+    clean = cgfast.find_label_issues(X, y)
+    assert len(clean) <= 0.02 * len(y)
