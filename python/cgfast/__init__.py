@@ -16,6 +16,7 @@ from .checkpoint import CheckpointWarning
 from .parts import assemble, score_part
 from .plan import Block, plan_blocks
 from .rank import find_label_issues, prune, rank
+from .report import write_report
 
 __version__ = "0.1.0"
 
@@ -37,4 +38,5 @@ __all__ = [
     "rank",
     "score",
     "score_part",
+    "write_report",
 ]
