@@ -1,0 +1,652 @@
+"""The `cgfast` command line: read arrays from files, call the library, write results."""
+
+from __future__ import annotations
+
+import csv
+import re
+import sys
+import time
+import warnings
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+import numpy as np
+
+from ._score import PRECISIONS
+
+# Exceptions the library raises for bad input; the command line prints them as one line.
+USER_ERRORS = (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile)
+
+
+class InputError(click.ClickException):
+    """Bad input data or an unreadable file: one line on stderr, exit status 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        ctx = click.get_current_context(silent=True)
+        self.command = ctx.command_path if ctx else "cgfast"
+
+
+def _one_line(err: BaseException) -> str:
+    return re.sub(r"\s+", " ", str(err)).strip() or type(err).__name__
+
+
+def _library(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Calls into cgfast, turning its input errors into :class:`InputError`."""
+    try:
+        return call(*args, **kwargs)
+    except USER_ERRORS as err:
+        raise InputError(_one_line(err)) from err
+
+
+# ----------------------------------------------------------------------------- reading files
+
+
+def _table(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Columns of a .csv (first row is a header when any of its cells is not a number) or a
+    .parquet file, in file order, as arrays of strings (csv) or of their parquet type."""
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise InputError(f"reading {path} needs pyarrow: pip install pyarrow") from None
+        table = pq.read_table(path)
+        return table.column_names, {
+            name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names
+        }
+    with open(path, newline="", encoding="utf-8") as handle:
+        lines = [row for row in csv.reader(handle) if row]
+    if not lines:
+        raise InputError(f"{path} is empty")
+    width = len(lines[0])
+    for number, row in enumerate(lines, start=1):
+        if len(row) != width:
+            raise InputError(f"{path}, line {number}: {len(row)} cells, the first line has {width}")
+    if any(not _is_number(cell) for cell in lines[0]):
+        names, body = [cell.strip() for cell in lines[0]], lines[1:]
+    else:
+        names, body = [str(j) for j in range(width)], lines
+    cells = np.array(body, dtype=str).reshape(len(body), width)
+    return names, {name: cells[:, j] for j, name in enumerate(names)}
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _numbers(values: np.ndarray, name: str, path: Path) -> np.ndarray:
+    if values.dtype.kind in "fiub":
+        return values
+    try:
+        return values.astype(np.float64)
+    except (TypeError, ValueError):
+        bad = next(i for i, v in enumerate(values) if not _is_number(str(v)))
+        raise InputError(
+            f"column {name!r} of {path} is not numeric ({str(values[bad])!r} in row {bad}): "
+            "choose the feature columns with --x-key"
+        ) from None
+
+
+def _labels(values: np.ndarray) -> np.ndarray:
+    """Labels read from text: integers when every label is one, else the strings."""
+    if values.dtype.kind in "US":
+        try:
+            return values.astype(np.int64)
+        except ValueError:
+            return values
+    return values
+
+
+def _npy(path: Path, mmap: bool = False) -> np.ndarray:
+    with open(path, "rb") as handle:
+        if handle.read(6) != b"\x93NUMPY":
+            raise InputError(f"{path} is not a .npy file")
+    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+def _npz_member(path: Path, key: str | None, default: str, option: str) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as archive:
+        names = list(archive.files)
+        if key is None:
+            key = names[0] if len(names) == 1 else default
+        if key not in names:
+            raise InputError(
+                f"{path} has no array {key!r} (it has {', '.join(names)}): use {option}"
+            )
+        return archive[key]
+
+
+def read_x(path: Path, key: str | None, y_path: Path, y_key: str | None) -> Any:
+    """X from .npy (memory-mapped), .npz, .csv or .parquet."""
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return _npy(path, mmap=True)
+    if suffix == ".npz":
+        return _npz_member(path, key, "X", "--x-key")
+    if suffix in (".csv", ".parquet"):
+        names, columns = _table(path)
+        if key is not None:
+            chosen = [name.strip() for name in key.split(",")]
+            missing = [name for name in chosen if name not in columns]
+            if missing:
+                raise InputError(f"{path} has no column {missing[0]!r} (it has {', '.join(names)})")
+        else:
+            same = path.resolve() == y_path.resolve()
+            if same and y_key is None:
+                raise InputError(f"X and y are both {path}: name the label column with --y-key")
+            chosen = [name for name in names if not (same and name == y_key)]
+        if not chosen:
+            raise InputError(f"{path} has no feature columns left")
+        return np.column_stack([_numbers(columns[name], name, path) for name in chosen])
+    raise InputError(f"cannot read X from {path}: use a .npy, .npz, .csv or .parquet file")
+
+
+def read_y(path: Path, key: str | None) -> np.ndarray:
+    """Labels from .npy, .npz, .csv or .parquet (one column, or the --y-key column)."""
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        labels = _npy(path)
+    elif suffix == ".npz":
+        labels = _npz_member(path, key, "y", "--y-key")
+    elif suffix in (".csv", ".parquet"):
+        names, columns = _table(path)
+        if key is None:
+            if len(names) != 1:
+                raise InputError(
+                    f"{path} has columns {', '.join(names)}: name the label column with --y-key"
+                )
+            key = names[0]
+        if key not in columns:
+            raise InputError(f"{path} has no column {key!r} (it has {', '.join(names)})")
+        labels = _labels(columns[key])
+    else:
+        raise InputError(f"cannot read y from {path}: use a .npy, .npz, .csv or .parquet file")
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise InputError(f"y in {path} must be one label per example, got shape {labels.shape}")
+    return labels
+
+
+def read_scores(path: Path) -> np.ndarray:
+    """Scores from the .npy that `cgfast score` writes, or the 'score' array of its --terms .npz."""
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return _npy(path)
+    if suffix == ".npz":
+        return _npz_member(path, "score", "score", "`cgfast score --terms`")
+    raise InputError(f"cannot read scores from {path}: use the .npy or .npz of `cgfast score`")
+
+
+def _read(reader: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return reader(*args)
+    except USER_ERRORS as err:
+        raise InputError(f"cannot read {args[0]}: {_one_line(err)}") from err
+
+
+def _check_output(path: Path) -> None:
+    """Fails before any work when the output's folder does not exist."""
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+
+
+def _write(path: Path, write: Callable[[Any], None]) -> None:
+    try:
+        with open(path, "wb") as handle:
+            write(handle)
+    except OSError as err:
+        raise InputError(f"cannot write {path}: {_one_line(err)}") from err
+
+
+# ----------------------------------------------------------------------------- options
+
+EXISTING = click.Path(exists=True, dir_okay=False, path_type=Path)
+OUTPUT = click.Path(dir_okay=False, writable=True, path_type=Path)
+
+
+class RatioType(click.ParamType):
+    """A positive number of negatives per positive, or 'all'."""
+
+    name = "ratio"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value == "all" or isinstance(value, float):
+            return value
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not number > 0 or number == float("inf"):
+            self.fail(f"must be a positive number or 'all', got {value!r}", param, ctx)
+        return number
+
+
+def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """X and y arguments and the options that say where inside their files to look."""
+    for decorator in reversed(
+        [
+            click.argument("x", metavar="X", type=EXISTING),
+            click.argument("y", metavar="Y", type=EXISTING),
+            click.option(
+                "--x-key",
+                metavar="NAME",
+                help="Array of X in a .npz (default: the only one, else 'X'); in a .csv/.parquet, "
+                "comma-separated feature columns (default: every column but the label column).",
+            ),
+            click.option(
+                "--y-key",
+                metavar="NAME",
+                help="Array of y in a .npz (default: the only one, else 'y'); in a .csv/.parquet, "
+                "the label column (needed when the file has several).",
+            ),
+        ]
+    ):
+        command = decorator(command)
+    return command
+
+
+SCORING = ("ratio", "repeats", "seed", "max_block", "threads")
+
+
+def scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of cgfast.score shared by `score` and `report`."""
+    for decorator in reversed(
+        [
+            click.option(
+                "--ratio",
+                default=1.0,
+                show_default=True,
+                type=RatioType(),
+                metavar="FLOAT|all",
+                help="Negatives sampled per positive; 'all' uses every other-class example.",
+            ),
+            click.option(
+                "--repeats",
+                default=1,
+                show_default=True,
+                type=click.IntRange(min=1),
+                help="Independent negative samples to average over.",
+            ),
+            click.option(
+                "--seed",
+                default=0,
+                show_default=True,
+                type=click.IntRange(min=0),
+                help="Seed of every random draw.",
+            ),
+            click.option(
+                "--max-block",
+                type=click.IntRange(min=2),
+                help="Most rows in one block (default: what memory allows, up to 8192).",
+            ),
+            click.option(
+                "--threads",
+                type=click.IntRange(min=1),
+                help="Threads for the arithmetic (default: every CPU this process may use).",
+            ),
+        ]
+    ):
+        command = decorator(command)
+    return command
+
+
+def _score_kwargs(
+    ratio: Any, repeats: int, seed: int, max_block: int | None, threads: int | None
+) -> dict[str, Any]:
+    return dict(ratio=ratio, repeats=repeats, seed=seed, max_block=max_block, n_jobs=threads)
+
+
+def _count_blocks(X: Any, y: np.ndarray, kwargs: dict[str, Any]) -> int:
+    from ._score import prepare
+
+    planned = {k: kwargs[k] for k in ("ratio", "repeats", "seed", "max_block") if k in kwargs}
+    if "precision" in kwargs:
+        planned["precision"] = kwargs["precision"]
+    return len(_library(prepare, X, y, **planned).blocks)
+
+
+def _run_score(X: Any, y: np.ndarray, kwargs: dict[str, Any], progress: bool) -> tuple[Any, str]:
+    """Scores with a progress bar on stderr; returns the result and the summary line."""
+    import cgfast
+
+    blocks = _count_blocks(X, y, kwargs)
+    start = time.perf_counter()
+    result = _library(cgfast.score, X, y, progress=progress, **kwargs)
+    seconds = time.perf_counter() - start
+    return result, f"{len(y)} examples, {blocks} blocks, {seconds:.2f} s"
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    invoke_without_command=True,
+    epilog="""\b
+Examples:
+  cgfast demo
+  cgfast score X.npy y.npy -o scores.npy
+  cgfast prune scores.npy y.npy --keep 0.7 -o keep.npy
+  cgfast report X.npy y.npy --scores scores.npy -o report.html
+""",
+)
+@click.version_option(package_name="cgfast", prog_name="cgfast")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Complexity-gap (CG) scores of every example, without training a model.
+
+    High scores mark irregular, hard, often mislabelled examples; low scores mark easy,
+    redundant ones (Ki, Choi & Chung, ICLR 2023). Start with `cgfast demo`.
+    """
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  cgfast score X.npy y.npy -o scores.npy
+  cgfast score data.npz data.npz --x-key images --y-key labels -o scores.npy
+  cgfast score table.csv table.csv --y-key label --repeats 5 -o scores.npy
+  cgfast score X.npy y.npy --terms -o terms.npz --checkpoint ckpt/
+"""
+)
+@data_options
+@scoring_options
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    help=f"Arithmetic of the kernel (default: {PRECISIONS[0]}).",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Directory that keeps finished blocks; rerunning the same command resumes from it.",
+)
+@click.option(
+    "--terms",
+    is_flag=True,
+    help="Write an .npz with score, a2, ab and b2 (score = a2 + 2*ab + b2) instead of a .npy.",
+)
+@click.option("-o", "--output", required=True, type=OUTPUT, help="Where to write the scores.")
+@click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+def score(
+    x: Path,
+    y: Path,
+    x_key: str | None,
+    y_key: str | None,
+    ratio: Any,
+    repeats: int,
+    seed: int,
+    max_block: int | None,
+    threads: int | None,
+    precision: str | None,
+    checkpoint: Path | None,
+    terms: bool,
+    output: Path,
+    progress: bool,
+) -> None:
+    """Score every example of X (labels Y) and save one float per example.
+
+    X and Y are .npy, .npz, .csv or .parquet files (they may be the same file). A .npy X
+    is memory-mapped and read a block at a time.
+    """
+    wanted = ".npz" if terms else ".npy"
+    if output.suffix != wanted:
+        raise click.BadParameter(
+            f"{'--terms writes an .npz archive' if terms else 'scores are written as .npy'}: "
+            f"give a name ending in {wanted}",
+            param_hint="'-o'",
+        )
+    _check_output(output)
+    labels = _read(read_y, y, y_key)
+    data = _read(read_x, x, x_key, y, y_key)
+    kwargs = _score_kwargs(ratio, repeats, seed, max_block, threads)
+    if precision is not None:
+        kwargs["precision"] = precision
+    if checkpoint is not None:
+        kwargs["checkpoint"] = checkpoint
+    if terms:
+        kwargs["return_terms"] = True
+    result, summary = _run_score(data, labels, kwargs, progress)
+    if terms:
+        parts = {name: getattr(result, name) for name in ("score", "a2", "ab", "b2")}
+        _write(output, lambda handle: np.savez(handle, **parts))
+    else:
+        _write(output, lambda handle: np.save(handle, result))
+    click.echo(f"cgfast score: {summary} -> {output}")
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  cgfast prune scores.npy y.npy --keep 0.7 -o keep.npy
+  cgfast prune scores.npy y.npy --keep 0.9 --drop hard -o keep.npy
+  python -c "import numpy as np; k = np.load('keep.npy'); X = np.load('X.npy')[k]"
+"""
+)
+@click.argument("scores", type=EXISTING)
+@click.argument("y", metavar="Y", type=EXISTING)
+@click.option("--y-key", metavar="NAME", help="Array or column of the labels in Y (see score).")
+@click.option(
+    "--keep",
+    required=True,
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    help="Fraction of each class to keep, in (0, 1].",
+)
+@click.option(
+    "--drop",
+    type=click.Choice(["easy", "hard"]),
+    default="easy",
+    show_default=True,
+    help="Drop the lowest-scored (easy) or the highest-scored (hard) examples of each class.",
+)
+@click.option("-o", "--output", required=True, type=OUTPUT, help="Where to write the indices.")
+def prune(scores: Path, y: Path, y_key: str | None, keep: float, drop: str, output: Path) -> None:
+    """Keep a fraction of every class, ranked by score, as in the paper's pruning experiment.
+
+    Writes the kept indices (increasing, int64) as .npy. Each class keeps round(keep * size)
+    examples, at least one; equal scores are broken by index, lower first.
+    """
+    import cgfast
+
+    _check_output(output)
+    values = _read(read_scores, scores)
+    labels = _read(read_y, y, y_key)
+    kept = _library(cgfast.prune, values, labels, keep=keep, drop=drop)
+    _write(output, lambda handle: np.save(handle, kept.astype(np.int64)))
+    click.echo(
+        f"cgfast prune: kept {len(kept)} of {len(values)} examples "
+        f"({keep:g} of each class, {drop} dropped) -> {output}"
+    )
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  cgfast report X.npy y.npy -o report.html
+  cgfast report X.npy y.npy --scores scores.npy --shape 28x28 -o report.html
+  cgfast report table.csv table.csv --y-key label --repeats 5 -o report.html
+"""
+)
+@data_options
+@click.option(
+    "--scores",
+    type=EXISTING,
+    help="Scores from `cgfast score` (default: score here, with the options below).",
+)
+@scoring_options
+@click.option(
+    "--shape",
+    metavar="HxW[xC]",
+    help="Image shape of one row, e.g. 28x28, 32x32x3 or 3x32x32 "
+    "(default: inferred for square grey or RGB rows; other rows are shown as tables).",
+)
+@click.option(
+    "--per-class",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Examples shown at each end of every class's ranking.",
+)
+@click.option("-o", "--output", required=True, type=OUTPUT, help="Where to write the HTML page.")
+@click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+@click.pass_context
+def report(
+    ctx: click.Context,
+    x: Path,
+    y: Path,
+    x_key: str | None,
+    y_key: str | None,
+    scores: Path | None,
+    ratio: Any,
+    repeats: int,
+    seed: int,
+    max_block: int | None,
+    threads: int | None,
+    shape: str | None,
+    per_class: int,
+    output: Path,
+    progress: bool,
+) -> None:
+    """Write one self-contained HTML page about X, Y and their scores.
+
+    It shows each class's score distribution, its complexity against the rest, and its
+    highest- and lowest-scored examples (as images when rows are images).
+    """
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as err:
+        raise click.ClickException(
+            'cgfast report needs matplotlib: pip install matplotlib (or "cgfast[demo]")'
+        ) from err
+    from .report import parse_shape, write_report
+
+    _check_output(output)
+    picture = _library(parse_shape, shape) if shape is not None else None
+    labels = _read(read_y, y, y_key)
+    data = _read(read_x, x, x_key, y, y_key)
+    arguments = {k: v for k, v in ctx.params.items() if v is not None}
+    if scores is not None:
+        given = [
+            name
+            for name in SCORING
+            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+        ]
+        if given:
+            raise click.UsageError(
+                f"--{given[0].replace('_', '-')} applies only when report scores X itself; "
+                "it cannot change the scores read with --scores"
+            )
+        values = _read(read_scores, scores)
+    else:
+        kwargs = _score_kwargs(ratio, repeats, seed, max_block, threads)
+        values, summary = _run_score(data, labels, kwargs, progress)
+        arguments["scored"] = summary
+    _library(
+        write_report,
+        output,
+        data,
+        labels,
+        values,
+        shape=picture,
+        per_class=per_class,
+        arguments=arguments,
+    )
+    click.echo(f"cgfast report: {len(labels)} examples -> {output}")
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  cgfast demo
+  cgfast demo --noise 0.2 --seed 1 -o demo.html
+"""
+)
+@click.option(
+    "--noise",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(min=0, max=0.9, min_open=True),
+    help="Fraction of the labels flipped to another class at random.",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seed of the flips and of the scores.",
+)
+@click.option(
+    "-o",
+    "--output",
+    default="cgfast-demo.html",
+    show_default=True,
+    type=OUTPUT,
+    help="Where to write the report.",
+)
+def demo(noise: float, seed: int, output: Path) -> None:
+    """Find flipped labels in scikit-learn's digits, with no model trained.
+
+    Flips a fraction of the 1797 labels at random, scores every example, prints how well the
+    score ranks the flipped ones (AUROC, precision among the top k) next to random guessing,
+    and writes the report. Needs the demo extra: pip install "cgfast[demo]".
+    """
+    try:
+        from .demo import run_demo
+    except ImportError as err:
+        raise click.ClickException(
+            f"cgfast demo needs scikit-learn and matplotlib ({err.name} is missing): "
+            'pip install "cgfast[demo]"'
+        ) from err
+    _check_output(output)
+    _library(run_demo, noise=noise, seed=seed, output=output, echo=click.echo)
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def _warning_line(message: Any, category: type, *args: Any, **kwargs: Any) -> str:
+    return f"cgfast: {category.__name__}: {_one_line(Exception(message))}\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `cgfast` console script: errors become one line and an exit status.
+
+    Examples
+    --------
+    >>> main(["--version"])  # doctest: +SKIP
+    cgfast, version 0.1.0
+    """
+    warnings.formatwarning = _warning_line
+    name = "cgfast"
+    try:
+        status = cli.main(args=argv, prog_name=name, standalone_mode=False)
+    except click.UsageError as err:
+        command = err.ctx.command_path if err.ctx else name
+        hint = f" (see {command} --help)"
+        click.echo(f"{command}: error: {_one_line(err.format_message())}{hint}", err=True)
+        status = 2
+    except click.ClickException as err:
+        command = err.command if isinstance(err, InputError) else name
+        click.echo(f"{command}: error: {_one_line(err.format_message())}", err=True)
+        status = err.exit_code
+    except click.exceptions.Abort:
+        click.echo(f"{name}: aborted", err=True)
+        status = 130
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+if __name__ == "__main__":
+    main()
