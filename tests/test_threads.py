@@ -1,0 +1,124 @@
+"""cgfast called from several Python threads at once (issue 7, item 5).
+
+Concurrent calls must give the serial results to the bit, and a user's own thread pool calling
+cgfast (its native pools nested inside the user's threads) must not deadlock. The hang checks
+run in a child process with a bounded timeout, so a deadlock fails the test instead of hanging
+the test run; the bound is a hang detector, not a speed requirement.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+import cgfast
+
+# Seconds a child process may take before it counts as hung: its work takes well under a second
+# of CPU, so even a heavily shared machine finishes far inside this.
+HANG_TIMEOUT = 300
+
+
+def problems(count: int):
+    """Distinct small scoring problems: (X, y, keyword arguments)."""
+    out = []
+    for i in range(count):
+        rng = np.random.default_rng(100 + i)
+        n = 40 + 7 * i
+        X = rng.normal(size=(n, 6)).astype(np.float32 if i % 2 else np.float64)
+        y = rng.integers(0, 3, n)
+        kwargs = dict(ratio=[1.0, "all", 0.5][i % 3], repeats=1 + i % 2, seed=i)
+        out.append((X, y, kwargs))
+    return out
+
+
+def test_concurrent_calls_match_serial_calls():
+    cases = problems(8)
+    serial = [cgfast.score(X, y, n_jobs=2, **kw) for X, y, kw in cases]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        # Each case twice, interleaved, so the same problem also runs against itself.
+        futures = [pool.submit(cgfast.score, X, y, n_jobs=2, **kw) for X, y, kw in cases + cases]
+        results = [f.result(timeout=HANG_TIMEOUT) for f in futures]
+    for i, got in enumerate(results):
+        assert np.array_equal(got, serial[i % len(cases)]), i
+
+
+def test_concurrent_calls_with_different_thread_counts_match():
+    X, y, kw = problems(1)[0]
+    serial = cgfast.score(X, y, n_jobs=1, **kw)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [pool.submit(cgfast.score, X, y, n_jobs=j, **kw) for j in (1, 2, 3, None) * 2]
+        for f in futures:
+            assert np.array_equal(f.result(timeout=HANG_TIMEOUT), serial)
+
+
+def test_concurrent_gram_and_complexity_match_serial():
+    X, y, _ = problems(1)[0]
+    y2 = y % 2
+    H, c = cgfast.gram(X), cgfast.complexity(X, y2)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        grams = [pool.submit(cgfast.gram, X, n_jobs=2) for _ in range(4)]
+        comps = [pool.submit(cgfast.complexity, X, y2, n_jobs=2) for _ in range(4)]
+        for f in grams:
+            assert np.array_equal(f.result(timeout=HANG_TIMEOUT), H)
+        for f in comps:
+            assert f.result(timeout=HANG_TIMEOUT) == c
+
+
+def run_child(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=HANG_TIMEOUT,  # raises TimeoutExpired (a test failure) on a hang
+    )
+
+
+def test_user_thread_pool_with_nested_parallelism_does_not_deadlock():
+    # More user threads than cores, each asking cgfast for several native threads (default and
+    # explicit), with pools nested: a user pool whose tasks start their own pools.
+    result = run_child(
+        """
+        from concurrent.futures import ThreadPoolExecutor
+        import numpy as np, cgfast
+
+        def job(i):
+            rng = np.random.default_rng(i)
+            X = rng.normal(size=(120, 8))
+            y = rng.integers(0, 4, 120)
+            a = cgfast.score(X, y, n_jobs=None if i % 2 else 3, seed=i)
+            with ThreadPoolExecutor(max_workers=2) as inner:
+                b, c = inner.map(lambda j: cgfast.score(X, y, n_jobs=j, seed=i), (1, 4))
+            assert np.array_equal(a, b) and np.array_equal(a, c), i
+            return float(a.sum())
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            sums = list(pool.map(job, range(12)))
+        assert all(np.isfinite(sums)), sums
+        print("ok", len(sums))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok 12"
+
+
+def test_threads_during_interpreter_shutdown_do_not_hang():
+    # Daemon threads still inside cgfast when the interpreter exits: the process must end, and
+    # end cleanly (no crash from native threads outliving the interpreter).
+    result = run_child(
+        """
+        import threading
+        import numpy as np, cgfast
+
+        X = np.random.default_rng(0).normal(size=(600, 16))
+        y = np.arange(600) % 2
+        for _ in range(3):
+            threading.Thread(target=cgfast.score, args=(X, y), daemon=True).start()
+        print("started")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "started"
