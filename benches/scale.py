@@ -1,0 +1,104 @@
+"""Scale benchmark: time, peak RSS and time per example for n up to 10⁶ on one node.
+
+Data come from synth.py (10 classes, 10% of labels flipped, float32 .npy read as a memory map).
+Each size runs in a fresh process, so its peak RSS is its own.
+
+    python benches/scale.py                       # n = 1e5, 3e5, 1e6 at d = 256; 1e5 at d = 3072
+    python benches/scale.py --sizes 100000x256    # one size
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).parent
+DEFAULT_SIZES = ["100000x256", "300000x256", "1000000x256", "100000x3072"]
+
+CHILD = """
+import json, resource, sys, time
+import numpy as np, cgfast
+from cgfast import _score
+X, y = sys.argv[1], np.load(sys.argv[2])
+t = time.perf_counter()
+job = _score.prepare(X, y)
+s = cgfast.score(X, y, progress=True)
+dt = time.perf_counter() - t
+print(json.dumps({
+    "seconds": dt,
+    "blocks": len(job.blocks),
+    "max_block": job.arguments["max_block"],
+    "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    "finite": bool(np.isfinite(s).all()),
+    "scores": sys.argv[3],
+}))
+np.save(sys.argv[3], s)
+"""
+
+
+def auroc(score: np.ndarray, positive: np.ndarray) -> float:
+    ranks = np.empty(len(score))
+    ranks[np.argsort(score, kind="stable")] = np.arange(1, len(score) + 1)
+    p, q = positive.sum(), (~positive).sum()
+    return float((ranks[positive].sum() - p * (p + 1) / 2) / (p * q))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", nargs="*", default=DEFAULT_SIZES, help="NxD, e.g. 100000x256")
+    p.add_argument("--data", type=Path, default=Path("/tmp/cgfast-scale"))
+    a = p.parse_args()
+    sys.path.insert(0, str(HERE))
+    from synth import generate
+
+    rows = []
+    for size in a.sizes:
+        n, d = (int(v) for v in size.split("x"))
+        where = a.data / f"n{n}_d{d}"
+        if not (where / "flipped.npy").exists():
+            generate(where, n=n, d=d, classes=10, flip=0.1, seed=0, noise=4.0)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                str(where / "X.npy"),
+                str(where / "y.npy"),
+                str(where / "scores.npy"),
+            ],
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r["auroc"] = auroc(np.load(where / "scores.npy"), np.load(where / "flipped.npy"))
+        r.update(n=n, d=d)
+        rows.append(r)
+        print(json.dumps(r), flush=True)
+    base = rows[0]["seconds"] / rows[0]["n"]
+    lines = [
+        "| n | d | blocks | max_block | time (s) | µs / example | vs first row | peak RSS (GiB) "
+        "| AUROC flipped |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        per = r["seconds"] / r["n"]
+        lines.append(
+            f"| {r['n']:,} | {r['d']} | {r['blocks']} | {r['max_block']} | {r['seconds']:.0f} | "
+            f"{per * 1e6:.0f} | {per / base:.2f}x | {r['peak_rss'] / 2**30:.2f} | {r['auroc']:.3f} |"
+        )
+    text = "\n".join(lines)
+    print(text)
+    (HERE / "SCALE.md").write_text(
+        "# Scale on one node\n\n`python benches/scale.py` (float32 memory-mapped .npy, 10 classes, "
+        "10% flipped labels, default arguments).\n\n" + text + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
