@@ -125,7 +125,7 @@ def _npz_member(path: Path, key: str | None, default: str, option: str) -> np.nd
         return archive[key]
 
 
-def read_x(path: Path, key: str | None, y_path: Path, y_key: str | None) -> Any:
+def _read_x(path: Path, key: str | None, y_path: Path, y_key: str | None) -> Any:
     """X from .npy (memory-mapped), .npz, .csv or .parquet."""
     suffix = path.suffix.lower()
     if suffix == ".npy":
@@ -150,7 +150,7 @@ def read_x(path: Path, key: str | None, y_path: Path, y_key: str | None) -> Any:
     raise InputError(f"cannot read X from {path}: use a .npy, .npz, .csv or .parquet file")
 
 
-def read_y(path: Path, key: str | None) -> np.ndarray:
+def _read_y(path: Path, key: str | None) -> np.ndarray:
     """Labels from .npy, .npz, .csv or .parquet (one column, or the --y-key column)."""
     suffix = path.suffix.lower()
     if suffix == ".npy":
@@ -177,7 +177,7 @@ def read_y(path: Path, key: str | None) -> np.ndarray:
     return labels
 
 
-def read_scores(path: Path) -> np.ndarray:
+def _read_scores(path: Path) -> np.ndarray:
     """Scores from the .npy that `cgfast score` writes, or the 'score' array of its --terms .npz."""
     suffix = path.suffix.lower()
     if suffix == ".npy":
@@ -231,7 +231,7 @@ class RatioType(click.ParamType):
         return number
 
 
-def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def _data_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """X and y arguments and the options that say where inside their files to look."""
     for decorator in reversed(
         [
@@ -258,7 +258,7 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
 SCORING = ("ratio", "repeats", "seed", "max_block", "threads")
 
 
-def scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def _scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options of cgfast.score shared by `score` and `report`."""
     for decorator in reversed(
         [
@@ -361,8 +361,8 @@ Examples:
   cgfast score X.npy y.npy --terms -o terms.npz --checkpoint ckpt/
 """
 )
-@data_options
-@scoring_options
+@_data_options
+@_scoring_options
 @click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
@@ -410,8 +410,8 @@ def score(
             param_hint="'-o'",
         )
     _check_output(output)
-    labels = _read(read_y, y, y_key)
-    data = _read(read_x, x, x_key, y, y_key)
+    labels = _read(_read_y, y, y_key)
+    data = _read(_read_x, x, x_key, y, y_key)
     kwargs = _score_kwargs(ratio, repeats, seed, max_block, threads)
     if precision is not None:
         kwargs["precision"] = precision
@@ -462,8 +462,8 @@ def prune(scores: Path, y: Path, y_key: str | None, keep: float, drop: str, outp
     import cgfast
 
     _check_output(output)
-    values = _read(read_scores, scores)
-    labels = _read(read_y, y, y_key)
+    values = _read(_read_scores, scores)
+    labels = _read(_read_y, y, y_key)
     kept = _library(cgfast.prune, values, labels, keep=keep, drop=drop)
     _write(output, lambda handle: np.save(handle, kept.astype(np.int64)))
     click.echo(
@@ -480,13 +480,13 @@ Examples:
   cgfast report table.csv table.csv --y-key label --repeats 5 -o report.html
 """
 )
-@data_options
+@_data_options
 @click.option(
     "--scores",
     type=EXISTING,
     help="Scores from `cgfast score` (default: score here, with the options below).",
 )
-@scoring_options
+@_scoring_options
 @click.option(
     "--shape",
     metavar="HxW[xC]",
@@ -535,8 +535,8 @@ def report(
 
     _check_output(output)
     picture = _library(parse_shape, shape) if shape is not None else None
-    labels = _read(read_y, y, y_key)
-    data = _read(read_x, x, x_key, y, y_key)
+    labels = _read(_read_y, y, y_key)
+    data = _read(_read_x, x, x_key, y, y_key)
     arguments = {k: v for k, v in ctx.params.items() if v is not None}
     if scores is not None:
         given = [
@@ -549,7 +549,7 @@ def report(
                 f"--{given[0].replace('_', '-')} applies only when report scores X itself; "
                 "it cannot change the scores read with --scores"
             )
-        values = _read(read_scores, scores)
+        values = _read(_read_scores, scores)
     else:
         kwargs = _score_kwargs(ratio, repeats, seed, max_block, threads)
         values, summary = _run_score(data, labels, kwargs, progress)
