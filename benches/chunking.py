@@ -1,4 +1,4 @@
-"""How much chunking changes the scores: Spearman to the unchunked score and AUROC of flipped labels.
+"""How chunking changes the scores: Spearman to the unchunked score, AUROC of flipped labels.
 
 Two datasets small enough for one block per class: the synthetic mixture (2 classes x 4000,
 d = 256, 10% of labels flipped) and scikit-learn's digits (10 classes, 10% flipped). For each

@@ -90,7 +90,8 @@ def main() -> None:
         per = r["seconds"] / r["n"]
         lines.append(
             f"| {r['n']:,} | {r['d']} | {r['blocks']} | {r['max_block']} | {r['seconds']:.0f} | "
-            f"{per * 1e6:.0f} | {per / base:.2f}x | {r['peak_rss'] / 2**30:.2f} | {r['auroc']:.3f} |"
+            f"{per * 1e6:.0f} | {per / base:.2f}x | {r['peak_rss'] / 2**30:.2f} "
+            f"| {r['auroc']:.3f} |"
         )
     text = "\n".join(lines)
     print(text)
