@@ -58,6 +58,12 @@ class Rows:
             return self._as_matrix(out, len(index))
         return self._as_matrix(np.asarray(self.array[index]), len(index))
 
+    def whole(self) -> np.ndarray:
+        """All rows as one (n, d) block: no copy when X is already C-contiguous float32/64."""
+        if isinstance(self.array, np.ndarray):
+            return self._as_matrix(self.array, self.n)
+        return self.take(np.arange(self.n))
+
     def between(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` as an (m, d) array in X's own dtype (a view where possible)."""
         part = np.asarray(self.array[start:stop])

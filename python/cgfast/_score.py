@@ -291,7 +291,7 @@ def _two_class_block(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"complexity needs exactly two classes, y has {len(classes)}")
     check_rows(rows)
     check_fits(rows.n, 0, rows.d, rows.dtype.itemsize)
-    return rows.take(np.arange(rows.n)), np.where(codes == 1, 1.0, -1.0)
+    return rows.whole(), np.where(codes == 1, 1.0, -1.0)
 
 
 def complexity(X: Any, y: Any, *, n_jobs: int | None = None) -> float:
@@ -338,6 +338,6 @@ def gram(X: Any, *, n_jobs: int | None = None) -> np.ndarray:
     rows = open_rows(X)
     check_rows(rows)
     check_fits(rows.n, 0, rows.d, rows.dtype.itemsize)
-    x = rows.take(np.arange(rows.n))
+    x = rows.whole()
     fn = _core.gram_f32 if x.dtype == np.float32 else _core.gram_f64
     return fn(x, threads)
