@@ -364,7 +364,9 @@ def test_a_block_too_big_for_memory_is_refused_naming_one_that_fits(monkeypatch)
 def test_gram_too_big_for_memory_is_refused(monkeypatch, no_heavy_work):
     X, _ = data(n=400, d=10)
     monkeypatch.setattr(_memory, "available_bytes", lambda: 1 << 20)
-    with pytest.raises(cgfast.BlockTooLargeError, match="block of 400 rows"):
-        cgfast.gram(X)
-    with pytest.raises(cgfast.BlockTooLargeError, match="block of 400 rows"):
-        cgfast.complexity(X, np.arange(400) % 2)
+    # Neither function splits X into blocks, so the advice is a subsample, not max_block.
+    for call in (lambda: cgfast.gram(X), lambda: cgfast.complexity(X, np.arange(400) % 2)):
+        with pytest.raises(cgfast.BlockTooLargeError, match="all 400 rows") as err:
+            call()
+        fit = int(re.search(r"subsample of at most (\d+) rows", str(err.value)).group(1))
+        assert 2 <= fit < 400 and "max_block" not in str(err.value)

@@ -87,13 +87,25 @@ def default_max_block(d: int, itemsize: int) -> int:
     return max(2, min(DEFAULT_BLOCK_CAP, fit))
 
 
-def check_fits(k: int, p: int, d: int, itemsize: int) -> None:
-    """Refuses, before any allocation, a block that would not fit in this process's memory."""
+def check_fits(k: int, p: int, d: int, itemsize: int, whole: bool = False) -> None:
+    """Refuses, before any allocation, a block that would not fit in this process's memory.
+
+    ``whole``: the block is all of X (``gram``, ``complexity``), which cannot be split.
+    """
     room = available_bytes()
     need = block_bytes(k, d, itemsize, p)
     if need > room * HARD_FRACTION:
-        fit = largest_block(d, itemsize, int(room * DEFAULT_FRACTION))
-        raise BlockTooLargeError(
-            f"a block of {k} rows needs {need / 2**30:.1f} GiB but this process may use about "
-            f"{room / 2**30:.1f} GiB; pass max_block={max(2, fit)} or smaller"
+        fit = max(2, largest_block(d, itemsize, int(room * DEFAULT_FRACTION)))
+        what = f"a block of {k} rows" if not whole else f"the kernel matrix of all {k} rows"
+        advice = (
+            f"pass max_block={fit} or smaller"
+            if not whole
+            else f"use a subsample of at most {fit} rows"
         )
+        raise BlockTooLargeError(
+            f"{what} needs {_size(need)} but this process may use about {_size(room)}; {advice}"
+        )
+
+
+def _size(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.1f} MiB"

@@ -53,7 +53,7 @@ class Job:
     arguments: dict[str, Any]
     fingerprint: str | None = None
 
-    def work(self, block: Block) -> float:
+    def work(self, block: Block) -> int:
         """Flops of a block, Gram included: what the progress bar counts."""
         return block.size**2 * self.rows.d + block.flops
 
@@ -142,11 +142,10 @@ def progress_bar(job: Job, indices: list[int], enabled: bool) -> Any:
     """A tqdm bar over ``indices`` of ``job.blocks`` weighted by their flops, or a no-op."""
     from tqdm.auto import tqdm
 
-    scale = 1e9
     bar = tqdm(
-        total=sum(job.work(job.blocks[i]) for i in indices) / scale,
-        unit="GFLOP",
-        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} GFLOP [{elapsed}<{remaining}{postfix}]",
+        total=sum(job.work(job.blocks[i]) for i in indices),
+        unit="FLOP",
+        unit_scale=True,
         desc="cgfast",
         disable=not enabled,
     )
@@ -154,7 +153,7 @@ def progress_bar(job: Job, indices: list[int], enabled: bool) -> Any:
 
     def advance(index: int) -> None:
         bar.set_postfix_str(f"{next(count)}/{len(indices)} blocks", refresh=False)
-        bar.update(job.work(job.blocks[index]) / scale)
+        bar.update(job.work(job.blocks[index]))
 
     return bar, advance
 
@@ -290,7 +289,7 @@ def _two_class_block(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     if len(classes) != 2:
         raise ValueError(f"complexity needs exactly two classes, y has {len(classes)}")
     check_rows(rows)
-    check_fits(rows.n, 0, rows.d, rows.dtype.itemsize)
+    check_fits(rows.n, 0, rows.d, rows.dtype.itemsize, whole=True)
     return rows.whole(), np.where(codes == 1, 1.0, -1.0)
 
 
@@ -337,7 +336,7 @@ def gram(X: Any, *, n_jobs: int | None = None) -> np.ndarray:
     threads = resolve_threads(n_jobs)
     rows = open_rows(X)
     check_rows(rows)
-    check_fits(rows.n, 0, rows.d, rows.dtype.itemsize)
+    check_fits(rows.n, 0, rows.d, rows.dtype.itemsize, whole=True)
     x = rows.whole()
     fn = _core.gram_f32 if x.dtype == np.float32 else _core.gram_f64
     return fn(x, threads)

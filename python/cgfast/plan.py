@@ -43,9 +43,9 @@ class Block:
         return np.concatenate([self.negatives, self.positives])
 
     @property
-    def flops(self) -> float:
+    def flops(self) -> int:
         """The block's arithmetic without the Gram (which depends on d): k³/3 + p³/3."""
-        return (self.size**3 + len(self.positives) ** 3) / 3.0
+        return (self.size**3 + len(self.positives) ** 3) // 3
 
 
 def check_ratio(ratio: Ratio) -> Ratio:
@@ -69,10 +69,13 @@ def check_count(name: str, value: object, minimum: int) -> int:
 
 
 def negatives_for(size: int, others: int, ratio: Ratio) -> int:
-    """How many negatives a chunk of ``size`` positives gets from a pool of ``others``."""
+    """How many negatives a chunk of ``size`` positives gets from a pool of ``others``.
+
+    At least one: a block without negatives has every label +1 and its scores mean nothing.
+    """
     if ratio == "all":
         return others
-    return min(int(round(float(ratio) * size)), others)
+    return min(max(1, int(round(float(ratio) * size))), others)
 
 
 def chunk_count(size: int, others: int, ratio: Ratio, max_block: int) -> int:
