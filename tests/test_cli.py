@@ -136,7 +136,36 @@ def test_demo_finds_the_flipped_labels(tmp_path):
     assert (tmp_path / "demo.html").stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("command", [[], ["score"], ["prune"], ["report"], ["demo"]])
+def test_job_array_parts_then_assemble(files):
+    tmp, X, y = files
+    for part in (0, 1, 2):
+        result = ok(
+            cgfast_cli(
+                "score", "X.npy", "y.npy", "--max-block", "40", "--checkpoint", "run",
+                "--part", part, "--parts", 3, "--no-progress", cwd=tmp,
+            )
+        )  # fmt: skip
+        assert re.fullmatch(
+            rf"cgfast score: part {part} of 3: \d+ of \d+ blocks, [\d.]+ s -> run",
+            result.stdout.strip(),
+        )
+    ok(cgfast_cli("assemble", "run", "-o", "s.npy", cwd=tmp))
+    ok(cgfast_cli("assemble", "run", "--terms", "-o", "t.npz", cwd=tmp))
+    np.testing.assert_array_equal(np.load(tmp / "s.npy"), cgfast.score(X, y, max_block=40))
+    assert np.array_equal(np.load(tmp / "t.npz")["score"], np.load(tmp / "s.npy"))
+
+
+def test_assemble_names_the_missing_part(files):
+    tmp, X, y = files
+    args = ("score", "X.npy", "y.npy", "--max-block", "40", "--checkpoint", "run", "--parts", 2)
+    ok(cgfast_cli(*args, "--part", 1, cwd=tmp))
+    result = cgfast_cli("assemble", "run", "-o", "s.npy", cwd=tmp)
+    assert result.returncode == 2
+    assert "blocks are missing" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp / "s.npy").exists()
+
+
+@pytest.mark.parametrize("command", [[], ["score"], ["prune"], ["report"], ["demo"], ["assemble"]])
 def test_help_has_examples(tmp_path, command):
     result = ok(cgfast_cli(*command, "--help", cwd=tmp_path))
     assert "Examples:" in result.stdout
@@ -182,6 +211,11 @@ def test_python_dash_m_cgfast(tmp_path):
             "image shape",
         ),  # fmt: skip
         (["demo", "--noise", "2"], "--noise"),
+        (["score", "X.npy", "y.npy", "--part", "0", "--parts", "2"], "--checkpoint"),
+        (["score", "X.npy", "y.npy", "--part", "2", "--parts", "2", "--checkpoint", "c"], "below"),
+        (["score", "X.npy", "y.npy", "--part", "0", "-o", "s.npy"], "go together"),
+        (["assemble", "X.npy", "-o", "s.npy"], "Directory"),
+        (["assemble", ".", "-o", "s.npy"], "not a cgfast checkpoint"),
         (["frobnicate"], "No such command"),
     ],
 )

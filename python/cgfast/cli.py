@@ -306,24 +306,67 @@ def _score_kwargs(
     return dict(ratio=ratio, repeats=repeats, seed=seed, max_block=max_block, n_jobs=threads)
 
 
-def _count_blocks(X: Any, y: np.ndarray, kwargs: dict[str, Any]) -> int:
-    from ._score import prepare
+def _run_score(
+    X: Any,
+    y: np.ndarray,
+    kwargs: dict[str, Any],
+    progress: bool,
+    part: tuple[int, int] | None = None,
+) -> tuple[Any, str]:
+    """Scores with a progress bar on stderr; returns the result and the summary line.
 
-    planned = {k: kwargs[k] for k in ("ratio", "repeats", "seed", "max_block") if k in kwargs}
-    if "precision" in kwargs:
-        planned["precision"] = kwargs["precision"]
-    return len(_library(prepare, X, y, **planned).blocks)
+    With ``part = (i, N)`` only part i of N of the plan is scored into the checkpoint, and the
+    result is None (``cgfast assemble`` adds the parts up).
+    """
+    from ._score import assemble_results, prepare, run
+    from .parts import split_plan
 
-
-def _run_score(X: Any, y: np.ndarray, kwargs: dict[str, Any], progress: bool) -> tuple[Any, str]:
-    """Scores with a progress bar on stderr; returns the result and the summary line."""
-    import cgfast
-
-    blocks = _count_blocks(X, y, kwargs)
     start = time.perf_counter()
-    result = _library(cgfast.score, X, y, progress=progress, **kwargs)
+    planned = {
+        k: kwargs[k] for k in ("ratio", "repeats", "seed", "max_block", "precision") if k in kwargs
+    }
+    checkpoint = kwargs.get("checkpoint")
+    job = _library(prepare, X, y, fingerprint=checkpoint is not None, **planned)
+    indices = None if part is None else split_plan(job, part[1])[part[0]]
+    results = _library(
+        run,
+        job,
+        n_jobs=kwargs.get("n_jobs"),
+        progress=progress,
+        checkpoint=checkpoint,
+        indices=indices,
+    )
     seconds = time.perf_counter() - start
-    return result, f"{len(y)} examples, {blocks} blocks, {seconds:.2f} s"
+    if part is not None:
+        summary = f"part {part[0]} of {part[1]}: {len(indices)} of {len(job.blocks)} blocks"
+        return None, f"{summary}, {seconds:.2f} s"
+    result = _library(
+        assemble_results,
+        results,
+        job.rows.n,
+        job.arguments["repeats"],
+        kwargs.get("return_terms", False),
+    )
+    return result, f"{job.rows.n} examples, {len(job.blocks)} blocks, {seconds:.2f} s"
+
+
+def _save_scores(result: Any, output: Path, terms: bool) -> None:
+    if terms:
+        parts = {name: getattr(result, name) for name in ("score", "a2", "ab", "b2")}
+        _write(output, lambda handle: np.savez(handle, **parts))
+    else:
+        _write(output, lambda handle: np.save(handle, result))
+
+
+def _check_score_output(output: Path, terms: bool) -> None:
+    wanted = ".npz" if terms else ".npy"
+    if output.suffix != wanted:
+        raise click.BadParameter(
+            f"{'--terms writes an .npz archive' if terms else 'scores are written as .npy'}: "
+            f"give a name ending in {wanted}",
+            param_hint="'-o'",
+        )
+    _check_output(output)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -359,6 +402,7 @@ Examples:
   cgfast score data.npz data.npz --x-key images --y-key labels -o scores.npy
   cgfast score table.csv table.csv --y-key label --repeats 5 -o scores.npy
   cgfast score X.npy y.npy --terms -o terms.npz --checkpoint ckpt/
+  cgfast score X.npy y.npy --checkpoint /shared/run --part $SLURM_ARRAY_TASK_ID --parts 16
 """
 )
 @_data_options
@@ -379,7 +423,18 @@ Examples:
     is_flag=True,
     help="Write an .npz with score, a2, ab and b2 (score = a2 + 2*ab + b2) instead of a .npy.",
 )
-@click.option("-o", "--output", required=True, type=OUTPUT, help="Where to write the scores.")
+@click.option(
+    "--part",
+    type=click.IntRange(min=0),
+    help="Score only this part of the plan into --checkpoint (a job-array task); "
+    "then run `cgfast assemble`.",
+)
+@click.option(
+    "--parts",
+    type=click.IntRange(min=1),
+    help="Number of parts the plan is split into (with --part).",
+)
+@click.option("-o", "--output", type=OUTPUT, help="Where to write the scores (not with --part).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
 def score(
     x: Path,
@@ -394,22 +449,32 @@ def score(
     precision: str | None,
     checkpoint: Path | None,
     terms: bool,
-    output: Path,
+    part: int | None,
+    parts: int | None,
+    output: Path | None,
     progress: bool,
 ) -> None:
     """Score every example of X (labels Y) and save one float per example.
 
     X and Y are .npy, .npz, .csv or .parquet files (they may be the same file). A .npy X
-    is memory-mapped and read a block at a time.
+    is memory-mapped and read a block at a time. With --part/--parts, score one share of the
+    blocks into the --checkpoint directory (one task of a job array) and write no scores.
     """
-    wanted = ".npz" if terms else ".npy"
-    if output.suffix != wanted:
-        raise click.BadParameter(
-            f"{'--terms writes an .npz archive' if terms else 'scores are written as .npy'}: "
-            f"give a name ending in {wanted}",
-            param_hint="'-o'",
-        )
-    _check_output(output)
+    if (part is None) != (parts is None):
+        raise click.UsageError("--part and --parts go together")
+    if part is not None:
+        if part >= parts:
+            raise click.BadParameter(f"must be below --parts={parts}", param_hint="'--part'")
+        if checkpoint is None:
+            raise click.UsageError("--part needs --checkpoint DIR, where the parts meet")
+        if output is not None or terms:
+            raise click.UsageError(
+                "--part writes into --checkpoint; -o and --terms belong to `cgfast assemble`"
+            )
+    elif output is None:
+        raise click.UsageError("Missing option '-o' / '--output'.")
+    else:
+        _check_score_output(output, terms)
     labels = _read(_read_y, y, y_key)
     data = _read(_read_x, x, x_key, y, y_key)
     kwargs = _score_kwargs(ratio, repeats, seed, max_block, threads)
@@ -419,13 +484,44 @@ def score(
         kwargs["checkpoint"] = checkpoint
     if terms:
         kwargs["return_terms"] = True
-    result, summary = _run_score(data, labels, kwargs, progress)
-    if terms:
-        parts = {name: getattr(result, name) for name in ("score", "a2", "ab", "b2")}
-        _write(output, lambda handle: np.savez(handle, **parts))
-    else:
-        _write(output, lambda handle: np.save(handle, result))
+    share = None if part is None else (part, parts)
+    result, summary = _run_score(data, labels, kwargs, progress, share)
+    if result is None:
+        click.echo(f"cgfast score: {summary} -> {checkpoint}")
+        return
+    _save_scores(result, output, terms)
     click.echo(f"cgfast score: {summary} -> {output}")
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  cgfast assemble /shared/run -o scores.npy
+  cgfast assemble /shared/run --terms -o terms.npz
+"""
+)
+@click.argument(
+    "checkpoint", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--terms",
+    is_flag=True,
+    help="Write an .npz with score, a2, ab and b2 (score = a2 + 2*ab + b2) instead of a .npy.",
+)
+@click.option("-o", "--output", required=True, type=OUTPUT, help="Where to write the scores.")
+def assemble(checkpoint: Path, terms: bool, output: Path) -> None:
+    """Add up the blocks that `cgfast score --part` wrote to DIR and save the scores.
+
+    Identical to the scores of one local run with the same arguments. Fails, naming the
+    first missing block, while a part is unfinished.
+    """
+    import cgfast
+
+    _check_score_output(output, terms)
+    result = _library(cgfast.assemble, checkpoint, return_terms=terms)
+    _save_scores(result, output, terms)
+    n = len(result.score if terms else result)
+    click.echo(f"cgfast assemble: {n} examples -> {output}")
 
 
 @cli.command(
