@@ -1,5 +1,7 @@
 //! The arc-cosine kernel of a block: normalised rows, one triangle of their Gram, and u -> H(u).
 
+use std::time::Instant;
+
 use faer::linalg::matmul::triangular::{matmul, BlockStructure};
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
@@ -72,7 +74,7 @@ pub fn normalise_rows<T: Element>(
     };
     let chunks = out.chunks_mut(cols).zip(x.chunks(cols)).enumerate();
     match par {
-        Par::Seq => chunks.map(work).collect::<Result<(), _>>()?,
+        Par::Seq => chunks.into_iter().try_for_each(work)?,
         _ => chunks
             .collect::<Vec<_>>()
             .into_par_iter()
@@ -117,6 +119,7 @@ pub fn arccos_kernel(u: f64) -> f64 {
 /// For |u| ≤ 1/2 it evaluates `u + u t R(t)` with `t = u²`; above, `π/2 − 2 asin(s)` with
 /// `s = sqrt((1 − |u|)/2)`, again `s + s t R(t)` with `t = s²`. Max error ~1e-16 (tested ≤ 1e-15).
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // fdlibm's coefficients, digit for digit as published
 pub fn asin(u: f64) -> f64 {
     const P0: f64 = 1.666_666_666_666_666_574_15e-01;
     const P1: f64 = -3.255_658_186_224_009_154_05e-01;
@@ -143,15 +146,90 @@ pub fn asin(u: f64) -> f64 {
     v.copysign(u)
 }
 
+/// Applies [`arccos_kernel`] to every entry of `v`: the loop the SIMD dispatch below compiles.
+#[inline(always)]
+fn kernel_slice(v: &mut [f64]) {
+    for u in v {
+        *u = arccos_kernel(*u);
+    }
+}
+
+/// Widens the f32 cosines `src` and writes their kernel values into `dst`.
+#[inline(always)]
+fn kernel_slice_from_f32(src: &[f32], dst: &mut [f64]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = arccos_kernel(f64::from(s));
+    }
+}
+
+/// The widest instruction set this CPU offers for the kernel loops, probed once per call site.
+///
+/// The loops contain no fused multiply-add (Rust never contracts `a * b + c`), so every width
+/// computes the same bits: the choice changes speed only, never a score.
+macro_rules! simd_dispatch {
+    ($generic:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn $avx512($($arg: $ty),*) {
+            $generic($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        unsafe fn $avx2($($arg: $ty),*) {
+            $generic($($arg),*)
+        }
+    };
+}
+
+simd_dispatch!(kernel_slice, kernel_slice_avx512, kernel_slice_avx2, (v: &mut [f64]));
+simd_dispatch!(
+    kernel_slice_from_f32,
+    kernel_slice_from_f32_avx512,
+    kernel_slice_from_f32_avx2,
+    (src: &[f32], dst: &mut [f64])
+);
+
+/// [`arccos_kernel`] over a slice in place, with AVX-512 or AVX2 when the CPU has them.
+pub fn kernel_in_place(v: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports the instruction set the function was compiled for.
+            return unsafe { kernel_slice_avx512(v) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            return unsafe { kernel_slice_avx2(v) };
+        }
+    }
+    kernel_slice(v)
+}
+
+/// [`arccos_kernel`] of the widened f32 cosines `src` into `dst`, vectorised like [`kernel_in_place`].
+pub fn kernel_from_f32(src: &[f32], dst: &mut [f64]) {
+    assert_eq!(src.len(), dst.len(), "kernel_from_f32: lengths differ");
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports the instruction set the function was compiled for.
+            return unsafe { kernel_slice_from_f32_avx512(src, dst) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            return unsafe { kernel_slice_from_f32_avx2(src, dst) };
+        }
+    }
+    kernel_slice_from_f32(src, dst)
+}
+
 /// Turns the lower triangle of U (cosines) into H in place; the diagonal becomes exactly 1/2.
 ///
 /// `h` is the column-major `k x k` buffer; the strict upper triangle is left untouched.
 pub fn arccos_lower_in_place(h: &mut [f64], k: usize, par: Par) {
     let transform = |(j, col): (usize, &mut [f64])| {
         col[j] = 0.5;
-        for v in &mut col[j + 1..] {
-            *v = arccos_kernel(*v);
-        }
+        kernel_in_place(&mut col[j + 1..]);
     };
     match par {
         Par::Seq => h.chunks_mut(k).enumerate().for_each(transform),
@@ -163,15 +241,91 @@ pub fn arccos_lower_in_place(h: &mut [f64], k: usize, par: Par) {
     }
 }
 
+/// How the inner products of a block are computed; the factorisation is always in f64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// Normalised rows and their inner products in f64.
+    #[default]
+    Double,
+    /// Rows normalised in f64, rounded to f32, inner products in f32 (half the Gram's time),
+    /// widened to f64 before the arc-cosine transform.
+    Mixed,
+}
+
+/// Columns of the f32 Gram computed at a time in [`Precision::Mixed`]: the only scratch beyond H
+/// is one `k x MIXED_PANEL` f32 panel.
+pub const MIXED_PANEL: usize = 256;
+
+/// Seconds spent in each step of [`kernel_lower`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct KernelTimes {
+    pub normalise: f64,
+    pub gram: f64,
+    pub transform: f64,
+}
+
+/// The lower triangle of H from f32 inner products, one column panel at a time.
+///
+/// Each panel is the rectangular product of rows `j0..k` with rows `j0..j0+w` (the few entries
+/// above the diagonal of its top square are computed and ignored), then widened and transformed
+/// straight into H: no `k x k` f32 matrix ever exists.
+fn kernel_lower_mixed(
+    xn: &[f64],
+    k: usize,
+    d: usize,
+    h: &mut [f64],
+    par: Par,
+    times: &mut KernelTimes,
+) {
+    let x32: Vec<f32> = xn.iter().map(|&v| v as f32).collect();
+    let at = MatRef::from_column_major_slice(&x32, d, k);
+    let width = MIXED_PANEL.min(k);
+    let mut panel = vec![0.0f32; k * width];
+    for j0 in (0..k).step_by(width) {
+        let w = width.min(k - j0);
+        let m = k - j0;
+        let start = Instant::now();
+        faer::linalg::matmul::matmul(
+            MatMut::from_column_major_slice_mut(&mut panel[..m * w], m, w),
+            Accum::Replace,
+            at.subcols(j0, m).transpose(),
+            at.subcols(j0, w),
+            1.0f32,
+            par,
+        );
+        let mid = Instant::now();
+        let cols = h[j0 * k..(j0 + w) * k]
+            .chunks_mut(k)
+            .zip(panel[..m * w].chunks(m));
+        let transform = |(c, (col, src)): (usize, (&mut [f64], &[f32]))| {
+            let j = j0 + c;
+            col[j] = 0.5;
+            kernel_from_f32(&src[c + 1..], &mut col[j + 1..]);
+        };
+        match par {
+            Par::Seq => cols.enumerate().for_each(transform),
+            _ => cols
+                .enumerate()
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .with_min_len(8)
+                .for_each(transform),
+        }
+        times.gram += (mid - start).as_secs_f64();
+        times.transform += mid.elapsed().as_secs_f64();
+    }
+}
+
 /// Builds the lower triangle of H for the `k x d` row-major block `x` into `h`, a column-major
-/// `k x k` buffer.
+/// `k x k` buffer, and returns the seconds each step took.
 pub fn kernel_lower<T: Element>(
     x: &[T],
     k: usize,
     d: usize,
     h: &mut [f64],
+    precision: Precision,
     par: Par,
-) -> Result<(), CoreError> {
+) -> Result<KernelTimes, CoreError> {
     if h.len() != k * k {
         return Err(CoreError::Shape(format!(
             "H has {} entries, a block of {k} rows needs {}",
@@ -179,11 +333,23 @@ pub fn kernel_lower<T: Element>(
             k * k
         )));
     }
+    let mut times = KernelTimes::default();
+    let start = Instant::now();
     let xn = normalise_rows(x, k, d, par)?;
-    gram_lower(&xn, k, d, MatMut::from_column_major_slice_mut(h, k, k), par);
-    drop(xn);
-    arccos_lower_in_place(h, k, par);
-    Ok(())
+    times.normalise = start.elapsed().as_secs_f64();
+    match precision {
+        Precision::Double => {
+            let start = Instant::now();
+            gram_lower(&xn, k, d, MatMut::from_column_major_slice_mut(h, k, k), par);
+            drop(xn);
+            let mid = Instant::now();
+            arccos_lower_in_place(h, k, par);
+            times.gram = (mid - start).as_secs_f64();
+            times.transform = mid.elapsed().as_secs_f64();
+        }
+        Precision::Mixed => kernel_lower_mixed(&xn, k, d, h, par, &mut times),
+    }
+    Ok(times)
 }
 
 #[cfg(test)]
@@ -214,10 +380,14 @@ mod tests {
     }
 
     fn sample(k: usize, d: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (0..k * d)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.3
             })
             .collect()
@@ -238,6 +408,43 @@ mod tests {
     }
 
     #[test]
+    fn vectorised_kernel_equals_scalar_to_the_bit() {
+        let n = 100_003;
+        let mut v: Vec<f64> = (0..n)
+            .map(|i| -1.2 + 2.4 * i as f64 / (n - 1) as f64)
+            .collect();
+        v.extend([0.5, -0.5, 1.0, -1.0, 0.0, -0.0, 1e-300, 0.5 + 1e-16]);
+        let want: Vec<u64> = v.iter().map(|&u| arccos_kernel(u).to_bits()).collect();
+        let mut got = v.clone();
+        kernel_in_place(&mut got);
+        assert!(got.iter().map(|g| g.to_bits()).eq(want.iter().copied()));
+        let v32: Vec<f32> = v.iter().map(|&u| u as f32).collect();
+        let mut got = vec![0.0; v32.len()];
+        kernel_from_f32(&v32, &mut got);
+        for (g, &u) in got.iter().zip(&v32) {
+            assert_eq!(g.to_bits(), arccos_kernel(f64::from(u)).to_bits());
+        }
+    }
+
+    #[test]
+    fn mixed_kernel_is_close_to_double() {
+        for (k, d) in [(1, 3), (5, 2), (257, 31), (600, 9)] {
+            let x = sample(k, d, 7);
+            let mut double = vec![0.0; k * k];
+            let mut mixed = vec![0.0; k * k];
+            kernel_lower(&x, k, d, &mut double, Precision::Double, Par::Seq).unwrap();
+            kernel_lower(&x, k, d, &mut mixed, Precision::Mixed, Par::rayon(2)).unwrap();
+            for j in 0..k {
+                assert_eq!(mixed[j * k + j], 0.5);
+                for i in j + 1..k {
+                    let err = (mixed[j * k + i] - double[j * k + i]).abs();
+                    assert!(err < 1e-6, "k={k} d={d} ({i},{j}) err {err:e}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn kernel_at_the_ends() {
         assert_eq!(arccos_kernel(1.0), 0.5);
         assert_eq!(arccos_kernel(1.0 + 1e-12), 0.5);
@@ -250,12 +457,21 @@ mod tests {
         let x = [1.0, 2.0, 0.0, 0.0];
         assert_eq!(
             normalise_rows(&x, 2, 2, Par::Seq).unwrap_err(),
-            CoreError::BadRow { row: 1, reason: "has zero norm and cannot be normalised" }
+            CoreError::BadRow {
+                row: 1,
+                reason: "has zero norm and cannot be normalised"
+            }
         );
         let x = [1.0, f64::NAN];
-        assert!(matches!(normalise_rows(&x, 1, 2, Par::Seq), Err(CoreError::BadRow { row: 0, .. })));
+        assert!(matches!(
+            normalise_rows(&x, 1, 2, Par::Seq),
+            Err(CoreError::BadRow { row: 0, .. })
+        ));
         let x = [1.0f32, 2.0, 3.0];
-        assert!(matches!(normalise_rows(&x, 2, 2, Par::Seq), Err(CoreError::Shape(_))));
+        assert!(matches!(
+            normalise_rows(&x, 2, 2, Par::Seq),
+            Err(CoreError::Shape(_))
+        ));
     }
 
     #[test]
@@ -265,7 +481,7 @@ mod tests {
             let want = naive_h(&x, k, d);
             for par in [Par::Seq, Par::rayon(2)] {
                 let mut h = vec![0.0; k * k];
-                kernel_lower(&x, k, d, &mut h, par).unwrap();
+                kernel_lower(&x, k, d, &mut h, Precision::Double, par).unwrap();
                 for j in 0..k {
                     for i in j..k {
                         let err = (h[j * k + i] - want[i * k + j]).abs();

@@ -13,8 +13,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use crate::error::CoreError;
+use crate::kernel::Precision;
 
 pyo3::create_exception!(
     _core,
@@ -50,7 +52,9 @@ fn run_detached<R: Send>(
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(InternalError::new_err(format!("native core panicked: {msg}")))
+            Err(InternalError::new_err(format!(
+                "native core panicked: {msg}"
+            )))
         }
     }
 }
@@ -65,6 +69,14 @@ fn contiguous<'a, T: numpy::Element>(x: &'a PyReadonlyArray2<'_, T>) -> PyResult
         .map_err(|_| PyValueError::new_err("the block must be a C-contiguous 2-D array"))
 }
 
+fn precision(mixed: bool) -> Precision {
+    if mixed {
+        Precision::Mixed
+    } else {
+        Precision::Double
+    }
+}
+
 type Scores<'py> = (
     Bound<'py, PyArray1<f64>>,
     Bound<'py, PyArray1<f64>>,
@@ -74,21 +86,25 @@ type Scores<'py> = (
 );
 
 macro_rules! bind_dtype {
-    ($t:ty, $score:ident, $gram:ident, $complexity:ident) => {
+    ($t:ty, $score:ident, $profile:ident, $gram:ident, $complexity:ident) => {
         /// Scores the last `n_pos` rows of the block `x` against the rows before them.
         ///
+        /// `mixed`: inner products in f32, factorisation in f64.
         /// Returns (score, a2, ab, b2, ridge) for the positives in block order.
         #[pyfunction]
-        #[pyo3(signature = (x, n_pos, threads=0))]
+        #[pyo3(signature = (x, n_pos, threads=0, mixed=false))]
         fn $score<'py>(
             py: Python<'py>,
             x: PyReadonlyArray2<'py, $t>,
             n_pos: usize,
             threads: usize,
+            mixed: bool,
         ) -> PyResult<Scores<'py>> {
             let (k, d) = block_dims(&x)?;
             let data = contiguous(&x)?;
-            let out = run_detached(py, || block::score_block(data, k, d, n_pos, threads))?;
+            let out = run_detached(py, || {
+                block::score_block_in(data, k, d, n_pos, threads, precision(mixed))
+            })?;
             Ok((
                 PyArray1::from_vec(py, out.score),
                 PyArray1::from_vec(py, out.a2),
@@ -96,6 +112,36 @@ macro_rules! bind_dtype {
                 PyArray1::from_vec(py, out.b2),
                 out.ridge,
             ))
+        }
+
+        /// Like the scoring function, returning (score, seconds per phase) for benchmarks.
+        #[pyfunction]
+        #[pyo3(signature = (x, n_pos, threads=0, mixed=false))]
+        fn $profile<'py>(
+            py: Python<'py>,
+            x: PyReadonlyArray2<'py, $t>,
+            n_pos: usize,
+            threads: usize,
+            mixed: bool,
+        ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyDict>)> {
+            let (k, d) = block_dims(&x)?;
+            let data = contiguous(&x)?;
+            let (out, t) = run_detached(py, || {
+                block::profile_block(data, k, d, n_pos, threads, precision(mixed))
+            })?;
+            let times = PyDict::new(py);
+            for (name, seconds) in [
+                ("normalise", t.normalise),
+                ("gram", t.gram),
+                ("transform", t.transform),
+                ("cholesky", t.cholesky),
+                ("solve", t.solve),
+                ("inverse", t.inverse),
+                ("total", t.total),
+            ] {
+                times.set_item(name, seconds)?;
+            }
+            Ok((PyArray1::from_vec(py, out.score), times))
         }
 
         /// The full arc-cosine kernel matrix H of the rows of `x`.
@@ -133,8 +179,20 @@ macro_rules! bind_dtype {
     };
 }
 
-bind_dtype!(f32, score_block_f32, gram_f32, complexity_f32);
-bind_dtype!(f64, score_block_f64, gram_f64, complexity_f64);
+bind_dtype!(
+    f32,
+    score_block_f32,
+    profile_block_f32,
+    gram_f32,
+    complexity_f32
+);
+bind_dtype!(
+    f64,
+    score_block_f64,
+    profile_block_f64,
+    gram_f64,
+    complexity_f64
+);
 
 /// The number of threads used when 0 is passed: the CPUs this process may run on.
 #[pyfunction]
@@ -146,12 +204,17 @@ fn default_threads() -> usize {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(score_block_f32, m)?)?;
     m.add_function(wrap_pyfunction!(score_block_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(profile_block_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(profile_block_f64, m)?)?;
     m.add_function(wrap_pyfunction!(gram_f32, m)?)?;
     m.add_function(wrap_pyfunction!(gram_f64, m)?)?;
     m.add_function(wrap_pyfunction!(complexity_f32, m)?)?;
     m.add_function(wrap_pyfunction!(complexity_f64, m)?)?;
     m.add_function(wrap_pyfunction!(default_threads, m)?)?;
-    m.add("SingularKernelError", m.py().get_type::<SingularKernelError>())?;
+    m.add(
+        "SingularKernelError",
+        m.py().get_type::<SingularKernelError>(),
+    )?;
     m.add("InternalError", m.py().get_type::<InternalError>())?;
     m.add("FIRST_RIDGE", loo::FIRST_RIDGE)?;
     m.add("MAX_RIDGE", loo::MAX_RIDGE)?;

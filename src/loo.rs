@@ -4,13 +4,12 @@
 //! H = L Lᵀ gives α by two triangular solves; the positives sit last in the block, so the
 //! diagonal of G over them is the squared column norms of inv(L_SS), L_SS the trailing p x p block.
 
+use std::time::Instant;
+
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_scratch};
 use faer::linalg::triangular_inverse::invert_lower_triangular;
-use faer::linalg::triangular_solve::{
-    solve_lower_triangular_in_place, solve_upper_triangular_in_place,
-};
-use faer::{ColMut, Mat, MatMut, MatRef, Par};
+use faer::{Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use crate::error::CoreError;
@@ -39,12 +38,25 @@ pub struct BlockScores {
     pub ridge: f64,
 }
 
+/// Seconds spent in each step of [`block_scores_timed`], summed over ridge retries.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LooTimes {
+    /// Building H (whatever `build` does), every attempt.
+    pub build: f64,
+    /// The Cholesky factorisation, every attempt.
+    pub cholesky: f64,
+    /// The two triangular solves for α.
+    pub solve: f64,
+    /// The inverse of the trailing p x p block of L and its squared column norms.
+    pub inverse: f64,
+}
+
 fn mean_diag_lower(h: &[f64], k: usize) -> f64 {
     (0..k).map(|j| h[j * k + j]).sum::<f64>() / k as f64
 }
 
 /// Factors the lower triangle of `h` in place. On failure `h` holds garbage.
-fn cholesky_lower(h: &mut [f64], k: usize, par: Par) -> bool {
+pub fn cholesky_lower(h: &mut [f64], k: usize, par: Par) -> bool {
     let mut buf = MemBuffer::new(cholesky_in_place_scratch::<f64>(k, par, Default::default()));
     let ok = cholesky_in_place(
         MatMut::from_column_major_slice_mut(h, k, k),
@@ -73,22 +85,45 @@ pub fn factor_with_ridge(
     h: &mut [f64],
     k: usize,
     par: Par,
+    build: impl FnMut(&mut [f64]) -> Result<(), CoreError>,
+    accept: impl FnMut(&[f64]) -> bool,
+) -> Result<f64, CoreError> {
+    factor_with_ridge_timed(h, k, par, build, accept, &mut LooTimes::default())
+}
+
+/// [`factor_with_ridge`], adding the seconds spent building H and factoring it to `times`.
+pub fn factor_with_ridge_timed(
+    h: &mut [f64],
+    k: usize,
+    par: Par,
     mut build: impl FnMut(&mut [f64]) -> Result<(), CoreError>,
     mut accept: impl FnMut(&[f64]) -> bool,
+    times: &mut LooTimes,
 ) -> Result<f64, CoreError> {
+    let start = Instant::now();
     build(h)?;
+    times.build += start.elapsed().as_secs_f64();
     let scale = mean_diag_lower(h, k);
     let mut ridge = 0.0;
     loop {
         if ridge > 0.0 {
+            let start = Instant::now();
             build(h)?;
             let add = ridge * scale;
             (0..k).for_each(|j| h[j * k + j] += add);
+            times.build += start.elapsed().as_secs_f64();
         }
-        if cholesky_lower(h, k, par) && accept(h) {
+        let start = Instant::now();
+        let factored = cholesky_lower(h, k, par);
+        times.cholesky += start.elapsed().as_secs_f64();
+        if factored && accept(h) {
             return Ok(ridge);
         }
-        ridge = if ridge == 0.0 { FIRST_RIDGE } else { ridge * 10.0 };
+        ridge = if ridge == 0.0 {
+            FIRST_RIDGE
+        } else {
+            ridge * 10.0
+        };
         if ridge > MAX_RIDGE * 1.000_001 {
             return Err(CoreError::NotPositiveDefinite {
                 max_ridge: MAX_RIDGE,
@@ -97,16 +132,116 @@ pub fn factor_with_ridge(
     }
 }
 
-/// Solves H α = y given the lower Cholesky factor in `l`.
+/// Columns of L handled per step of the blocked triangular solves.
+const SOLVE_BLOCK: usize = 256;
+/// Rows of the solution one task updates at a time in the forward solve.
+const SOLVE_ROWS: usize = 512;
+
+/// `Σ a_i b_i` in a fixed order (eight interleaved partial sums), whatever calls it.
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for lane in 0..8 {
+            acc[lane] += x[lane] * y[lane];
+        }
+    }
+    let mut sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        sum += x * y;
+    }
+    sum
+}
+
+/// Solves L z = y in place (`z` holds y on entry), L the lower factor in `l` (column-major).
 ///
-/// Sequential on purpose: faer's parallel solve with one right-hand side splits its sums by
-/// thread count, which would make scores depend on it; these 2k² flops are a small share.
-pub fn solve(l: &[f64], k: usize, y: &[f64]) -> Vec<f64> {
-    let l = MatRef::from_column_major_slice(l, k, k);
+/// Blocked and right-looking: after each block of `z` is solved, the rows below are updated in
+/// parallel chunks. Each z_i sees the same operations in the same order, `z_i -= L_ij z_j` for
+/// j = 0, 1, …, whatever the chunks, so the result does not depend on the thread count (faer's
+/// parallel single-right-hand-side solve splits its sums by thread count, and so would).
+pub fn solve_lower(l: &[f64], k: usize, z: &mut [f64], par: Par) {
+    assert_eq!(
+        z.len(),
+        k,
+        "solve_lower: right-hand side of the wrong length"
+    );
+    for b0 in (0..k).step_by(SOLVE_BLOCK) {
+        let b1 = (b0 + SOLVE_BLOCK).min(k);
+        for j in b0..b1 {
+            let zj = z[j] / l[j * k + j];
+            z[j] = zj;
+            let col = &l[j * k..(j + 1) * k];
+            for (zi, lij) in z[j + 1..b1].iter_mut().zip(&col[j + 1..b1]) {
+                *zi -= lij * zj;
+            }
+        }
+        let (head, tail) = z.split_at_mut(b1);
+        let solved = &head[b0..b1];
+        let update = |(c, chunk): (usize, &mut [f64])| {
+            let r0 = b1 + c * SOLVE_ROWS;
+            for (j, &zj) in (b0..b1).zip(solved) {
+                let col = &l[j * k + r0..j * k + r0 + chunk.len()];
+                for (zi, lij) in chunk.iter_mut().zip(col) {
+                    *zi -= lij * zj;
+                }
+            }
+        };
+        match par {
+            Par::Seq => tail.chunks_mut(SOLVE_ROWS).enumerate().for_each(update),
+            _ => tail.par_chunks_mut(SOLVE_ROWS).enumerate().for_each(update),
+        }
+    }
+}
+
+/// Solves Lᵀ x = z in place (`x` holds z on entry), L the lower factor in `l` (column-major).
+///
+/// Blocked from the last block up: the dot products of a block's columns of L with the part of
+/// x already solved run in parallel, one whole dot product per task in a fixed order, so again the
+/// thread count cannot change a bit.
+pub fn solve_upper_transposed(l: &[f64], k: usize, x: &mut [f64], par: Par) {
+    assert_eq!(
+        x.len(),
+        k,
+        "solve_upper_transposed: right-hand side of the wrong length"
+    );
+    let starts: Vec<usize> = (0..k).step_by(SOLVE_BLOCK).collect();
+    for &b0 in starts.iter().rev() {
+        let b1 = (b0 + SOLVE_BLOCK).min(k);
+        let (head, solved) = x.split_at_mut(b1);
+        let solved = &*solved;
+        let block = &mut head[b0..b1];
+        let reduce = |(j, xj): (usize, &mut f64)| {
+            let col = &l[j * k + b1..(j + 1) * k];
+            *xj -= dot(col, solved);
+        };
+        match par {
+            Par::Seq => block
+                .iter_mut()
+                .enumerate()
+                .for_each(|(c, v)| reduce((b0 + c, v))),
+            _ => block
+                .par_iter_mut()
+                .enumerate()
+                .with_min_len(16)
+                .for_each(|(c, v)| reduce((b0 + c, v))),
+        }
+        for j in (b0..b1).rev() {
+            let col = &l[j * k..(j + 1) * k];
+            let s = dot(&col[j + 1..b1], &x[j + 1..b1]);
+            x[j] = (x[j] - s) / col[j];
+        }
+    }
+}
+
+/// Solves H α = y given the lower Cholesky factor in `l`: L z = y, then Lᵀ α = z.
+///
+/// Both solves are written so that the thread count cannot change a bit of α.
+pub fn solve(l: &[f64], k: usize, y: &[f64], par: Par) -> Vec<f64> {
     let mut alpha = y.to_vec();
-    let mut col = MatMut::from_column_major_slice_mut(&mut alpha, k, 1);
-    solve_lower_triangular_in_place(l, col.as_mut(), Par::Seq);
-    solve_upper_triangular_in_place(l.transpose(), col, Par::Seq);
+    solve_lower(l, k, &mut alpha, par);
+    solve_upper_transposed(l, k, &mut alpha, par);
     alpha
 }
 
@@ -136,6 +271,17 @@ pub fn block_scores(
     par: Par,
     build: impl FnMut(&mut [f64]) -> Result<(), CoreError>,
 ) -> Result<BlockScores, CoreError> {
+    block_scores_timed(h, k, p, par, build).map(|(scores, _)| scores)
+}
+
+/// [`block_scores`] with the seconds spent in each step.
+pub fn block_scores_timed(
+    h: &mut [f64],
+    k: usize,
+    p: usize,
+    par: Par,
+    build: impl FnMut(&mut [f64]) -> Result<(), CoreError>,
+) -> Result<(BlockScores, LooTimes), CoreError> {
     if p == 0 || p > k || h.len() != k * k {
         return Err(CoreError::Shape(format!(
             "{p} positives in a block of {k} with {} kernel entries",
@@ -144,13 +290,22 @@ pub fn block_scores(
     }
     let y: Vec<f64> = (0..k).map(|i| if i < k - p { -1.0 } else { 1.0 }).collect();
     let mut found = None;
-    let ridge = factor_with_ridge(h, k, par, build, |l| {
-        let alpha = solve(l, k, &y);
+    let mut times = LooTimes::default();
+    let (mut solve_s, mut inverse_s) = (0.0, 0.0);
+    let accept = |l: &[f64]| {
+        let start = Instant::now();
+        let alpha = solve(l, k, &y, par);
+        let mid = Instant::now();
         let diag = trailing_inverse_diagonal(l, k, p, par);
+        solve_s += (mid - start).as_secs_f64();
+        inverse_s += mid.elapsed().as_secs_f64();
         let ok = alpha.iter().chain(&diag).all(|v| v.is_finite()) && diag.iter().all(|&d| d > 0.0);
         found = ok.then_some((alpha, diag));
         ok
-    })?;
+    };
+    let ridge = factor_with_ridge_timed(h, k, par, build, accept, &mut times)?;
+    times.solve = solve_s;
+    times.inverse = inverse_s;
     let (alpha, diag) = found.ok_or(CoreError::NonFinite("the factorisation"))?;
     let alpha = &alpha[k - p..];
     let mut out = BlockScores {
@@ -167,7 +322,7 @@ pub fn block_scores(
         out.ab.push(b);
         out.b2.push(d);
     }
-    Ok(out)
+    Ok((out, times))
 }
 
 /// yᵀ H⁻¹ y = ‖L⁻¹ y‖² for the kernel `build` writes; returns it with the relative ridge used.
@@ -179,16 +334,15 @@ pub fn complexity(
     build: impl FnMut(&mut [f64]) -> Result<(), CoreError>,
 ) -> Result<(f64, f64), CoreError> {
     if y.len() != k || h.len() != k * k {
-        return Err(CoreError::Shape(format!("{} labels for a block of {k}", y.len())));
+        return Err(CoreError::Shape(format!(
+            "{} labels for a block of {k}",
+            y.len()
+        )));
     }
     let mut value = f64::NAN;
     let ridge = factor_with_ridge(h, k, par, build, |l| {
         let mut z = y.to_vec();
-        solve_lower_triangular_in_place(
-            MatRef::from_column_major_slice(l, k, k),
-            ColMut::from_slice_mut(&mut z).as_mat_mut(),
-            Par::Seq,
-        );
+        solve_lower(l, k, &mut z, par);
         value = z.iter().map(|v| v * v).sum();
         value.is_finite()
     })?;
@@ -237,14 +391,22 @@ mod tests {
     fn loo_by_resolve(h: &[f64], k: usize, y: &[f64], i: usize) -> f64 {
         let full = {
             let g = inverse(h, k);
-            (0..k).map(|a| (0..k).map(|b| y[a] * g[b * k + a] * y[b]).sum::<f64>()).sum::<f64>()
+            (0..k)
+                .map(|a| (0..k).map(|b| y[a] * g[b * k + a] * y[b]).sum::<f64>())
+                .sum::<f64>()
         };
         let keep: Vec<usize> = (0..k).filter(|&j| j != i).collect();
         let m = k - 1;
-        let sub: Vec<f64> = (0..m * m).map(|idx| h[keep[idx / m] * k + keep[idx % m]]).collect();
+        let sub: Vec<f64> = (0..m * m)
+            .map(|idx| h[keep[idx / m] * k + keep[idx % m]])
+            .collect();
         let g = inverse(&sub, m);
         let part: f64 = (0..m)
-            .map(|a| (0..m).map(|b| y[keep[a]] * g[b * m + a] * y[keep[b]]).sum::<f64>())
+            .map(|a| {
+                (0..m)
+                    .map(|b| y[keep[a]] * g[b * m + a] * y[keep[b]])
+                    .sum::<f64>()
+            })
             .sum();
         full - part
     }
@@ -264,7 +426,10 @@ mod tests {
             for j in 0..p {
                 let want = loo_by_resolve(&full, k, &y, k - p + j);
                 let got = out.score[j];
-                assert!((got - want).abs() <= 1e-10 * want.abs().max(1.0), "k={k} p={p} j={j}");
+                assert!(
+                    (got - want).abs() <= 1e-10 * want.abs().max(1.0),
+                    "k={k} p={p} j={j}"
+                );
                 let sum = out.a2[j] + 2.0 * out.ab[j] + out.b2[j];
                 assert!((sum - got).abs() <= 1e-12 * got.abs().max(1.0));
             }
@@ -286,10 +451,43 @@ mod tests {
     }
 
     #[test]
+    fn blocked_solves_match_faer_and_ignore_threads() {
+        use faer::linalg::triangular_solve::{
+            solve_lower_triangular_in_place, solve_upper_triangular_in_place,
+        };
+        for k in [1, 2, 255, 256, 257, 700, 1300] {
+            let mut l = spd(k);
+            assert!(cholesky_lower(&mut l, k, Par::Seq));
+            (0..k).for_each(|j| (0..j).for_each(|i| l[j * k + i] = 0.0));
+            let y: Vec<f64> = (0..k).map(|i| ((i * 37 % 11) as f64) - 5.0).collect();
+            let mut want = y.clone();
+            let lm = MatRef::from_column_major_slice(&l, k, k);
+            let mut col = MatMut::from_column_major_slice_mut(&mut want, k, 1);
+            solve_lower_triangular_in_place(lm, col.as_mut(), Par::Seq);
+            solve_upper_triangular_in_place(lm.transpose(), col, Par::Seq);
+            let got = solve(&l, k, &y, Par::Seq);
+            let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-12 * scale, "k={k}: {g} vs {w}");
+            }
+            for threads in [2, 3, 5] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let par = pool.install(|| solve(&l, k, &y, Par::rayon(threads)));
+                assert_eq!(par, got, "k={k} threads={threads}");
+            }
+        }
+    }
+
+    #[test]
     fn complexity_is_quadratic_form_of_inverse() {
         let k = 9;
         let full = spd(k);
-        let y: Vec<f64> = (0..k).map(|i| if i % 3 == 0 { 1.0 } else { -1.0 }).collect();
+        let y: Vec<f64> = (0..k)
+            .map(|i| if i % 3 == 0 { 1.0 } else { -1.0 })
+            .collect();
         let mut h = vec![0.0; k * k];
         let (value, ridge) = complexity(&mut h, k, &y, Par::Seq, |h| {
             h.copy_from_slice(&full);
@@ -297,7 +495,9 @@ mod tests {
         })
         .unwrap();
         let g = inverse(&full, k);
-        let want: f64 = (0..k).map(|a| (0..k).map(|b| y[a] * g[b * k + a] * y[b]).sum::<f64>()).sum();
+        let want: f64 = (0..k)
+            .map(|a| (0..k).map(|b| y[a] * g[b * k + a] * y[b]).sum::<f64>())
+            .sum();
         assert_eq!(ridge, 0.0);
         assert!((value - want).abs() < 1e-12 * want);
     }

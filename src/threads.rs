@@ -17,7 +17,11 @@ fn pools() -> &'static Mutex<HashMap<usize, Arc<rayon::ThreadPool>>> {
 
 /// Runs `f` inside a pool of `threads` workers (0 = default) and hands it the matching faer `Par`.
 pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce(Par) -> R + Send) -> R {
-    let threads = if threads == 0 { default_threads() } else { threads };
+    let threads = if threads == 0 {
+        default_threads()
+    } else {
+        threads
+    };
     if threads == 1 {
         return f(Par::Seq);
     }
