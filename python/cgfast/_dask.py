@@ -33,26 +33,26 @@ def check_cluster_input(X: Any) -> Any:
 
 
 def _score_task(
-    rows: Rows, block: Block, n_jobs: int | None, store: Checkpoint | None, index: int
+    source: Rows | np.ndarray,
+    block: Block,
+    n_jobs: int | None,
+    precision: str,
+    store: Checkpoint | None,
+    index: int,
 ) -> BlockResult:
-    result = score_block(rows, block, resolve_threads(n_jobs))
-    if store is not None:
-        store.save(index, result)
-    return result
+    """Runs on a worker: scores one block and, with a checkpoint, writes it there.
 
-
-def _score_rows_task(
-    x: np.ndarray, block: Block, n_jobs: int | None, store: Checkpoint | None, index: int
-) -> BlockResult:
-    rows = Rows(np.asarray(x))
-    local = Block(
-        block.repeat,
-        block.label,
-        block.chunk,
-        np.arange(len(block.negatives)),
-        np.arange(len(block.negatives), block.size),
-    )
-    result = score_block(rows, local, resolve_threads(n_jobs))
+    ``source`` is X (reopened from its path on the worker) or, for a dask array, the block's
+    rows already gathered in block order.
+    """
+    if isinstance(source, Rows):
+        rows, local = source, block
+    else:
+        rows = Rows(np.asarray(source))
+        split = len(block.negatives)
+        local = Block(block.repeat, block.label, block.chunk, np.arange(split),
+                      np.arange(split, block.size))  # fmt: skip
+    result = score_block(rows, local, resolve_threads(n_jobs), precision)
     result = BlockResult(block.positives, result.terms, result.ridge)
     if store is not None:
         store.save(index, result)
@@ -69,6 +69,7 @@ def run_on_cluster(
     from dask.distributed import as_completed
 
     run_id = uuid.uuid4().hex[:12]
+    precision = job.arguments["precision"]
     futures = {}
     if is_dask_array(job.rows.array):
         import dask
@@ -77,7 +78,7 @@ def run_on_cluster(
         for i in todo:
             block = job.blocks[i]
             x = flat[block.rows]
-            task = dask.delayed(_score_rows_task, pure=False)(x, block, n_jobs, store, i)
+            task = dask.delayed(_score_task, pure=False)(x, block, n_jobs, precision, store, i)
             futures[client.compute(task, retries=RETRIES)] = i
     else:
         if job.rows.path is None:
@@ -88,6 +89,7 @@ def run_on_cluster(
                 job.rows,
                 job.blocks[i],
                 n_jobs,
+                precision,
                 store,
                 i,
                 key=f"cgfast-block-{run_id}-{i}",

@@ -18,7 +18,8 @@ from ._threads import resolve_threads
 from .checkpoint import BlockResult, Checkpoint
 from .plan import Block, Ratio, check_count, check_ratio, plan_blocks
 
-PRECISIONS = ("double",)
+# "double": float64 throughout; "mixed": inner products in float32, factorisation in float64.
+PRECISIONS = ("double", "mixed")
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,11 @@ class ScoreTerms:
     b2: np.ndarray
 
 
-def score_block(rows: Rows, block: Block, threads: int) -> BlockResult:
+def score_block(rows: Rows, block: Block, threads: int, precision: str = "double") -> BlockResult:
     """Gathers the rows of ``block`` (negatives first, positives last) and scores its positives."""
     x = rows.take(block.rows)
     fn = _core.score_block_f32 if x.dtype == np.float32 else _core.score_block_f64
-    score, a2, ab, b2, ridge = fn(x, len(block.positives), threads)
+    score, a2, ab, b2, ridge = fn(x, len(block.positives), threads, precision == "mixed")
     return BlockResult(block.positives, np.stack([score, a2, ab, b2]), ridge)
 
 
@@ -186,7 +187,8 @@ def run(
             done = run_on_cluster(client, job, todo, n_jobs, store)
         else:
             threads = resolve_threads(n_jobs)
-            done = ((i, score_block(job.rows, job.blocks[i], threads)) for i in todo)
+            precision = job.arguments["precision"]
+            done = ((i, score_block(job.rows, job.blocks[i], threads, precision)) for i in todo)
         for i, result in done:
             if store is not None and client is None:
                 store.save(i, result)
@@ -242,8 +244,9 @@ def score(
         Show a progress bar over the blocks, weighted by their arithmetic, on stderr.
     return_terms : bool, default False
         Return a :class:`ScoreTerms` (``score``, ``a2``, ``ab``, ``b2``) instead of the scores.
-    precision : {"double"}, default "double"
-        Arithmetic of the kernel.
+    precision : {"double", "mixed"}, default "double"
+        ``"mixed"`` computes the inner products of the Gram in float32 (faster, rankings kept:
+        see the README's performance section) and factorises in float64.
     checkpoint : path, optional
         Directory where each finished block is written; a rerun with the same arguments and data
         skips them and returns identical scores.
