@@ -191,7 +191,7 @@ def test_progress_bar_goes_to_stderr(capsys):
     X, y = data(n=200)
     cgfast.score(X, y, max_block=80, progress=True)
     err = capsys.readouterr().err
-    assert "GFLOP" in err and "blocks" in err
+    assert "FLOP" in err and "6/6 blocks" in err and "100%" in err
 
 
 def test_default_block_follows_available_memory(monkeypatch):

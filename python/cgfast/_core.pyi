@@ -2,6 +2,22 @@
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "score_block_f32",
+    "score_block_f64",
+    "profile_block_f32",
+    "profile_block_f64",
+    "gram_f32",
+    "gram_f64",
+    "complexity_f32",
+    "complexity_f64",
+    "default_threads",
+    "SingularKernelError",
+    "InternalError",
+    "FIRST_RIDGE",
+    "MAX_RIDGE",
+]
+
 FIRST_RIDGE: float
 MAX_RIDGE: float
 
