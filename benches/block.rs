@@ -1,1 +1,151 @@
-fn main() {}
+//! Criterion benches of the three phases of a block: the Gram, the arc-cosine transform, and
+//! Cholesky + leave-one-out, over block sizes k and feature counts d.
+//!
+//! `cargo bench --bench block` runs k ∈ {1024, 4096} in a few minutes. `CGFAST_BENCH_LARGE=1` adds
+//! k = 8192 (H is 512 MiB); `CGFAST_BENCH_THREADS=n` sets the thread count (default: all CPUs).
+//! Throughput is reported in flops: k²d for the Gram (one triangle), k²/2 entries for the
+//! transform, k³/3 + p³/3 for Cholesky + leave-one-out with p = k/2 positives.
+
+use std::time::Duration;
+
+use cgfast::kernel::{arccos_lower_in_place, gram_lower, kernel_lower, normalise_rows, Precision};
+use cgfast::loo::{cholesky_lower, solve, trailing_inverse_diagonal};
+use cgfast::threads::with_threads;
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use faer::MatMut;
+
+fn sizes() -> Vec<usize> {
+    let mut k = vec![1024, 4096];
+    if std::env::var_os("CGFAST_BENCH_LARGE").is_some() {
+        k.push(8192);
+    }
+    k
+}
+
+fn threads() -> usize {
+    std::env::var("CGFAST_BENCH_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Deterministic rows in [-0.5, 0.5): no two parallel, so H is positive definite.
+fn rows(k: usize, d: usize) -> Vec<f64> {
+    let mut state = (k * 31 + d) as u64;
+    (0..k * d)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        })
+        .collect()
+}
+
+fn configure<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    group
+}
+
+fn gram(c: &mut Criterion) {
+    let mut group = configure(c, "gram");
+    for k in sizes() {
+        for d in [64, 784, 3072] {
+            let x = rows(k, d);
+            let mut h = vec![0.0; k * k];
+            group.throughput(Throughput::Elements((k * k * d) as u64));
+            group.bench_function(BenchmarkId::new(format!("f64/k{k}"), d), |b| {
+                with_threads(threads(), |par| {
+                    let xn = normalise_rows(&x, k, d, par).unwrap();
+                    b.iter(|| {
+                        gram_lower(
+                            &xn,
+                            k,
+                            d,
+                            MatMut::from_column_major_slice_mut(&mut h, k, k),
+                            par,
+                        )
+                    })
+                })
+            });
+            // Mixed precision fuses the f32 Gram with the transform panel by panel: this is the
+            // whole kernel, to compare with the f64 Gram plus the transform bench.
+            group.bench_function(BenchmarkId::new(format!("mixed-kernel/k{k}"), d), |b| {
+                with_threads(threads(), |par| {
+                    b.iter(|| kernel_lower(&x, k, d, &mut h, Precision::Mixed, par).unwrap())
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+fn transform(c: &mut Criterion) {
+    let mut group = configure(c, "transform");
+    for k in sizes() {
+        let d = 64;
+        let x = rows(k, d);
+        let mut cosines = vec![0.0; k * k];
+        with_threads(threads(), |par| {
+            let xn = normalise_rows(&x, k, d, par).unwrap();
+            gram_lower(
+                &xn,
+                k,
+                d,
+                MatMut::from_column_major_slice_mut(&mut cosines, k, k),
+                par,
+            );
+        });
+        group.throughput(Throughput::Elements((k * (k - 1) / 2) as u64));
+        group.bench_function(BenchmarkId::from_parameter(k), |b| {
+            with_threads(threads(), |par| {
+                b.iter_batched_ref(
+                    || cosines.clone(),
+                    |h| arccos_lower_in_place(h, k, par),
+                    BatchSize::LargeInput,
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+fn cholesky_loo(c: &mut Criterion) {
+    let mut group = configure(c, "cholesky-loo");
+    for k in sizes() {
+        let (d, p) = (784, k / 2);
+        let x = rows(k, d);
+        let mut h = vec![0.0; k * k];
+        with_threads(threads(), |par| {
+            kernel_lower(&x, k, d, &mut h, Precision::Double, par).unwrap()
+        });
+        let y: Vec<f64> = (0..k).map(|i| if i < k - p { -1.0 } else { 1.0 }).collect();
+        let flops = (k * k * k / 3 + p * p * p / 3 + 2 * k * k) as u64;
+        group.throughput(Throughput::Elements(flops));
+        group.bench_function(BenchmarkId::from_parameter(k), |b| {
+            with_threads(threads(), |par| {
+                b.iter_batched_ref(
+                    || h.clone(),
+                    |l| {
+                        assert!(cholesky_lower(l, k, par));
+                        let alpha = solve(l, k, &y, par);
+                        let diag = trailing_inverse_diagonal(l, k, p, par);
+                        (alpha, diag)
+                    },
+                    BatchSize::LargeInput,
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gram, transform, cholesky_loo);
+criterion_main!(benches);

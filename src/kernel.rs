@@ -146,6 +146,40 @@ pub fn asin(u: f64) -> f64 {
     v.copysign(u)
 }
 
+/// `Σ a_i b_i` in a fixed order (eight interleaved partial sums), whoever calls it: the same inputs
+/// give the same bits on any thread and at any SIMD width.
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports the instruction set the function was compiled for.
+            return unsafe { dot_avx512(a, b) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            return unsafe { dot_avx2(a, b) };
+        }
+    }
+    dot_lanes(a, b)
+}
+
+#[inline(always)]
+fn dot_lanes(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for lane in 0..8 {
+            acc[lane] += x[lane] * y[lane];
+        }
+    }
+    let mut sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        sum += x * y;
+    }
+    sum
+}
+
 /// Applies [`arccos_kernel`] to every entry of `v`: the loop the SIMD dispatch below compiles.
 #[inline(always)]
 fn kernel_slice(v: &mut [f64]) {
@@ -167,22 +201,23 @@ fn kernel_slice_from_f32(src: &[f32], dst: &mut [f64]) {
 /// The loops contain no fused multiply-add (Rust never contracts `a * b + c`), so every width
 /// computes the same bits: the choice changes speed only, never a score.
 macro_rules! simd_dispatch {
-    ($generic:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
+    ($generic:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f")]
-        unsafe fn $avx512($($arg: $ty),*) {
+        unsafe fn $avx512($($arg: $ty),*) $(-> $ret)? {
             $generic($($arg),*)
         }
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2")]
-        unsafe fn $avx2($($arg: $ty),*) {
+        unsafe fn $avx2($($arg: $ty),*) $(-> $ret)? {
             $generic($($arg),*)
         }
     };
 }
 
 simd_dispatch!(kernel_slice, kernel_slice_avx512, kernel_slice_avx2, (v: &mut [f64]));
+simd_dispatch!(dot_lanes, dot_avx512, dot_avx2, (a: &[f64], b: &[f64]) -> f64);
 simd_dispatch!(
     kernel_slice_from_f32,
     kernel_slice_from_f32_avx512,
@@ -252,6 +287,11 @@ pub enum Precision {
     Mixed,
 }
 
+/// In [`Precision::Mixed`], cosines above this (in f32) are recomputed in f64. The kernel's slope
+/// grows like 1/sqrt(1 − u) as u → 1 (arccos' infinite slope), so f32 rounding in the cosine of two
+/// near-parallel rows is amplified; these pairs are few in most data and cost one f64 dot each.
+pub const MIXED_REFINE_ABOVE: f32 = 0.995;
+
 /// Columns of the f32 Gram computed at a time in [`Precision::Mixed`]: the only scratch beyond H
 /// is one `k x MIXED_PANEL` f32 panel.
 pub const MIXED_PANEL: usize = 256;
@@ -268,7 +308,8 @@ pub struct KernelTimes {
 ///
 /// Each panel is the rectangular product of rows `j0..k` with rows `j0..j0+w` (the few entries
 /// above the diagonal of its top square are computed and ignored), then widened and transformed
-/// straight into H: no `k x k` f32 matrix ever exists.
+/// straight into H: no `k x k` f32 matrix ever exists. Cosines above [`MIXED_REFINE_ABOVE`] are
+/// recomputed in f64 from the normalised rows.
 fn kernel_lower_mixed(
     xn: &[f64],
     k: usize,
@@ -301,6 +342,12 @@ fn kernel_lower_mixed(
             let j = j0 + c;
             col[j] = 0.5;
             kernel_from_f32(&src[c + 1..], &mut col[j + 1..]);
+            let row_j = &xn[j * d..(j + 1) * d];
+            for (i, &u) in (j + 1..k).zip(&src[c + 1..]) {
+                if u > MIXED_REFINE_ABOVE {
+                    col[i] = arccos_kernel(dot(&xn[i * d..(i + 1) * d], row_j));
+                }
+            }
         };
         match par {
             Par::Seq => cols.enumerate().for_each(transform),
@@ -441,6 +488,41 @@ mod tests {
                     assert!(err < 1e-6, "k={k} d={d} ({i},{j}) err {err:e}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn dot_is_the_same_at_every_width() {
+        for n in [0, 1, 7, 8, 9, 64, 1001] {
+            let a = sample(1, n, 1);
+            let b = sample(1, n, 2);
+            assert_eq!(dot(&a, &b).to_bits(), dot_lanes(&a, &b).to_bits(), "n={n}");
+            let naive: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!((dot(&a, &b) - naive).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn mixed_kernel_refines_near_parallel_rows_in_f64() {
+        let (k, d) = (40, 300);
+        let mut x = sample(k, d, 5);
+        for i in (1..k).step_by(2) {
+            for c in 0..d {
+                x[i * d + c] = x[(i - 1) * d + c] * (1.0 + 1e-4 * ((c % 7) as f64 - 3.0));
+            }
+        }
+        let mut double = vec![0.0; k * k];
+        let mut mixed = vec![0.0; k * k];
+        kernel_lower(&x, k, d, &mut double, Precision::Double, Par::Seq).unwrap();
+        kernel_lower(&x, k, d, &mut mixed, Precision::Mixed, Par::Seq).unwrap();
+        for i in (1..k).step_by(2) {
+            let j = i - 1;
+            assert!(
+                double[j * k + i] > 0.49,
+                "rows {i} and {j} should be near-parallel"
+            );
+            let err = (mixed[j * k + i] - double[j * k + i]).abs();
+            assert!(err < 1e-11, "({i},{j}) err {err:e}");
         }
     }
 

@@ -13,6 +13,7 @@ use faer::{Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use crate::error::CoreError;
+use crate::kernel::dot;
 
 /// The first ridge tried, relative to mean(diag H), once the plain factorisation fails.
 pub const FIRST_RIDGE: f64 = 1e-12;
@@ -136,24 +137,6 @@ pub fn factor_with_ridge_timed(
 const SOLVE_BLOCK: usize = 256;
 /// Rows of the solution one task updates at a time in the forward solve.
 const SOLVE_ROWS: usize = 512;
-
-/// `Σ a_i b_i` in a fixed order (eight interleaved partial sums), whatever calls it.
-#[inline]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for lane in 0..8 {
-            acc[lane] += x[lane] * y[lane];
-        }
-    }
-    let mut sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        sum += x * y;
-    }
-    sum
-}
 
 /// Solves L z = y in place (`z` holds y on entry), L the lower factor in `l` (column-major).
 ///

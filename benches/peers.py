@@ -1,0 +1,437 @@
+"""cgfast against its peers, side by side in one process: per block, per phase, and end to end.
+
+    python benches/peers.py                 # full run (about 5 min on 2 cores); writes benches/RESULTS.md
+    python benches/peers.py --quick         # small sizes, a smoke test
+    python benches/peers.py --threads-scan 1,2,4,8,16 --sizes 8192 --dims 784
+
+Measures, each against a baseline timed in the same run:
+- cgfast per block and per phase (GFLOP/s, and % of NumPy's float64 GEMM rate measured here);
+- the best SciPy closed form on the same blocks: GEMM Gram, NumPy arc-cosine, LAPACK dpotrf +
+  dpotrs, dtrtri of the trailing p x p block of L;
+- a NumPy port of the authors' per-example method (JJchy/CG_score, cg_function.py: one full inverse,
+  then a fresh (k-1) x (k-1) rank-one-updated inverse per example) at k <= 2000;
+- issue 2's end-to-end case (two classes of 3000 rows, d = 784, default arguments) against SciPy
+  doing the same two blocks;
+- mixed precision (f32 inner products) against float64: Spearman on real data and the speedup.
+
+Timings on a shared machine are noisy: every number is the best of --repeats runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE may be set on this machine for old OpenBLAS builds; they
+# slow a current NumPy down. Drop both for this process only, before NumPy is imported.
+_BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+if any(v in os.environ for v in _BLAS_OVERRIDES) and "CGFAST_PEERS_KEEP_ENV" not in os.environ:
+    env = {k: v for k, v in os.environ.items() if k not in _BLAS_OVERRIDES}
+    env["CGFAST_PEERS_DROPPED"] = ",".join(v for v in _BLAS_OVERRIDES if v in os.environ)
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import scipy  # noqa: E402
+import scipy.linalg.lapack as lapack  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
+
+import cgfast  # noqa: E402
+from cgfast import _core  # noqa: E402
+
+TWO_PI = 2.0 * np.pi
+PHASES = ("normalise", "gram", "transform", "cholesky", "solve", "inverse")
+
+
+def best_of(repeats: int, fn, *args):
+    """(best seconds, last result) over `repeats` calls."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn(*args)
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def rows(k: int, d: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((k, d))
+
+
+def flops(k: int, d: int, p: int) -> dict[str, float]:
+    """Useful flops of each phase (the Gram counts one triangle, k²d)."""
+    return {
+        "normalise": 3.0 * k * d,
+        "gram": float(k) * k * d,
+        "transform": k * (k - 1) / 2.0,  # entries, not flops
+        "cholesky": k**3 / 3.0,
+        "solve": 2.0 * k * k,
+        "inverse": p**3 / 3.0,
+    }
+
+
+# --- peers -------------------------------------------------------------------------------------
+
+
+def scipy_closed_form(x: np.ndarray, p: int, times: dict[str, float] | None = None) -> np.ndarray:
+    """CG scores of the last p rows of x by the best closed form SciPy offers, phase by phase."""
+    t = time.perf_counter
+    marks = [t()]
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    marks.append(t())
+    u = xn @ xn.T  # GEMM: the full k x k product
+    marks.append(t())
+    np.clip(u, -1.0, 1.0, out=u)
+    h = np.arccos(u)
+    np.subtract(np.pi, h, out=h)
+    h *= u
+    h *= 1.0 / TWO_PI
+    np.fill_diagonal(h, 0.5)
+    del u
+    marks.append(t())
+    k = len(x)
+    # H is symmetric, so its transpose is the same matrix in Fortran order: LAPACK works in place.
+    c, info = lapack.dpotrf(h.T, lower=1, overwrite_a=1, clean=0)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"dpotrf failed: info={info}")
+    marks.append(t())
+    y = np.where(np.arange(k) < k - p, -1.0, 1.0)
+    alpha, info = lapack.dpotrs(c, y, lower=1)
+    marks.append(t())
+    inv, info = lapack.dtrtri(c[k - p :, k - p :], lower=1)
+    inv = np.tril(inv)  # dpotrf(clean=0) left H's upper triangle above L, and dtrtri kept it
+    diag = np.einsum("ij,ij->j", inv, inv)
+    marks.append(t())
+    if times is not None:
+        for name, a, b in zip(PHASES, marks, marks[1:]):
+            times[name] = b - a
+        times["total"] = marks[-1] - marks[0]
+    return alpha[k - p :] ** 2 / diag
+
+
+def authors_method(x: np.ndarray, p: int, examples: int) -> tuple[np.ndarray, float, float]:
+    """NumPy port of the authors' loop (positives first, as in their code).
+
+    Returns the scores of the first `examples` positives, the seconds spent before the loop
+    (Gram, transform, full inverse) and the seconds per example of the loop.
+    """
+    start = time.perf_counter()
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    h_inner = xn @ xn.T
+    h = h_inner * (np.pi - np.arccos(np.clip(h_inner, -1.0, 1.0))) / TWO_PI
+    del h_inner
+    np.fill_diagonal(h, 0.5)
+    inv_h = np.linalg.inv(h)
+    del h
+    k = len(x)
+    y = np.where(np.arange(k) < p, 1.0, -1.0)
+    original_error = y @ (inv_h @ y)
+    setup = time.perf_counter() - start
+    start = time.perf_counter()
+    scores = []
+    for i in range(examples):
+        a_with_row = np.concatenate((inv_h[:, :i], inv_h[:, i + 1 :]), axis=1)
+        a = np.concatenate((a_with_row[:i, :], a_with_row[i + 1 :, :]), axis=0)
+        b = a_with_row[i, :][None, :]
+        del a_with_row
+        dii = inv_h[i, i]
+        inv_h_mi = a - (b.T @ b) / dii
+        y_mi = np.concatenate((y[:i], y[i + 1 :]))
+        scores.append(original_error - y_mi @ (inv_h_mi @ y_mi))
+        del a, b, inv_h_mi
+    per_example = (time.perf_counter() - start) / max(examples, 1)
+    return np.array(scores), setup, per_example
+
+
+def gemm_rate(repeats: int) -> float:
+    """NumPy float64 GEMM rate (GFLOP/s), best over a few square-ish products."""
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((4096, 1024))
+    b = rng.standard_normal((1024, 4096))
+    seconds, _ = best_of(repeats + 1, np.matmul, a, b)
+    return 2.0 * 4096 * 1024 * 4096 / seconds / 1e9
+
+
+def max_rel(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+# --- sections ----------------------------------------------------------------------------------
+
+
+def blocks_section(args, gemm: float, out: list[str]) -> None:
+    out.append("## Per block (p = k/2 positives, threads = %s)\n" % (args.threads or "all"))
+    out.append(
+        "Phase rates in GFLOP/s of useful work (Gram: k²d, one triangle; Cholesky: k³/3; "
+        "inverse: p³/3), and as % of NumPy's float64 GEMM rate measured in this run "
+        f"({gemm:.1f} GFLOP/s). Transform: ns per entry and its share of the block.\n"
+    )
+    out.append(
+        "| k | d | cgfast s | SciPy s | SciPy/cgfast | Gram GF/s (%GEMM) | Gram vs NumPy GEMM Gram "
+        "| transform ns/entry (% block) | Cholesky GF/s (%GEMM) | Cholesky vs dpotrf "
+        "| solve+inverse s | max rel diff |"
+    )
+    out.append("|" + "---|" * 12)
+    for k in args.sizes:
+        for d in args.dims:
+            p = k // 2
+            x = rows(k, d, seed=k + d)
+            cg_t, cg_ph = float("inf"), {}
+            for _ in range(args.repeats):
+                score, ph = _core.profile_block_f64(x, p, args.threads)
+                if ph["total"] < cg_t:
+                    cg_t, cg_ph = ph["total"], ph
+            sp_t, sp_ph = float("inf"), {}
+            for _ in range(args.repeats):
+                ph = {}
+                ref = scipy_closed_form(x, p, ph)
+                if ph["total"] < sp_t:
+                    sp_t, sp_ph = ph["total"], ph
+            f = flops(k, d, p)
+            gram_gf = f["gram"] / cg_ph["gram"] / 1e9
+            chol_gf = f["cholesky"] / cg_ph["cholesky"] / 1e9
+            out.append(
+                f"| {k} | {d} | {cg_t:.3f} | {sp_t:.3f} | **{sp_t / cg_t:.2f}x** "
+                f"| {gram_gf:.1f} ({100 * gram_gf / gemm:.0f}%) "
+                f"| {sp_ph['gram'] / cg_ph['gram']:.2f}x "
+                f"| {1e9 * cg_ph['transform'] / f['transform']:.2f} "
+                f"({100 * cg_ph['transform'] / cg_t:.1f}%) "
+                f"| {chol_gf:.1f} ({100 * chol_gf / gemm:.0f}%) "
+                f"| {sp_ph['cholesky'] / cg_ph['cholesky']:.2f}x "
+                f"| {cg_ph['solve'] + cg_ph['inverse']:.3f} | {max_rel(score, ref):.1e} |"
+            )
+            print(out[-1], flush=True)
+            args.phase_rows.append((k, d, cg_ph, sp_ph))
+    out.append("")
+    out.append("Seconds per phase (cgfast / SciPy):\n")
+    out.append("| k | d | " + " | ".join(PHASES) + " |")
+    out.append("|" + "---|" * (2 + len(PHASES)))
+    for k, d, cg_ph, sp_ph in args.phase_rows:
+        cells = " | ".join(f"{cg_ph[n]:.3f} / {sp_ph[n]:.3f}" for n in PHASES)
+        out.append(f"| {k} | {d} | {cells} |")
+    out.append("")
+
+
+def authors_section(args, out: list[str]) -> None:
+    k, d = args.authors_k, 784
+    p = k // 2
+    x = rows(k, d, seed=7)
+    examples = min(args.authors_examples or p, p)
+    theirs, setup, per_example = authors_method(x, p, examples)
+    authors_total = setup + per_example * p
+    # cgfast puts the positives last: same block, rows reordered.
+    xb = np.concatenate([x[p:], x[:p]])
+    cg_t, (score, *_) = best_of(args.repeats, _core.score_block_f64, xb, p, args.threads)
+    sp_t, _ = best_of(args.repeats, scipy_closed_form, xb, p)
+    note = "" if examples == p else f" (loop timed on {examples} of {p} examples, extrapolated)"
+    out.append(f"## The authors' per-example method, k = {k}, d = {d}, p = {p}\n")
+    out.append("| method | seconds | cgfast is faster by |")
+    out.append("|---|---|---|")
+    out.append(f"| authors' method (NumPy port){note} | {authors_total:.2f} | **{authors_total / cg_t:.0f}x** |")
+    out.append(f"| SciPy closed form | {sp_t:.3f} | {sp_t / cg_t:.2f}x |")
+    out.append(f"| cgfast | {cg_t:.4f} | 1x |")
+    out.append(
+        f"\nScores agree: max relative difference {max_rel(score[:examples], theirs):.1e} "
+        f"over the {examples} examples the loop scored.\n"
+    )
+    print("\n".join(out[-8:]), flush=True)
+
+
+def end_to_end_section(args, out: list[str]) -> None:
+    n, d = args.e2e_rows, 784
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((2, d))
+    x = np.concatenate([centres[c] + 2.0 * rng.standard_normal((n, d)) for c in (0, 1)])
+    y = np.repeat([0, 1], n)
+    cg_t, cg_scores = best_of(args.repeats, lambda: cgfast.score(x, y, n_jobs=args.threads or None))
+
+    def scipy_two_blocks() -> np.ndarray:
+        scores = np.empty(2 * n)
+        for c in (0, 1):
+            pos, neg = np.flatnonzero(y == c), np.flatnonzero(y != c)
+            scores[pos] = scipy_closed_form(np.concatenate([x[neg], x[pos]]), len(pos))
+        return scores
+
+    sp_t, sp_scores = best_of(args.repeats, scipy_two_blocks)
+    out.append(f"## End to end: two classes of {n} rows, d = {d}, `cgfast.score(X, y)`\n")
+    out.append("| | seconds | ratio |")
+    out.append("|---|---|---|")
+    out.append(f"| SciPy closed form, same two blocks | {sp_t:.3f} | |")
+    out.append(f"| cgfast.score | {cg_t:.3f} | **{sp_t / cg_t:.2f}x faster** |")
+    out.append(f"\nMax relative difference of the scores: {max_rel(cg_scores, sp_scores):.1e}\n")
+    print("\n".join(out[-7:]), flush=True)
+
+
+def real_sets() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    from sklearn.datasets import load_digits, load_sample_images
+
+    digits = load_digits()
+    sets = [("digits (1797 x 64, 10 classes)", digits.data, digits.target)]
+    patches, labels = [], []
+    for label, image in enumerate(load_sample_images().images):
+        img = image.astype(np.float64) / 255.0
+        for r in range(0, img.shape[0] - 32 + 1, 12):
+            for c in range(0, img.shape[1] - 32 + 1, 12):
+                patches.append(img[r : r + 32, c : c + 32].ravel())
+                labels.append(label)
+    x = np.array(patches)
+    sets.append((f"32x32x3 patches of scikit-learn's two sample photos ({len(x)} x 3072, 2 classes)", x, np.array(labels)))
+    return sets
+
+
+def mixed_section(args, out: list[str]) -> None:
+    out.append("## Mixed precision: f32 inner products, f64 factorisation\n")
+    out.append("Each class against all others (one block per class), float64 vs mixed.\n")
+    out.append("| data | Spearman | max rel diff | float64 s | mixed s | speedup |")
+    out.append("|---|---|---|---|---|---|")
+    for name, x, y in real_sets():
+        double, mixed = np.empty(len(x)), np.empty(len(x))
+        t_double = t_mixed = 0.0
+        for c in np.unique(y):
+            pos, neg = np.flatnonzero(y == c), np.flatnonzero(y != c)
+            xb = np.ascontiguousarray(np.concatenate([x[neg], x[pos]]))
+            td, (sd, *_) = best_of(args.repeats, _core.score_block_f64, xb, len(pos), args.threads, False)
+            tm, (sm, *_) = best_of(args.repeats, _core.score_block_f64, xb, len(pos), args.threads, True)
+            double[pos], mixed[pos] = sd, sm
+            t_double += td
+            t_mixed += tm
+        rho = spearmanr(double, mixed).statistic
+        out.append(
+            f"| {name} | {rho:.6f} | {max_rel(mixed, double):.1e} | {t_double:.3f} | {t_mixed:.3f} "
+            f"| {t_double / t_mixed:.2f}x |"
+        )
+        print(out[-1], flush=True)
+    out.append("\nSpeed on the synthetic blocks (p = k/2):\n")
+    out.append("| k | d | float64 s | mixed s | speedup | Gram f64 s | Gram+transform mixed s |")
+    out.append("|---|---|---|---|---|---|---|")
+    for k in args.sizes:
+        for d in args.dims:
+            x = rows(k, d, seed=k + d)
+            res = {}
+            for mixed in (False, True):
+                best = None
+                for _ in range(args.repeats):
+                    _, ph = _core.profile_block_f64(x, k // 2, args.threads, mixed)
+                    if best is None or ph["total"] < best["total"]:
+                        best = ph
+                res[mixed] = best
+            dd, mm = res[False], res[True]
+            out.append(
+                f"| {k} | {d} | {dd['total']:.3f} | {mm['total']:.3f} | **{dd['total'] / mm['total']:.2f}x** "
+                f"| {dd['gram']:.3f} | {mm['gram'] + mm['transform']:.3f} |"
+            )
+            print(out[-1], flush=True)
+    out.append("")
+
+
+def threads_section(args, out: list[str]) -> None:
+    counts = args.threads_scan
+    out.append(f"## Threads: seconds per phase (p = k/2), parallel efficiency t1 / (n * tn)\n")
+    for k in args.sizes:
+        for d in args.dims:
+            x = rows(k, d, seed=k + d)
+            res = {}
+            for n in counts:
+                best = None
+                for _ in range(args.repeats):
+                    _, ph = _core.profile_block_f64(x, k // 2, n)
+                    if best is None or ph["total"] < best["total"]:
+                        best = ph
+                res[n] = best
+            names = (*PHASES, "total")
+            out.append(f"k = {k}, d = {d}:\n")
+            out.append("| threads | " + " | ".join(names) + " |")
+            out.append("|" + "---|" * (1 + len(names)))
+            base = res[counts[0]]
+            for n in counts:
+                cells = " | ".join(
+                    f"{res[n][m]:.3f} ({100 * base[m] * counts[0] / (n * res[n][m]):.0f}%)" for m in names
+                )
+                out.append(f"| {n} | {cells} |")
+            out.append("")
+            print("\n".join(out[-len(counts) - 3 :]), flush=True)
+    k, d = 3001, 97
+    x = rows(k, d, seed=11)
+    ok = []
+    for mixed in (False, True):
+        ref = _core.score_block_f64(x, 1400, counts[0], mixed)
+        same = all(
+            all(np.array_equal(a, b) for a, b in zip(ref[:4], _core.score_block_f64(x, 1400, n, mixed)[:4]))
+            for n in range(1, max(counts) + 1)
+        )
+        ok.append(f"{'mixed' if mixed else 'float64'}: {'bit-identical' if same else 'DIFFERENT'}")
+    out.append(f"Scores at k = {k} for threads 1..{max(counts)}: " + "; ".join(ok) + "\n")
+    print(out[-1], flush=True)
+
+
+def machine(gemm: float) -> list[str]:
+    from threadpoolctl import threadpool_info
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    blas = [
+        f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')} kernel, "
+        f"{i.get('num_threads')} threads) from {Path(i.get('filepath', '')).parent.name}"
+        for i in threadpool_info()
+        if i.get("user_api") == "blas"
+    ]
+    dropped = os.environ.get("CGFAST_PEERS_DROPPED")
+    return [
+        f"- CPU: {cpu}; {len(os.sched_getaffinity(0))} CPUs usable; load average at start "
+        f"{os.getloadavg()[0]:.2f}",
+        f"- Python {platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}",
+        "- BLAS: " + "; ".join(blas),
+        f"- NumPy float64 GEMM rate measured in this run: {gemm:.1f} GFLOP/s",
+        f"- Unset for this run: {dropped}" if dropped else "- OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: not set",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ints = lambda s: [int(v) for v in s.split(",")]  # noqa: E731
+    parser.add_argument("--sizes", type=ints, default=[2000, 4096, 8192], help="block sizes k")
+    parser.add_argument("--dims", type=ints, default=[784, 3072], help="feature counts d")
+    parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--threads", type=int, default=0, help="0 = every CPU this process may use")
+    parser.add_argument("--authors-k", type=int, default=2000, help="block size for the authors' method")
+    parser.add_argument(
+        "--authors-examples", type=int, default=0, help="examples the authors' loop scores (0 = all)"
+    )
+    parser.add_argument("--e2e-rows", type=int, default=3000, help="rows per class, end to end")
+    parser.add_argument("--threads-scan", type=ints, default=None, help="only the thread-scaling table")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
+    parser.add_argument("--output", type=Path, default=Path(__file__).with_name("RESULTS.md"))
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.dims, args.repeats = [1024], [64, 784], 1
+        args.authors_k, args.authors_examples, args.e2e_rows = 600, 20, 500
+    args.phase_rows = []
+    if not (0 < args.authors_k <= 2000):
+        parser.error("--authors-k must be in 1..2000: the authors' method is O(p k²)")
+
+    gemm = gemm_rate(args.repeats)
+    out = ["# cgfast benchmark results", "", "Command: `python " + " ".join(sys.argv) + "`", ""]
+    out += machine(gemm) + [""]
+    print("\n".join(out), flush=True)
+    if args.threads_scan:
+        threads_section(args, out)
+    else:
+        blocks_section(args, gemm, out)
+        authors_section(args, out)
+        end_to_end_section(args, out)
+        mixed_section(args, out)
+    args.output.write_text("\n".join(out) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
