@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_scratch};
-use faer::linalg::triangular_inverse::invert_lower_triangular;
+use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
 use faer::{Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
@@ -228,20 +228,42 @@ pub fn solve(l: &[f64], k: usize, y: &[f64], par: Par) -> Vec<f64> {
     alpha
 }
 
+/// Columns of inv(L_SS) one task solves for at a time in [`trailing_inverse_diagonal`].
+const INVERSE_PANEL: usize = 64;
+
 /// diag(H⁻¹) over the trailing `p` rows: squared column norms of the inverse of L's trailing block.
+///
+/// inv(L_SS) is found panel by panel: columns `c0..c0+w` of it are zero above row c0, so they solve
+/// L[c0.., c0..] X = I[c0.., c0..c0+w], p³/3 flops in all. Panels are independent tasks, each solved
+/// sequentially, so the result does not depend on the thread count, and the scratch is one
+/// p x w panel per thread rather than a p x p inverse.
 pub fn trailing_inverse_diagonal(l: &[f64], k: usize, p: usize, par: Par) -> Vec<f64> {
     let l = MatRef::from_column_major_slice(l, k, k);
     let lss = l.submatrix(k - p, k - p, p, p);
-    let mut inv = Mat::<f64>::zeros(p, p);
-    invert_lower_triangular(inv.as_mut(), lss, par);
-    let norm = |j: usize| -> f64 {
-        let c = inv.col(j);
-        (j..p).map(|i| c[i] * c[i]).sum()
+    let mut diag = vec![0.0f64; p];
+    let panel = |(b, out): (usize, &mut [f64])| {
+        let c0 = b * INVERSE_PANEL;
+        let (w, m) = (out.len(), p - c0);
+        let mut x = Mat::<f64>::zeros(m, w);
+        (0..w).for_each(|c| x[(c, c)] = 1.0);
+        solve_lower_triangular_in_place(lss.submatrix(c0, c0, m, m), x.as_mut(), Par::Seq);
+        for (c, d) in out.iter_mut().enumerate() {
+            let col = x
+                .col(c)
+                .try_as_col_major()
+                .expect("a fresh Mat is column-major");
+            let tail = &col.as_slice()[c..];
+            *d = dot(tail, tail);
+        }
     };
     match par {
-        Par::Seq => (0..p).map(norm).collect(),
-        _ => (0..p).into_par_iter().map(norm).collect(),
+        Par::Seq => diag.chunks_mut(INVERSE_PANEL).enumerate().for_each(panel),
+        _ => diag
+            .par_chunks_mut(INVERSE_PANEL)
+            .enumerate()
+            .for_each(panel),
     }
+    diag
 }
 
 /// Leave-one-out scores of the last `p` of the `k` examples whose kernel `build` writes.
@@ -461,6 +483,36 @@ mod tests {
                 let par = pool.install(|| solve(&l, k, &y, Par::rayon(threads)));
                 assert_eq!(par, got, "k={k} threads={threads}");
             }
+        }
+    }
+
+    #[test]
+    fn panelled_inverse_diagonal_matches_a_whole_inverse() {
+        let (k, p) = (400, 150);
+        let mut h = spd(k);
+        assert!(cholesky_lower(&mut h, k, Par::Seq));
+        let l = MatRef::from_column_major_slice(&h, k, k);
+        let mut inv = Mat::<f64>::zeros(p, p);
+        faer::linalg::triangular_inverse::invert_lower_triangular(
+            inv.as_mut(),
+            l.submatrix(k - p, k - p, p, p),
+            Par::Seq,
+        );
+        let got = trailing_inverse_diagonal(&h, k, p, Par::Seq);
+        for (j, g) in got.iter().enumerate() {
+            let want: f64 = (j..p).map(|i| inv[(i, j)] * inv[(i, j)]).sum();
+            assert!(
+                (g - want).abs() <= 1e-12 * want,
+                "column {j}: {g} vs {want}"
+            );
+        }
+        for threads in [2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let par = pool.install(|| trailing_inverse_diagonal(&h, k, p, Par::rayon(threads)));
+            assert_eq!(par, got);
         }
     }
 
