@@ -1,6 +1,6 @@
 """cgfast against its peers, side by side in one process: per block, per phase, and end to end.
 
-    python benches/peers.py                 # full run (about 5 min on 2 cores); writes benches/RESULTS.md
+    python benches/peers.py             # full run, 5-10 min on 2 cores; writes benches/RESULTS.md
     python benches/peers.py --quick         # small sizes, a smoke test
     python benches/peers.py --threads-scan 1,2,4,8,16 --sizes 8192 --dims 784
 
@@ -226,18 +226,22 @@ def authors_section(args, out: list[str]) -> None:
     xb = np.concatenate([x[p:], x[:p]])
     cg_t, (score, *_) = best_of(args.repeats, _core.score_block_f64, xb, p, args.threads)
     sp_t, _ = best_of(args.repeats, scipy_closed_form, xb, p)
+    start = len(out)
     note = "" if examples == p else f" (loop timed on {examples} of {p} examples, extrapolated)"
     out.append(f"## The authors' per-example method, k = {k}, d = {d}, p = {p}\n")
     out.append("| method | seconds | cgfast is faster by |")
     out.append("|---|---|---|")
-    out.append(f"| authors' method (NumPy port){note} | {authors_total:.2f} | **{authors_total / cg_t:.0f}x** |")
+    out.append(
+        f"| authors' method (NumPy port){note} | {authors_total:.2f} "
+        f"| **{authors_total / cg_t:.0f}x** |"
+    )
     out.append(f"| SciPy closed form | {sp_t:.3f} | {sp_t / cg_t:.2f}x |")
     out.append(f"| cgfast | {cg_t:.4f} | 1x |")
     out.append(
         f"\nScores agree: max relative difference {max_rel(score[:examples], theirs):.1e} "
         f"over the {examples} examples the loop scored.\n"
     )
-    print("\n".join(out[-8:]), flush=True)
+    print("\n".join(out[start:]), flush=True)
 
 
 def end_to_end_section(args, out: list[str]) -> None:
@@ -256,13 +260,14 @@ def end_to_end_section(args, out: list[str]) -> None:
         return scores
 
     sp_t, sp_scores = best_of(args.repeats, scipy_two_blocks)
+    start = len(out)
     out.append(f"## End to end: two classes of {n} rows, d = {d}, `cgfast.score(X, y)`\n")
     out.append("| | seconds | ratio |")
     out.append("|---|---|---|")
     out.append(f"| SciPy closed form, same two blocks | {sp_t:.3f} | |")
     out.append(f"| cgfast.score | {cg_t:.3f} | **{sp_t / cg_t:.2f}x faster** |")
     out.append(f"\nMax relative difference of the scores: {max_rel(cg_scores, sp_scores):.1e}\n")
-    print("\n".join(out[-7:]), flush=True)
+    print("\n".join(out[start:]), flush=True)
 
 
 def real_sets() -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -278,7 +283,13 @@ def real_sets() -> list[tuple[str, np.ndarray, np.ndarray]]:
                 patches.append(img[r : r + 32, c : c + 32].ravel())
                 labels.append(label)
     x = np.array(patches)
-    sets.append((f"32x32x3 patches of scikit-learn's two sample photos ({len(x)} x 3072, 2 classes)", x, np.array(labels)))
+    sets.append(
+        (
+            f"32x32x3 patches of scikit-learn's two sample photos ({len(x)} x 3072, 2 classes)",
+            x,
+            np.array(labels),
+        )
+    )
     return sets
 
 
@@ -293,8 +304,12 @@ def mixed_section(args, out: list[str]) -> None:
         for c in np.unique(y):
             pos, neg = np.flatnonzero(y == c), np.flatnonzero(y != c)
             xb = np.ascontiguousarray(np.concatenate([x[neg], x[pos]]))
-            td, (sd, *_) = best_of(args.repeats, _core.score_block_f64, xb, len(pos), args.threads, False)
-            tm, (sm, *_) = best_of(args.repeats, _core.score_block_f64, xb, len(pos), args.threads, True)
+            td, (sd, *_) = best_of(
+                args.repeats, _core.score_block_f64, xb, len(pos), args.threads, False
+            )
+            tm, (sm, *_) = best_of(
+                args.repeats, _core.score_block_f64, xb, len(pos), args.threads, True
+            )
             double[pos], mixed[pos] = sd, sm
             t_double += td
             t_mixed += tm
@@ -320,7 +335,8 @@ def mixed_section(args, out: list[str]) -> None:
                 res[mixed] = best
             dd, mm = res[False], res[True]
             out.append(
-                f"| {k} | {d} | {dd['total']:.3f} | {mm['total']:.3f} | **{dd['total'] / mm['total']:.2f}x** "
+                f"| {k} | {d} | {dd['total']:.3f} | {mm['total']:.3f} "
+                f"| **{dd['total'] / mm['total']:.2f}x** "
                 f"| {dd['gram']:.3f} | {mm['gram'] + mm['transform']:.3f} |"
             )
             print(out[-1], flush=True)
@@ -329,7 +345,7 @@ def mixed_section(args, out: list[str]) -> None:
 
 def threads_section(args, out: list[str]) -> None:
     counts = args.threads_scan
-    out.append(f"## Threads: seconds per phase (p = k/2), parallel efficiency t1 / (n * tn)\n")
+    out.append("## Threads: seconds per phase (p = k/2), parallel efficiency t1 / (n * tn)\n")
     for k in args.sizes:
         for d in args.dims:
             x = rows(k, d, seed=k + d)
@@ -348,7 +364,8 @@ def threads_section(args, out: list[str]) -> None:
             base = res[counts[0]]
             for n in counts:
                 cells = " | ".join(
-                    f"{res[n][m]:.3f} ({100 * base[m] * counts[0] / (n * res[n][m]):.0f}%)" for m in names
+                    f"{res[n][m]:.3f} ({100 * base[m] * counts[0] / (n * res[n][m]):.0f}%)"
+                    for m in names
                 )
                 out.append(f"| {n} | {cells} |")
             out.append("")
@@ -359,7 +376,10 @@ def threads_section(args, out: list[str]) -> None:
     for mixed in (False, True):
         ref = _core.score_block_f64(x, 1400, counts[0], mixed)
         same = all(
-            all(np.array_equal(a, b) for a, b in zip(ref[:4], _core.score_block_f64(x, 1400, n, mixed)[:4]))
+            all(
+                np.array_equal(a, b)
+                for a, b in zip(ref[:4], _core.score_block_f64(x, 1400, n, mixed)[:4])
+            )
             for n in range(1, max(counts) + 1)
         )
         ok.append(f"{'mixed' if mixed else 'float64'}: {'bit-identical' if same else 'DIFFERENT'}")
@@ -391,23 +411,34 @@ def machine(gemm: float) -> list[str]:
         f"- Python {platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}",
         "- BLAS: " + "; ".join(blas),
         f"- NumPy float64 GEMM rate measured in this run: {gemm:.1f} GFLOP/s",
-        f"- Unset for this run: {dropped}" if dropped else "- OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: not set",
+        f"- Unset for this run: {dropped}"
+        if dropped
+        else "- OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: not set",
     ]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ints = lambda s: [int(v) for v in s.split(",")]  # noqa: E731
     parser.add_argument("--sizes", type=ints, default=[2000, 4096, 8192], help="block sizes k")
     parser.add_argument("--dims", type=ints, default=[784, 3072], help="feature counts d")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
     parser.add_argument("--threads", type=int, default=0, help="0 = every CPU this process may use")
-    parser.add_argument("--authors-k", type=int, default=2000, help="block size for the authors' method")
     parser.add_argument(
-        "--authors-examples", type=int, default=0, help="examples the authors' loop scores (0 = all)"
+        "--authors-k", type=int, default=2000, help="block size for the authors' method"
+    )
+    parser.add_argument(
+        "--authors-examples",
+        type=int,
+        default=0,
+        help="examples the authors' loop scores (0 = all)",
     )
     parser.add_argument("--e2e-rows", type=int, default=3000, help="rows per class, end to end")
-    parser.add_argument("--threads-scan", type=ints, default=None, help="only the thread-scaling table")
+    parser.add_argument(
+        "--threads-scan", type=ints, default=None, help="only the thread-scaling table"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     args = parser.parse_args()
