@@ -93,8 +93,8 @@ fn transform(c: &mut Criterion) {
         let d = 64;
         let x = rows(k, d);
         let mut cosines = vec![0.0; k * k];
+        let xn = with_threads(threads(), |par| normalise_rows(&x, k, d, par).unwrap());
         with_threads(threads(), |par| {
-            let xn = normalise_rows(&x, k, d, par).unwrap();
             gram_lower(
                 &xn,
                 k,
@@ -108,7 +108,7 @@ fn transform(c: &mut Criterion) {
             with_threads(threads(), |par| {
                 b.iter_batched_ref(
                     || cosines.clone(),
-                    |h| arccos_lower_in_place(h, k, par),
+                    |h| arccos_lower_in_place(h, k, &xn, d, par),
                     BatchSize::LargeInput,
                 )
             })

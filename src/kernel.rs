@@ -261,10 +261,18 @@ pub fn kernel_from_f32(src: &[f32], dst: &mut [f64]) {
 /// Turns the lower triangle of U (cosines) into H in place; the diagonal becomes exactly 1/2.
 ///
 /// `h` is the column-major `k x k` buffer; the strict upper triangle is left untouched.
-pub fn arccos_lower_in_place(h: &mut [f64], k: usize, par: Par) {
+pub fn arccos_lower_in_place(h: &mut [f64], k: usize, xn: &[f64], d: usize, par: Par) {
     let transform = |(j, col): (usize, &mut [f64])| {
         col[j] = 0.5;
+        let near: Vec<(usize, f64)> = (j + 1..k)
+            .filter(|&i| col[i].abs() > NEAR_PARALLEL)
+            .map(|i| (i, col[i]))
+            .collect();
         kernel_in_place(&mut col[j + 1..]);
+        let row_j = &xn[j * d..(j + 1) * d];
+        for (i, u) in near {
+            col[i] = kernel_near_parallel(&xn[i * d..(i + 1) * d], row_j, u);
+        }
     };
     match par {
         Par::Seq => h.chunks_mut(k).enumerate().for_each(transform),
@@ -287,10 +295,46 @@ pub enum Precision {
     Mixed,
 }
 
-/// In [`Precision::Mixed`], cosines above this (in f32) are recomputed in f64. The kernel's slope
-/// grows like 1/sqrt(1 − u) as u → 1 (arccos' infinite slope), so f32 rounding in the cosine of two
-/// near-parallel rows is amplified; these pairs are few in most data and cost one f64 dot each.
-pub const MIXED_REFINE_ABOVE: f32 = 0.995;
+/// Pairs whose |cosine| exceeds this get their kernel value from the angle itself (see
+/// [`kernel_near_parallel`]) rather than from the cosine. The kernel's slope grows like
+/// 1/sqrt(1 − |u|) as |u| → 1 (arccos' infinite slope), so the rounding of a dot product near ±1
+/// (1e-16 in f64, 1e-7 in f32) would become an error of up to 1e-8 (f64) in H, enough to swamp
+/// the near-null direction that near-duplicate rows give H. Such pairs are few in most data
+/// and cost one O(d) pass each.
+pub const NEAR_PARALLEL: f64 = 0.995;
+
+/// H for unit rows `a`, `b` whose cosine `u` is close to ±1, accurate to rounding in the angle.
+///
+/// The chord `s = ‖a − sign(u) b‖` is computed directly, so it keeps full relative precision
+/// however small it is; the angle between `a` and `sign(u) b` is `φ = 2 asin(s/2)` with cosine
+/// `1 − s²/2`. Then `H = cos φ (π − φ) / (2π)` for u > 0 and `−cos φ · φ / (2π)` for u < 0.
+/// Exact duplicates give exactly 1/2 (and exact opposites exactly 0), so H is exactly singular
+/// and the ridge fallback sees it. The sum runs in a fixed order: the same bits on every machine.
+pub fn kernel_near_parallel(a: &[f64], b: &[f64], u: f64) -> f64 {
+    let sign = if u < 0.0 { -1.0 } else { 1.0 };
+    let mut lanes = [0.0f64; 8];
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for l in 0..8 {
+            let t = x[l] - sign * y[l];
+            lanes[l] += t * t;
+        }
+    }
+    for (l, (x, y)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
+        let t = x - sign * y;
+        lanes[l] += t * t;
+    }
+    let s2 = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
+        + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+    let phi = 2.0 * asin((0.5 * s2.sqrt()).min(1.0));
+    let cos_phi = 1.0 - 0.5 * s2;
+    if sign > 0.0 {
+        cos_phi * (std::f64::consts::PI - phi) * FRAC_1_2PI
+    } else {
+        -cos_phi * phi * FRAC_1_2PI
+    }
+}
 
 /// Columns of the f32 Gram computed at a time in [`Precision::Mixed`]: the only scratch beyond H
 /// is one `k x MIXED_PANEL` f32 panel.
@@ -308,8 +352,8 @@ pub struct KernelTimes {
 ///
 /// Each panel is the rectangular product of rows `j0..k` with rows `j0..j0+w` (the few entries
 /// above the diagonal of its top square are computed and ignored), then widened and transformed
-/// straight into H: no `k x k` f32 matrix ever exists. Cosines above [`MIXED_REFINE_ABOVE`] are
-/// recomputed in f64 from the normalised rows.
+/// straight into H: no `k x k` f32 matrix ever exists. Pairs with |cosine| above
+/// [`NEAR_PARALLEL`] are recomputed in f64 from the normalised rows, by [`kernel_near_parallel`].
 fn kernel_lower_mixed(
     xn: &[f64],
     k: usize,
@@ -344,8 +388,8 @@ fn kernel_lower_mixed(
             kernel_from_f32(&src[c + 1..], &mut col[j + 1..]);
             let row_j = &xn[j * d..(j + 1) * d];
             for (i, &u) in (j + 1..k).zip(&src[c + 1..]) {
-                if u > MIXED_REFINE_ABOVE {
-                    col[i] = arccos_kernel(dot(&xn[i * d..(i + 1) * d], row_j));
+                if f64::from(u).abs() > NEAR_PARALLEL {
+                    col[i] = kernel_near_parallel(&xn[i * d..(i + 1) * d], row_j, f64::from(u));
                 }
             }
         };
@@ -388,9 +432,8 @@ pub fn kernel_lower<T: Element>(
         Precision::Double => {
             let start = Instant::now();
             gram_lower(&xn, k, d, MatMut::from_column_major_slice_mut(h, k, k), par);
-            drop(xn);
             let mid = Instant::now();
-            arccos_lower_in_place(h, k, par);
+            arccos_lower_in_place(h, k, &xn, d, par);
             times.gram = (mid - start).as_secs_f64();
             times.transform = mid.elapsed().as_secs_f64();
         }
@@ -523,6 +566,54 @@ mod tests {
             );
             let err = (mixed[j * k + i] - double[j * k + i]).abs();
             assert!(err < 1e-11, "({i},{j}) err {err:e}");
+        }
+    }
+
+    #[test]
+    fn near_parallel_pairs_keep_their_angle() {
+        use std::f64::consts::PI;
+        for theta in [0.0f64, 1e-14, 1e-10, 1e-6, 1e-3, 0.09] {
+            let (s, c) = theta.sin_cos();
+            // a and b in 3-D, rotated so that neither is an axis: the dot product rounds.
+            let a = [0.6, 0.8, 0.0];
+            let b = [0.6 * c - 0.8 * s, 0.8 * c + 0.6 * s, 0.0];
+            let want = c * (PI - theta) / (2.0 * PI);
+            let got = kernel_near_parallel(&a, &b, c);
+            assert!(
+                (got - want).abs() <= 4e-16,
+                "theta={theta:e}: {got} vs {want}"
+            );
+            // Opposite rows: angle π − θ, H = cos(π − θ) θ / (2π) = −cos θ · θ / (2π).
+            let nb: Vec<f64> = b.iter().map(|v| -v).collect();
+            let want = -c * theta / (2.0 * PI);
+            let got = kernel_near_parallel(&a, &nb, -c);
+            assert!(
+                (got - want).abs() <= 4e-16,
+                "theta={theta:e}: {got} vs {want}"
+            );
+        }
+        let row = [0.1, -0.7, 0.3, 0.2, 0.5, -0.1, 0.3, 0.1, 0.05];
+        assert_eq!(kernel_near_parallel(&row, &row, 1.0), 0.5);
+        let neg: Vec<f64> = row.iter().map(|v| -v).collect();
+        assert_eq!(kernel_near_parallel(&row, &neg, -1.0), 0.0);
+    }
+
+    #[test]
+    fn duplicate_rows_give_exactly_equal_columns() {
+        // Rows whose dot product with themselves does not round to exactly 1.
+        let (k, d) = (6, 7);
+        let mut x = sample(k, d, 11);
+        let copy: Vec<f64> = x[..d].to_vec();
+        x[3 * d..4 * d].copy_from_slice(&copy);
+        for precision in [Precision::Double, Precision::Mixed] {
+            let mut h = vec![0.0; k * k];
+            kernel_lower(&x, k, d, &mut h, precision, Par::Seq).unwrap();
+            // The lower triangle is column-major: entry (r, c), r >= c, sits at c * k + r.
+            let at = |r: usize, c: usize| h[r.min(c) * k + r.max(c)];
+            assert_eq!(at(3, 0), 0.5, "{precision:?}: H[3, 0] of a duplicate pair");
+            for i in [1, 2, 4, 5] {
+                assert_eq!(at(i, 0), at(i, 3), "{precision:?}: row {i}");
+            }
         }
     }
 
