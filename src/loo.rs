@@ -15,14 +15,18 @@ use rayon::prelude::*;
 use crate::error::CoreError;
 use crate::kernel::dot;
 
-/// The first ridge tried, relative to mean(diag H), once the plain factorisation fails.
-pub const FIRST_RIDGE: f64 = 1e-12;
+/// A pivot L_ii² below this times mean(diag H) (or below `k · ε` times it, if larger) counts as
+/// singular. Two rows at an angle θ give a pivot near θ/π. Below θ ≈ 1e-9 rad float64 cannot
+/// resolve the pair: rounding H's entries to the nearest float64, and nothing else, already
+/// moves the pair's scores by orders of magnitude (measured against 60-digit arithmetic on the
+/// same inputs). Such rows are duplicates for all float64 can tell, and are scored as such,
+/// with a ridge. Real data sit far above: the smallest pivot of scikit-learn's digits is 0.02.
+pub const SINGULAR_PIVOT: f64 = 5e-10;
+/// The first ridge tried, relative to mean(diag H), once H is singular: it lifts the pivot of an
+/// exact duplicate to at least itself, above [`SINGULAR_PIVOT`].
+pub const FIRST_RIDGE: f64 = 1e-9;
 /// The largest ridge tried, relative to mean(diag H), before giving up.
 pub const MAX_RIDGE: f64 = 1e-6;
-
-/// A pivot L_ii² below `k · ε · mean(diag H)` times this factor counts as singular: the example is
-/// then a duplicate of earlier ones to within rounding, and its score would be rounding noise.
-const PIVOT_TOLERANCE: f64 = 1.0;
 
 /// Scores of the positives of one block, in block order, with the ridge that was needed.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +62,7 @@ fn mean_diag_lower(h: &[f64], k: usize) -> f64 {
 
 /// Factors the lower triangle of `h` in place. On failure `h` holds garbage.
 pub fn cholesky_lower(h: &mut [f64], k: usize, par: Par) -> bool {
+    let floor = SINGULAR_PIVOT.max(k as f64 * f64::EPSILON) * mean_diag_lower(h, k);
     let mut buf = MemBuffer::new(cholesky_in_place_scratch::<f64>(k, par, Default::default()));
     let ok = cholesky_in_place(
         MatMut::from_column_major_slice_mut(h, k, k),
@@ -68,7 +73,6 @@ pub fn cholesky_lower(h: &mut [f64], k: usize, par: Par) -> bool {
     )
     .is_ok();
     ok && {
-        let floor = PIVOT_TOLERANCE * k as f64 * f64::EPSILON;
         (0..k).all(|j| {
             let pivot = h[j * k + j];
             pivot.is_finite() && pivot * pivot > floor
@@ -304,30 +308,40 @@ pub fn block_scores_timed(
         let diag = trailing_inverse_diagonal(l, k, p, par);
         solve_s += (mid - start).as_secs_f64();
         inverse_s += mid.elapsed().as_secs_f64();
-        let ok = alpha.iter().chain(&diag).all(|v| v.is_finite()) && diag.iter().all(|&d| d > 0.0);
-        found = ok.then_some((alpha, diag));
+        let out = terms(&alpha[k - p..], &diag);
+        // A factor that passed the pivot test can still overflow here (H scaled near the bottom
+        // of the float range): such a factor is rejected like a singular one.
+        let ok = diag.iter().all(|&d| d > 0.0)
+            && [&out.score, &out.a2, &out.ab, &out.b2]
+                .iter()
+                .all(|v| v.iter().all(|x| x.is_finite()));
+        found = ok.then_some(out);
         ok
     };
     let ridge = factor_with_ridge_timed(h, k, par, build, accept, &mut times)?;
     times.solve = solve_s;
     times.inverse = inverse_s;
-    let (alpha, diag) = found.ok_or(CoreError::NonFinite("the factorisation"))?;
-    let alpha = &alpha[k - p..];
+    let out = found.ok_or(CoreError::NonFinite("the factorisation"))?;
+    Ok((BlockScores { ridge, ..out }, times))
+}
+
+/// Scores and terms of the positives from their α_i and D = G_ii (labels +1).
+fn terms(alpha: &[f64], diag: &[f64]) -> BlockScores {
     let mut out = BlockScores {
-        score: Vec::with_capacity(p),
-        a2: Vec::with_capacity(p),
-        ab: Vec::with_capacity(p),
-        b2: Vec::with_capacity(p),
-        ridge,
+        score: Vec::with_capacity(alpha.len()),
+        a2: Vec::with_capacity(alpha.len()),
+        ab: Vec::with_capacity(alpha.len()),
+        b2: Vec::with_capacity(alpha.len()),
+        ridge: 0.0,
     };
-    for (&a, &d) in alpha.iter().zip(&diag) {
+    for (&a, &d) in alpha.iter().zip(diag) {
         let b = a - d;
         out.score.push(a * a / d);
         out.a2.push(b * b / d);
         out.ab.push(b);
         out.b2.push(d);
     }
-    Ok((out, times))
+    out
 }
 
 /// yᵀ H⁻¹ y = ‖L⁻¹ y‖² for the kernel `build` writes; returns it with the relative ridge used.

@@ -227,21 +227,14 @@ def scores_and_warnings(*args, **kwargs):
     return s, [w for w in caught if issubclass(w.category, cgfast.CgfastWarning)]
 
 
-NEAR_DUPLICATE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="core bug: a copy at an angle of 1e-14..1e-8 rad has a cosine within an ulp or two of "
-    "1; arccos amplifies that rounding to ~sqrt(ε) in H, so H's near-null direction is noise: "
-    "same-label copies score 1e3-1e5 instead of ~0, and with opposite-label copies every other "
-    "score of the block is wrong by up to 1e7x (only the RidgeWarning says anything)",
-)
-
-
 @pytest.mark.parametrize(
     "noise",
     [
         0.0,
-        pytest.param(1e-12, marks=NEAR_DUPLICATE_BUG),
-        pytest.param(1e-9, marks=NEAR_DUPLICATE_BUG),
+        1e-14,
+        1e-12,
+        1e-10,
+        1e-9,
         1e-6,
         1e-4,
     ],
@@ -283,16 +276,11 @@ def test_exactly_parallel_rows_warn_with_the_ridge():
     assert np.isfinite(c)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: for generic rows the cosine of an exact copy rounds to 1 − ε, arccos turns "
-    "that into a gap of ~1e-9 in H, so H is not singular to the pivot test (k·ε) and the copy is "
-    "scored without a ridge or a RidgeWarning (about 1 time in 3 for random rows)",
-)
-def test_exact_duplicates_of_generic_rows_warn():
-    # With this seed the copy's cosine rounds to 1 − ε: no ridge, no warning, and an
-    # opposite-label score of 8e8 where the ridge gives 4e12 (seeds 0-3 do warn).
-    rng = np.random.default_rng(4)
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_duplicates_of_generic_rows_warn(seed):
+    # The cosine of a generic row with its copy often rounds to 1 − ε (seed 4 here); the kernel
+    # takes a near-parallel pair's value from its chord, which is exactly 0, so H is singular.
+    rng = np.random.default_rng(seed)
     X = rng.normal(size=(12, 5))
     X2 = np.vstack([X, X[:1]])
     y2 = np.r_[np.arange(12) % 2, 1]
