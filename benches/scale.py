@@ -5,6 +5,11 @@ Each size runs in a fresh process, so its peak RSS is its own.
 
     python benches/scale.py                       # n = 1e5, 3e5, 1e6 at d = 256; 1e5 at d = 3072
     python benches/scale.py --sizes 100000x256    # one size
+    python benches/scale.py --table-only          # the table again from benches/scale.json
+
+Time per example depends on the block size the class sizes lead to (a block of k rows costs
+about k²/3 flops per scored example), so the table also gives the arithmetic rate, which is
+what stays flat when the code scales linearly.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ s = cgfast.score(X, y, progress=True)
 dt = time.perf_counter() - t
 print(json.dumps({
     "seconds": dt,
+    "flops": sum(job.work(b) for b in job.blocks),
     "blocks": len(job.blocks),
     "max_block": job.arguments["max_block"],
     "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -52,7 +58,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", nargs="*", default=DEFAULT_SIZES, help="NxD, e.g. 100000x256")
     p.add_argument("--data", type=Path, default=Path("/tmp/cgfast-scale"))
+    p.add_argument("--table-only", action="store_true", help="render benches/scale.json again")
     a = p.parse_args()
+    if a.table_only:
+        render(json.loads((HERE / "scale.json").read_text()))
+        return
     sys.path.insert(0, str(HERE))
     from synth import generate
 
@@ -80,18 +90,24 @@ def main() -> None:
         r.update(n=n, d=d)
         rows.append(r)
         print(json.dumps(r), flush=True)
+    (HERE / "scale.json").write_text(json.dumps(rows, indent=1) + "\n")
+    render(rows)
+
+
+def render(rows: list[dict]) -> None:
+    """Prints the table and writes benches/SCALE.md."""
     base = rows[0]["seconds"] / rows[0]["n"]
     lines = [
-        "| n | d | blocks | max_block | time (s) | µs / example | vs first row | peak RSS (GiB) "
-        "| AUROC flipped |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| n | d | blocks | time (s) | µs / example | vs first row | TFLOP | GFLOP/s "
+        "| peak RSS (GiB) | AUROC flipped |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         per = r["seconds"] / r["n"]
         lines.append(
-            f"| {r['n']:,} | {r['d']} | {r['blocks']} | {r['max_block']} | {r['seconds']:.0f} | "
-            f"{per * 1e6:.0f} | {per / base:.2f}x | {r['peak_rss'] / 2**30:.2f} "
-            f"| {r['auroc']:.3f} |"
+            f"| {r['n']:,} | {r['d']} | {r['blocks']} | {r['seconds']:.0f} | {per * 1e6:.0f} | "
+            f"{per / base:.2f}x | {r['flops'] / 1e12:.1f} | {r['flops'] / r['seconds'] / 1e9:.1f} "
+            f"| {r['peak_rss'] / 2**30:.2f} | {r['auroc']:.3f} |"
         )
     text = "\n".join(lines)
     print(text)
