@@ -168,6 +168,9 @@ def test_interrupted_run_resumes_to_identical_scores(tmp_path, sig):
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(tmp_path / "X.npy"), str(tmp_path / "y.npy"), str(ck)],
         stderr=subprocess.PIPE,
+        # A shell without job control starts background jobs with SIGINT ignored, and children
+        # inherit that: give the child the default disposition, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while len(list((ck / "blocks").glob("*.npz"))) < 3:
