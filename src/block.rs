@@ -60,7 +60,7 @@ pub fn score_block<T: Element>(
     p: usize,
     threads: usize,
 ) -> Result<BlockScores, CoreError> {
-    profile_block(x, k, d, p, threads, Precision::Double).map(|(scores, _)| scores)
+    score_block_in(x, k, d, p, threads, Precision::Double)
 }
 
 /// [`score_block`] with the inner products in the given precision.
