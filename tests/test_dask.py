@@ -59,6 +59,16 @@ def test_dask_array_input(dataset, client):
     )
 
 
+def test_zarr_store_on_the_cluster(dataset, client, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    path, X, y, ref = dataset
+    store = str(tmp_path / "X.zarr")
+    z = zarr.open_array(store, mode="w", shape=X.shape, chunks=(250, 24), dtype=X.dtype)
+    z[:] = X
+    assert np.array_equal(cgfast.score(store, y, client=client, **ARGS), ref)
+    assert np.array_equal(cgfast.score(z, y, client=client, **ARGS), ref)
+
+
 def test_in_memory_array_is_refused_with_a_cluster(dataset, client):
     _, X, y, _ = dataset
     with pytest.raises(ValueError, match="path to a .npy file"):
