@@ -20,8 +20,8 @@ class Rows:
 
     ``array`` keeps its own shape (n, ...) and may be an in-memory array, a memory map or a Zarr
     array; ``path`` names the file or store it was opened from, so a worker process can open the
-    same rows itself (:meth:`reopen`). Blocks are handed to the native core as float32 when X is
-    float32 and as float64 otherwise.
+    same rows itself (a pickled ``Rows`` with a path reopens it when unpickled). Blocks are handed
+    to the native core as float32 when X is float32 and as float64 otherwise.
     """
 
     array: Any
@@ -74,12 +74,6 @@ class Rows:
         step = max(1, _SCAN_BYTES // max(1, self.d * self.array.dtype.itemsize))
         for start in range(0, self.n, step):
             yield start, self.between(start, min(start + step, self.n))
-
-    def reopen(self) -> Rows:
-        """The same rows opened afresh from :attr:`path` (in a worker process, say)."""
-        if self.path is None:
-            return self
-        return open_rows(self.path)
 
     def __reduce__(self) -> Any:
         if self.path is None:
