@@ -194,12 +194,6 @@ bind_dtype!(
     complexity_f64
 );
 
-/// The number of threads used when 0 is passed: the CPUs this process may run on.
-#[pyfunction]
-fn default_threads() -> usize {
-    threads::default_threads()
-}
-
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(score_block_f32, m)?)?;
@@ -210,7 +204,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gram_f64, m)?)?;
     m.add_function(wrap_pyfunction!(complexity_f32, m)?)?;
     m.add_function(wrap_pyfunction!(complexity_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(default_threads, m)?)?;
     m.add(
         "SingularKernelError",
         m.py().get_type::<SingularKernelError>(),

@@ -11,7 +11,6 @@ __all__ = [
     "gram_f64",
     "complexity_f32",
     "complexity_f64",
-    "default_threads",
     "SingularKernelError",
     "InternalError",
     "FIRST_RIDGE",
@@ -52,4 +51,3 @@ def complexity_f32(
 def complexity_f64(
     x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], threads: int = 0
 ) -> tuple[float, float]: ...
-def default_threads() -> int: ...

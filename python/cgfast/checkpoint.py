@@ -164,7 +164,3 @@ class Checkpoint:
             )
             return None
         return result
-
-    def finished(self) -> set[int]:
-        """Indices of the blocks with a file (not yet verified)."""
-        return {int(p.stem) for p in self.blocks_dir.glob("*.npz") if p.stem.isdigit()}

@@ -130,17 +130,17 @@ def plan_blocks(
     max_block = check_count("max_block", max_block, 2)
     seed = check_count("seed", seed, 0)
     members = [np.flatnonzero(codes == c) for c in range(int(codes.max()) + 1)]
-    n = len(codes)
     layout = []
     for label, positives in enumerate(members):
         if len(positives) == 0:
             continue
-        others = n - len(positives)
-        layout.append((label, positives, chunk_count(len(positives), others, ratio, max_block)))
+        pool = np.flatnonzero(codes != label)
+        layout.append(
+            (label, positives, pool, chunk_count(len(positives), len(pool), ratio, max_block))
+        )
     blocks = []
     for repeat in range(repeats):
-        for label, positives, chunks in layout:
-            pool = np.flatnonzero(codes != label)
+        for label, positives, pool, chunks in layout:
             if chunks > 1:
                 positives = _rng(seed, repeat, label, 0, _SHUFFLE).permutation(positives)
             for chunk, part in enumerate(np.array_split(positives, chunks)):
