@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
+from . import _core, _native
 from ._data import Rows, check_rows, new_fingerprint, open_rows
 from ._errors import RidgeWarning
 from ._labels import encode_labels
@@ -37,10 +37,8 @@ class ScoreTerms:
 
 def score_block(rows: Rows, block: Block, threads: int, precision: str = "double") -> BlockResult:
     """Gathers the rows of ``block`` (negatives first, positives last) and scores its positives."""
-    x = rows.take(block.rows)
-    fn = _core.score_block_f32 if x.dtype == np.float32 else _core.score_block_f64
-    score, a2, ab, b2, ridge = fn(x, len(block.positives), threads, precision == "mixed")
-    return BlockResult(block.positives, np.stack([score, a2, ab, b2]), ridge)
+    out = _native.score_block(rows.take(block.rows), len(block.positives), threads, precision)
+    return BlockResult(block.positives, out.terms, out.ridge)
 
 
 @dataclass
@@ -312,8 +310,7 @@ def complexity(X: Any, y: Any, *, n_jobs: int | None = None) -> float:
     """
     threads = resolve_threads(n_jobs)
     x, labels = _two_class_block(X, y)
-    fn = _core.complexity_f32 if x.dtype == np.float32 else _core.complexity_f64
-    value, ridge = fn(x, labels, threads)
+    value, ridge = _native.complexity(x, labels, threads)
     if ridge > 0:
         warnings.warn(
             f"the kernel matrix was singular and needed a ridge of {ridge:.0e} x mean(diag H): "
@@ -340,6 +337,4 @@ def gram(X: Any, *, n_jobs: int | None = None) -> np.ndarray:
     rows = open_rows(X)
     check_rows(rows)
     check_fits(rows.n, 0, rows.d, rows.dtype.itemsize, whole=True)
-    x = rows.whole()
-    fn = _core.gram_f32 if x.dtype == np.float32 else _core.gram_f64
-    return fn(x, threads)
+    return _native.gram(rows.whole(), threads)

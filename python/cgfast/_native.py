@@ -1,0 +1,42 @@
+"""The one door to the native core: picks the f32 or f64 entry point by the block's dtype."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _core
+
+
+@dataclass(frozen=True)
+class BlockOutput:
+    """What the core returns for one block: the terms of its positives and the ridge it needed."""
+
+    terms: np.ndarray  # (4, p): score, a2, ab, b2, positives in block order
+    ridge: float
+
+
+def _entry(name: str, x: np.ndarray):
+    """``_core.<name>_f32`` for a float32 block, ``_core.<name>_f64`` for a float64 one."""
+    if x.dtype == np.float32:
+        return getattr(_core, f"{name}_f32")
+    if x.dtype == np.float64:
+        return getattr(_core, f"{name}_f64")
+    raise TypeError(f"the native core takes float32 or float64 blocks, got {x.dtype}")
+
+
+def score_block(x: np.ndarray, n_pos: int, threads: int, precision: str) -> BlockOutput:
+    """Scores the last ``n_pos`` rows of ``x`` against the rows before them."""
+    score, a2, ab, b2, ridge = _entry("score_block", x)(x, n_pos, threads, precision == "mixed")
+    return BlockOutput(np.stack([score, a2, ab, b2]), ridge)
+
+
+def gram(x: np.ndarray, threads: int) -> np.ndarray:
+    """The k x k arc-cosine kernel matrix of the rows of ``x``."""
+    return _entry("gram", x)(x, threads)
+
+
+def complexity(x: np.ndarray, labels: np.ndarray, threads: int) -> tuple[float, float]:
+    """``yᵀH⁻¹y`` for the ±1 vector ``labels``, and the ridge the factorisation needed."""
+    return _entry("complexity", x)(x, labels, threads)
