@@ -76,7 +76,7 @@ def test_in_memory_array_is_refused_with_a_cluster(dataset, client):
 
 
 def _slow_blocks():
-    import cgfast._dask as d
+    import cgfast.engine as d
 
     real = d.score_block
 

@@ -15,7 +15,8 @@ import oracle
 import pytest
 
 import cgfast
-from cgfast import _core, _data, _memory, _score
+from cgfast import _core, _data, _memory
+from cgfast.options import Options
 
 RTOL = 1e-8  # see test_oracle.py
 
@@ -203,10 +204,9 @@ def test_labels_of_different_types_stay_distinct():
     np.testing.assert_allclose(s, oracle.class_scores(X, np.arange(12) % 2), rtol=RTOL, atol=0)
 
 
-def test_unknown_precision_in_prepare():
-    X, y = data()
+def test_unknown_precision_in_the_options():
     with pytest.raises(ValueError, match=r"precision must be one of .*'bogus'"):
-        _score.prepare(X, y, precision="bogus")
+        Options(precision="bogus")
 
 
 def test_complexity_needs_exactly_two_classes(no_heavy_work):

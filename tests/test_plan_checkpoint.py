@@ -100,7 +100,7 @@ def test_checkpoint_rerun_skips_finished_blocks(tmp_path, monkeypatch):
     ref = cgfast.score(X, y, max_block=150, repeats=2)
     assert np.array_equal(cgfast.score(X, y, max_block=150, repeats=2, checkpoint=tmp_path), ref)
     calls = []
-    monkeypatch.setattr(cgfast._score, "score_block", lambda *a: calls.append(a))
+    monkeypatch.setattr(cgfast.engine, "score_block", lambda *a: calls.append(a))
     assert np.array_equal(cgfast.score(X, y, max_block=150, repeats=2, checkpoint=tmp_path), ref)
     assert calls == []
 
@@ -145,7 +145,7 @@ def test_corrupt_block_files_are_reported_and_recomputed(tmp_path, damage):
 
 CHILD = textwrap.dedent(
     """
-    import sys, time, numpy as np, cgfast, cgfast._score as s
+    import sys, time, numpy as np, cgfast, cgfast.engine as s
     real = s.score_block
     def slow(*args):
         out = real(*args)

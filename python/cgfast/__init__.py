@@ -11,8 +11,9 @@ from ._errors import (
     RidgeWarning,
     SingularKernelError,
 )
-from ._score import ScoreTerms, complexity, gram, score
+from ._score import complexity, gram, score
 from .checkpoint import CheckpointWarning
+from .engine import ScoreTerms
 from .parts import assemble, score_part
 from .plan import Block, plan_blocks
 from .rank import find_label_issues, prune, rank

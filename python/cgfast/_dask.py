@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from ._data import Rows, is_dask_array
-from ._score import Job, score_block
-from ._threads import resolve_threads
-from .checkpoint import BlockResult, Checkpoint
-from .plan import Block
+from ._data import is_dask_array
+from .checkpoint import BlockResult
+from .engine import BlockTask, Run
 
 # Times a task is resubmitted when the worker running it dies.
 RETRIES = 3
@@ -32,70 +30,41 @@ def check_cluster_input(X: Any) -> Any:
     return X
 
 
-def _score_task(
-    source: Rows | np.ndarray,
-    block: Block,
-    n_jobs: int | None,
-    precision: str,
-    store: Checkpoint | None,
-    index: int,
-) -> BlockResult:
-    """Runs on a worker: scores one block and, with a checkpoint, writes it there.
+class DaskExecutor:
+    """Submits one task per block to a Dask cluster; yields results as they finish.
 
-    ``source`` is X (reopened from its path on the worker) or, for a dask array, the block's
-    rows already gathered in block order.
+    A task reopens X from its path on its worker (or receives its block's slice of a dask
+    array) and, with a checkpoint, writes its block there itself, so a restarted driver skips
+    it. A task whose worker dies is resubmitted up to :data:`RETRIES` times.
     """
-    if isinstance(source, Rows):
-        rows, local = source, block
-    else:
-        rows = Rows(np.asarray(source))
-        split = len(block.negatives)
-        local = Block(block.repeat, block.label, block.chunk, np.arange(split),
-                      np.arange(split, block.size))  # fmt: skip
-    result = score_block(rows, local, resolve_threads(n_jobs), precision)
-    result = BlockResult(block.positives, result.terms, result.ridge)
-    if store is not None:
-        store.save(index, result)
-    return result
 
+    def __init__(self, client: Any) -> None:
+        self.client = client
 
-def run_on_cluster(
-    client: Any, job: Job, todo: list[int], n_jobs: int | None, store: Checkpoint | None
-) -> Iterator[tuple[int, BlockResult]]:
-    """Submits one task per block and yields (index, result) as they finish, in any order.
+    def __call__(self, run: Run, tasks: Sequence[BlockTask]) -> Iterator[tuple[int, BlockResult]]:
+        from dask.distributed import as_completed
 
-    Workers write finished blocks to ``store`` themselves, so a restarted driver skips them.
-    """
-    from dask.distributed import as_completed
+        run_id = uuid.uuid4().hex[:12]
+        futures = {}
+        if is_dask_array(run.rows.array):
+            import dask
 
-    run_id = uuid.uuid4().hex[:12]
-    precision = job.arguments["precision"]
-    futures = {}
-    if is_dask_array(job.rows.array):
-        import dask
-
-        flat = job.rows.array.reshape(job.rows.n, job.rows.d)
-        for i in todo:
-            block = job.blocks[i]
-            x = flat[block.rows]
-            task = dask.delayed(_score_task, pure=False)(x, block, n_jobs, precision, store, i)
-            futures[client.compute(task, retries=RETRIES)] = i
-    else:
-        if job.rows.path is None:
-            raise ValueError("with client=, X must be a path every worker can read")
-        for i in todo:
-            future = client.submit(
-                _score_task,
-                job.rows,
-                job.blocks[i],
-                n_jobs,
-                precision,
-                store,
-                i,
-                key=f"cgfast-block-{run_id}-{i}",
-                retries=RETRIES,
-                pure=False,
-            )
-            futures[future] = i
-    for future in as_completed(futures):
-        yield futures[future], future.result()
+            flat = run.rows.array.reshape(run.rows.n, run.rows.d)
+            for task in tasks:
+                x = flat[task.block.rows]
+                delayed = dask.delayed(task, pure=False)(x)
+                futures[self.client.compute(delayed, retries=RETRIES)] = task.index
+        else:
+            if run.rows.path is None:
+                raise ValueError("with client=, X must be a path every worker can read")
+            for task in tasks:
+                future = self.client.submit(
+                    task,
+                    run.rows,
+                    key=f"cgfast-block-{run_id}-{task.index}",
+                    retries=RETRIES,
+                    pure=False,
+                )
+                futures[future] = task.index
+        for future in as_completed(futures):
+            yield futures[future], future.result()

@@ -1,4 +1,4 @@
-"""Where the examples come from: arrays, memory maps, .npy files and Zarr arrays, read by rows."""
+"""The examples as rows: arrays, memory maps, Zarr and dask arrays, and files, read by blocks."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ._files import open_x
 
 # Bytes checked at a time by the validation scan: bounds its memory for out-of-core input.
 _SCAN_BYTES = 64 << 20
@@ -81,36 +83,16 @@ class Rows:
         return (open_rows, (self.path,))
 
 
-def _open_path(path: Path) -> Any:
-    if path.suffix == ".npy":
-        try:
-            return np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"cannot read X from {str(path)!r}: {err}") from err
-    if path.suffix == ".zarr" or (path / ".zarray").exists() or (path / "zarr.json").exists():
-        try:
-            import zarr
-        except ImportError as err:
-            raise ImportError(
-                "reading a Zarr array needs zarr: pip install 'cgfast[dask]'"
-            ) from err
-        try:
-            return zarr.open_array(str(path), mode="r")
-        except Exception as err:  # zarr raises several unrelated types for a bad store
-            raise ValueError(f"cannot read X from the Zarr store {str(path)!r}: {err}") from err
-    raise ValueError(f"X as a path must name a .npy file or a Zarr array, got {str(path)!r}")
-
-
 def open_rows(X: Any) -> Rows:
-    """Wraps X (array-like, ``np.memmap``, Zarr array, or a path to a .npy file or Zarr store).
+    """Wraps X: array-like, ``np.memmap``, Zarr or dask array, or a path that ``_files`` reads.
 
-    Each example is flattened: X of shape (n, 8, 8) is read as (n, 64). Nothing is loaded that
-    is not already in memory.
+    Each example is flattened: X of shape (n, 8, 8) is read as (n, 64). A .npy path is memory
+    mapped and a Zarr store opened lazily: nothing is loaded that is not already in memory.
     """
     path = None
     if isinstance(X, (str, os.PathLike)):
         path = str(X)
-        array = _open_path(Path(X))
+        array = open_x(X)
     elif isinstance(X, np.ndarray) or _is_zarr(X) or is_dask_array(X):
         array = X
         path = _zarr_path(X)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 import sys
 import time
@@ -15,7 +14,8 @@ from typing import Any, Callable
 import click
 import numpy as np
 
-from ._score import PRECISIONS
+from ._files import open_x, read_labels, read_scores
+from .options import PRECISIONS, Options
 
 # Exceptions the library raises for bad input; the command line prints them as one line.
 USER_ERRORS = (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile)
@@ -47,151 +47,15 @@ def _library(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 # ----------------------------------------------------------------------------- reading files
 
 
-def _table(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Columns of a .csv (first row is a header when any of its cells is not a number) or a
-    .parquet file, in file order, as arrays of strings (csv) or of their parquet type."""
-    if path.suffix == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise InputError(f"reading {path} needs pyarrow: pip install pyarrow") from None
-        table = pq.read_table(path)
-        return table.column_names, {
-            name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names
-        }
-    with open(path, newline="", encoding="utf-8") as handle:
-        lines = [row for row in csv.reader(handle) if row]
-    if not lines:
-        raise InputError(f"{path} is empty")
-    width = len(lines[0])
-    for number, row in enumerate(lines, start=1):
-        if len(row) != width:
-            raise InputError(f"{path}, line {number}: {len(row)} cells, the first line has {width}")
-    if any(not _is_number(cell) for cell in lines[0]):
-        names, body = [cell.strip() for cell in lines[0]], lines[1:]
-    else:
-        names, body = [str(j) for j in range(width)], lines
-    cells = np.array(body, dtype=str).reshape(len(body), width)
-    return names, {name: cells[:, j] for j, name in enumerate(names)}
-
-
-def _is_number(cell: str) -> bool:
+def _read(reader: Callable[..., Any], path: Path, *args: Any, **kwargs: Any) -> Any:
+    """Reads ``path`` with one of ``_files``' readers; its errors become one line naming it."""
     try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
-def _numbers(values: np.ndarray, name: str, path: Path) -> np.ndarray:
-    if values.dtype.kind in "fiub":
-        return values
-    try:
-        return values.astype(np.float64)
-    except (TypeError, ValueError):
-        bad = next(i for i, v in enumerate(values) if not _is_number(str(v)))
-        raise InputError(
-            f"column {name!r} of {path} is not numeric ({str(values[bad])!r} in row {bad}): "
-            "choose the feature columns with --x-key"
-        ) from None
-
-
-def _labels(values: np.ndarray) -> np.ndarray:
-    """Labels read from text: integers when every label is one, else the strings."""
-    if values.dtype.kind in "US":
-        try:
-            return values.astype(np.int64)
-        except ValueError:
-            return values
-    return values
-
-
-def _npy(path: Path, mmap: bool = False) -> np.ndarray:
-    with open(path, "rb") as handle:
-        if handle.read(6) != b"\x93NUMPY":
-            raise InputError(f"{path} is not a .npy file")
-    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-
-
-def _npz_member(path: Path, key: str | None, default: str, option: str) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as archive:
-        names = list(archive.files)
-        if key is None:
-            key = names[0] if len(names) == 1 else default
-        if key not in names:
-            raise InputError(
-                f"{path} has no array {key!r} (it has {', '.join(names)}): use {option}"
-            )
-        return archive[key]
-
-
-def _read_x(path: Path, key: str | None, y_path: Path, y_key: str | None) -> Any:
-    """X from .npy (memory-mapped), .npz, .csv or .parquet."""
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        return _npy(path, mmap=True)
-    if suffix == ".npz":
-        return _npz_member(path, key, "X", "--x-key")
-    if suffix in (".csv", ".parquet"):
-        names, columns = _table(path)
-        if key is not None:
-            chosen = [name.strip() for name in key.split(",")]
-            missing = [name for name in chosen if name not in columns]
-            if missing:
-                raise InputError(f"{path} has no column {missing[0]!r} (it has {', '.join(names)})")
-        else:
-            same = path.resolve() == y_path.resolve()
-            if same and y_key is None:
-                raise InputError(f"X and y are both {path}: name the label column with --y-key")
-            chosen = [name for name in names if not (same and name == y_key)]
-        if not chosen:
-            raise InputError(f"{path} has no feature columns left")
-        return np.column_stack([_numbers(columns[name], name, path) for name in chosen])
-    raise InputError(f"cannot read X from {path}: use a .npy, .npz, .csv or .parquet file")
-
-
-def _read_y(path: Path, key: str | None) -> np.ndarray:
-    """Labels from .npy, .npz, .csv or .parquet (one column, or the --y-key column)."""
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        labels = _npy(path)
-    elif suffix == ".npz":
-        labels = _npz_member(path, key, "y", "--y-key")
-    elif suffix in (".csv", ".parquet"):
-        names, columns = _table(path)
-        if key is None:
-            if len(names) != 1:
-                raise InputError(
-                    f"{path} has columns {', '.join(names)}: name the label column with --y-key"
-                )
-            key = names[0]
-        if key not in columns:
-            raise InputError(f"{path} has no column {key!r} (it has {', '.join(names)})")
-        labels = _labels(columns[key])
-    else:
-        raise InputError(f"cannot read y from {path}: use a .npy, .npz, .csv or .parquet file")
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim != 1:
-        raise InputError(f"y in {path} must be one label per example, got shape {labels.shape}")
-    return labels
-
-
-def _read_scores(path: Path) -> np.ndarray:
-    """Scores from the .npy that `cgfast score` writes, or the 'score' array of its --terms .npz."""
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        return _npy(path)
-    if suffix == ".npz":
-        return _npz_member(path, "score", "score", "`cgfast score --terms`")
-    raise InputError(f"cannot read scores from {path}: use the .npy or .npz of `cgfast score`")
-
-
-def _read(reader: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return reader(*args)
-    except USER_ERRORS as err:
-        raise InputError(f"cannot read {args[0]}: {_one_line(err)}") from err
+        return reader(path, *args, **kwargs)
+    except (*USER_ERRORS, ImportError) as err:
+        message = _one_line(err)
+        if str(path) not in message:
+            message = f"cannot read {path}: {message}"
+        raise InputError(message) from err
 
 
 def _check_output(path: Path) -> None:
@@ -255,11 +119,12 @@ def _data_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-SCORING = ("ratio", "repeats", "seed", "max_block", "threads")
-
-
 def _scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options of cgfast.score shared by `score` and `report`."""
+    """The options of cgfast.score shared by `score` and `report`, one flag per field of Options.
+
+    Each flag's parameter is named like its field, so ``Options.pick(params)`` builds the run's
+    options from the parsed command line.
+    """
     for decorator in reversed(
         [
             click.option(
@@ -290,7 +155,15 @@ def _scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 help="Most rows in one block (default: what memory allows, up to 8192).",
             ),
             click.option(
+                "--precision",
+                default=PRECISIONS[0],
+                show_default=True,
+                type=click.Choice(PRECISIONS),
+                help="Arithmetic of the kernel and its factorisation.",
+            ),
+            click.option(
                 "--threads",
+                "n_jobs",
                 type=click.IntRange(min=1),
                 help="Threads for the arithmetic (default: every CPU this process may use).",
             ),
@@ -300,17 +173,14 @@ def _scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _score_kwargs(
-    ratio: Any, repeats: int, seed: int, max_block: int | None, threads: int | None
-) -> dict[str, Any]:
-    return dict(ratio=ratio, repeats=repeats, seed=seed, max_block=max_block, n_jobs=threads)
-
-
 def _run_score(
     X: Any,
     y: np.ndarray,
-    kwargs: dict[str, Any],
+    options: Options,
     progress: bool,
+    *,
+    checkpoint: Path | None = None,
+    return_terms: bool = False,
     part: tuple[int, int] | None = None,
 ) -> tuple[Any, str]:
     """Scores with a progress bar on stderr; returns the result and the summary line.
@@ -318,36 +188,21 @@ def _run_score(
     With ``part = (i, N)`` only part i of N of the plan is scored into the checkpoint, and the
     result is None (``cgfast assemble`` adds the parts up).
     """
-    from ._score import assemble_results, prepare, run
+    from .engine import LocalExecutor, assemble, execute, prepare
     from .parts import split_plan
 
     start = time.perf_counter()
-    planned = {
-        k: kwargs[k] for k in ("ratio", "repeats", "seed", "max_block", "precision") if k in kwargs
-    }
-    checkpoint = kwargs.get("checkpoint")
-    job = _library(prepare, X, y, fingerprint=checkpoint is not None, **planned)
-    indices = None if part is None else split_plan(job, part[1])[part[0]]
+    run = _library(prepare, X, y, options, fingerprint=checkpoint is not None)
+    indices = None if part is None else split_plan(run, part[1])[part[0]]
     results = _library(
-        run,
-        job,
-        n_jobs=kwargs.get("n_jobs"),
-        progress=progress,
-        checkpoint=checkpoint,
-        indices=indices,
+        execute, run, LocalExecutor(), indices=indices, checkpoint=checkpoint, progress=progress
     )
     seconds = time.perf_counter() - start
     if part is not None:
-        summary = f"part {part[0]} of {part[1]}: {len(indices)} of {len(job.blocks)} blocks"
+        summary = f"part {part[0]} of {part[1]}: {len(indices)} of {len(run.blocks)} blocks"
         return None, f"{summary}, {seconds:.2f} s"
-    result = _library(
-        assemble_results,
-        results,
-        job.rows.n,
-        job.arguments["repeats"],
-        kwargs.get("return_terms", False),
-    )
-    return result, f"{job.rows.n} examples, {len(job.blocks)} blocks, {seconds:.2f} s"
+    result = _library(assemble, results, run.rows.n, options.repeats, return_terms)
+    return result, f"{run.rows.n} examples, {len(run.blocks)} blocks, {seconds:.2f} s"
 
 
 def _save_scores(result: Any, output: Path, terms: bool) -> None:
@@ -408,11 +263,6 @@ Examples:
 @_data_options
 @_scoring_options
 @click.option(
-    "--precision",
-    type=click.Choice(PRECISIONS),
-    help=f"Arithmetic of the kernel (default: {PRECISIONS[0]}).",
-)
-@click.option(
     "--checkpoint",
     type=click.Path(file_okay=False, path_type=Path),
     metavar="DIR",
@@ -441,18 +291,13 @@ def score(
     y: Path,
     x_key: str | None,
     y_key: str | None,
-    ratio: Any,
-    repeats: int,
-    seed: int,
-    max_block: int | None,
-    threads: int | None,
-    precision: str | None,
     checkpoint: Path | None,
     terms: bool,
     part: int | None,
     parts: int | None,
     output: Path | None,
     progress: bool,
+    **scoring: Any,
 ) -> None:
     """Score every example of X (labels Y) and save one float per example.
 
@@ -475,17 +320,13 @@ def score(
         raise click.UsageError("Missing option '-o' / '--output'.")
     else:
         _check_score_output(output, terms)
-    labels = _read(_read_y, y, y_key)
-    data = _read(_read_x, x, x_key, y, y_key)
-    kwargs = _score_kwargs(ratio, repeats, seed, max_block, threads)
-    if precision is not None:
-        kwargs["precision"] = precision
-    if checkpoint is not None:
-        kwargs["checkpoint"] = checkpoint
-    if terms:
-        kwargs["return_terms"] = True
+    labels = _read(read_labels, y, y_key)
+    data = _read(open_x, x, x_key, labels=(y, y_key))
+    options = _library(Options.pick, scoring)
     share = None if part is None else (part, parts)
-    result, summary = _run_score(data, labels, kwargs, progress, share)
+    result, summary = _run_score(
+        data, labels, options, progress, checkpoint=checkpoint, return_terms=terms, part=share
+    )
     if result is None:
         click.echo(f"cgfast score: {summary} -> {checkpoint}")
         return
@@ -558,8 +399,8 @@ def prune(scores: Path, y: Path, y_key: str | None, keep: float, drop: str, outp
     import cgfast
 
     _check_output(output)
-    values = _read(_read_scores, scores)
-    labels = _read(_read_y, y, y_key)
+    values = _read(read_scores, scores)
+    labels = _read(read_labels, y, y_key)
     kept = _library(cgfast.prune, values, labels, keep=keep, drop=drop)
     _write(output, lambda handle: np.save(handle, kept.astype(np.int64)))
     click.echo(
@@ -606,15 +447,11 @@ def report(
     x_key: str | None,
     y_key: str | None,
     scores: Path | None,
-    ratio: Any,
-    repeats: int,
-    seed: int,
-    max_block: int | None,
-    threads: int | None,
     shape: str | None,
     per_class: int,
     output: Path,
     progress: bool,
+    **scoring: Any,
 ) -> None:
     """Write one self-contained HTML page about X, Y and their scores.
 
@@ -631,24 +468,25 @@ def report(
 
     _check_output(output)
     picture = _library(parse_shape, shape) if shape is not None else None
-    labels = _read(_read_y, y, y_key)
-    data = _read(_read_x, x, x_key, y, y_key)
+    labels = _read(read_labels, y, y_key)
+    data = _read(open_x, x, x_key, labels=(y, y_key))
     arguments = {k: v for k, v in ctx.params.items() if v is not None}
     if scores is not None:
         given = [
-            name
-            for name in SCORING
-            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+            param.opts[0]
+            for param in ctx.command.params
+            if param.name in scoring
+            and ctx.get_parameter_source(param.name) is not click.core.ParameterSource.DEFAULT
         ]
         if given:
             raise click.UsageError(
-                f"--{given[0].replace('_', '-')} applies only when report scores X itself; "
+                f"{given[0]} applies only when report scores X itself; "
                 "it cannot change the scores read with --scores"
             )
-        values = _read(_read_scores, scores)
+        values = _read(read_scores, scores)
     else:
-        kwargs = _score_kwargs(ratio, repeats, seed, max_block, threads)
-        values, summary = _run_score(data, labels, kwargs, progress)
+        options = _library(Options.pick, scoring)
+        values, summary = _run_score(data, labels, options, progress)
         arguments["scored"] = summary
     _library(
         write_report,

@@ -14,23 +14,24 @@ from typing import Any
 
 import numpy as np
 
-from ._score import Job, ScoreTerms, assemble_results, prepare, run
 from .checkpoint import Checkpoint
-from .plan import check_count
+from .engine import LocalExecutor, Run, ScoreTerms, execute, prepare
+from .engine import assemble as assemble_results
+from .options import Options, check_count
 
 
-def split_plan(job: Job, parts: int) -> list[list[int]]:
+def split_plan(run: Run, parts: int) -> list[list[int]]:
     """Block indices of each of ``parts`` parts, balanced by flops (largest first, to the lightest).
 
     A pure function of the plan, so every array task computes the same split.
     """
     loads = [(0.0, p) for p in range(parts)]
     owned: list[list[int]] = [[] for _ in range(parts)]
-    order = sorted(range(len(job.blocks)), key=lambda i: (-job.work(job.blocks[i]), i))
+    order = sorted(range(len(run.blocks)), key=lambda i: (-run.work(run.blocks[i]), i))
     for i in order:
         load, p = heapq.heappop(loads)
         owned[p].append(i)
-        heapq.heappush(loads, (load + job.work(job.blocks[i]), p))
+        heapq.heappush(loads, (load + run.work(run.blocks[i]), p))
     return [sorted(o) for o in owned]
 
 
@@ -41,14 +42,14 @@ def score_part(
     checkpoint: str | os.PathLike,
     part: int,
     parts: int,
-    n_jobs: Any = None,
+    options: Options | None = None,
     progress: bool = False,
     **arguments: Any,
 ) -> int:
     """Scores part ``part`` of ``parts`` of the plan into ``checkpoint``; returns its block count.
 
-    ``arguments`` are those of :func:`cgfast.score` (ratio, repeats, seed, max_block, precision)
-    and must be the same for every part.
+    The scoring options are ``options``, or else ``arguments``, those of :func:`cgfast.score`
+    (ratio, repeats, seed, max_block, precision, n_jobs); they must be the same for every part.
 
     Examples
     --------
@@ -64,9 +65,13 @@ def score_part(
     part = check_count("part", part, 0)
     if part >= parts:
         raise ValueError(f"part must be below parts={parts}, got {part}")
-    job = prepare(X, y, fingerprint=True, **arguments)
-    mine = split_plan(job, parts)[part]
-    run(job, n_jobs=n_jobs, progress=progress, checkpoint=checkpoint, indices=mine)
+    if options is None:
+        options = Options(**arguments)
+    elif arguments:
+        raise TypeError(f"pass either options or {', '.join(arguments)}, not both")
+    run = prepare(X, y, options, fingerprint=True)
+    mine = split_plan(run, parts)[part]
+    execute(run, LocalExecutor(), indices=mine, checkpoint=checkpoint, progress=progress)
     return len(mine)
 
 

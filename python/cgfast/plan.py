@@ -9,15 +9,12 @@ order, so any executor that runs the blocks gives the same scores.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 
-Ratio = Union[float, str]
+from .options import Ratio, check_count, check_ratio
 
 # Tags that keep the streams of one (seed, repeat, class, chunk) key apart.
 _NEGATIVES, _SHUFFLE = 1, 2
@@ -46,26 +43,6 @@ class Block:
     def flops(self) -> int:
         """The block's arithmetic without the Gram (which depends on d): k³/3 + p³/3."""
         return (self.size**3 + len(self.positives) ** 3) // 3
-
-
-def check_ratio(ratio: Ratio) -> Ratio:
-    if isinstance(ratio, str):
-        if ratio != "all":
-            raise ValueError(f"ratio must be a positive number or 'all', got {ratio!r}")
-        return ratio
-    if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real):
-        raise TypeError(f"ratio must be a positive number or 'all', got {ratio!r}")
-    if not math.isfinite(ratio) or ratio <= 0:
-        raise ValueError(f"ratio must be a positive number or 'all', got {ratio!r}")
-    return float(ratio)
-
-
-def check_count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
 
 
 def negatives_for(size: int, others: int, ratio: Ratio) -> int:

@@ -9,7 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ._labels import encode_labels
-from ._score import ScoreTerms, score
+from ._score import score
+from .engine import ScoreTerms
 
 DROPS = ("easy", "hard")
 

@@ -1,0 +1,199 @@
+"""Reading X, labels and scores from files: .npy, .npz, .csv, .parquet and Zarr stores.
+
+The one place that knows file formats; ``score`` (through ``_data.open_rows``) and the command
+line both read through it. A .npy X is memory-mapped and a Zarr store opened lazily, so neither
+is loaded whole; tables and archives are read into memory. Errors are ``ValueError`` naming the
+file and, where it helps, the option (``x_key`` / ``--x-key``) that chooses inside it.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+X_FORMATS = ".npy, .npz, .csv or .parquet file, or a Zarr array"
+
+
+def _is_zarr_store(path: Path) -> bool:
+    return path.suffix == ".zarr" or (path / ".zarray").exists() or (path / "zarr.json").exists()
+
+
+def _npy(path: Path, mmap: bool = False) -> np.ndarray:
+    with open(path, "rb") as handle:
+        if handle.read(6) != b"\x93NUMPY":
+            raise ValueError(f"{path} is not a .npy file")
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read {str(path)!r}: {err}") from err
+
+
+def _zarr(path: Path) -> Any:
+    try:
+        import zarr
+    except ImportError as err:
+        raise ImportError("reading a Zarr array needs zarr: pip install 'cgfast[dask]'") from err
+    try:
+        return zarr.open_array(str(path), mode="r")
+    except Exception as err:  # zarr raises several unrelated types for a bad store
+        raise ValueError(f"cannot read X from the Zarr store {str(path)!r}: {err}") from err
+
+
+def _npz_member(path: Path, key: str | None, default: str, option: str) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as archive:
+        names = list(archive.files)
+        if key is None:
+            key = names[0] if len(names) == 1 else default
+        if key not in names:
+            raise ValueError(
+                f"{path} has no array {key!r} (it has {', '.join(names)}): use {option}"
+            )
+        return archive[key]
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _table(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Columns of a .csv (first row is a header when any of its cells is not a number) or a
+    .parquet file, in file order, as arrays of strings (csv) or of their parquet type."""
+    if path.suffix.lower() == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ImportError(f"reading {path} needs pyarrow: pip install pyarrow") from None
+        table = pq.read_table(path)
+        return table.column_names, {
+            name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names
+        }
+    with open(path, newline="", encoding="utf-8") as handle:
+        lines = [row for row in csv.reader(handle) if row]
+    if not lines:
+        raise ValueError(f"{path} is empty")
+    width = len(lines[0])
+    for number, row in enumerate(lines, start=1):
+        if len(row) != width:
+            raise ValueError(f"{path}, line {number}: {len(row)} cells, the first line has {width}")
+    if any(not _is_number(cell) for cell in lines[0]):
+        names, body = [cell.strip() for cell in lines[0]], lines[1:]
+    else:
+        names, body = [str(j) for j in range(width)], lines
+    cells = np.array(body, dtype=str).reshape(len(body), width)
+    return names, {name: cells[:, j] for j, name in enumerate(names)}
+
+
+def _numbers(values: np.ndarray, name: str, path: Path) -> np.ndarray:
+    if values.dtype.kind in "fiub":
+        return values
+    try:
+        return values.astype(np.float64)
+    except (TypeError, ValueError):
+        bad = next(i for i, v in enumerate(values) if not _is_number(str(v)))
+        raise ValueError(
+            f"column {name!r} of {path} is not numeric ({str(values[bad])!r} in row {bad}): "
+            "choose the feature columns with --x-key (x_key=)"
+        ) from None
+
+
+def open_x(
+    path: str | Path,
+    key: str | None = None,
+    *,
+    labels: tuple[str | Path, str | None] | None = None,
+) -> Any:
+    """X stored at ``path``: a memory-mapped .npy, a Zarr array, or an array read from a file.
+
+    ``key`` chooses inside the file: the array of an .npz (default: the only one, else ``"X"``),
+    or comma-separated feature columns of a .csv/.parquet (default: every column but the label
+    column). ``labels``, the (path, key) the labels come from, tells which column of a shared
+    table is not a feature.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if path.is_dir() or suffix == ".zarr":
+        if _is_zarr_store(path):
+            return _zarr(path)
+        raise ValueError(f"X as a path must name a {X_FORMATS}; {str(path)!r} is a directory")
+    if suffix == ".npy":
+        return _npy(path, mmap=True)
+    if suffix == ".npz":
+        return _npz_member(path, key, "X", "--x-key (x_key=)")
+    if suffix in (".csv", ".parquet"):
+        names, columns = _table(path)
+        if key is not None:
+            chosen = [name.strip() for name in key.split(",")]
+            missing = [name for name in chosen if name not in columns]
+            if missing:
+                raise ValueError(f"{path} has no column {missing[0]!r} (it has {', '.join(names)})")
+        else:
+            label_key = None
+            if labels is not None and Path(labels[0]).resolve() == path.resolve():
+                label_key = labels[1]
+                if label_key is None:
+                    raise ValueError(
+                        f"X and y are both {path}: name the label column with --y-key (y_key=)"
+                    )
+            chosen = [name for name in names if name != label_key]
+        if not chosen:
+            raise ValueError(f"{path} has no feature columns left")
+        return np.column_stack([_numbers(columns[name], name, path) for name in chosen])
+    raise ValueError(f"cannot read X from {path}: use a {X_FORMATS}")
+
+
+def _text_labels(values: np.ndarray) -> np.ndarray:
+    """Labels read from text: integers when every label is one, else the strings."""
+    if values.dtype.kind in "US":
+        try:
+            return values.astype(np.int64)
+        except ValueError:
+            return values
+    return values
+
+
+def read_labels(path: str | Path, key: str | None = None) -> np.ndarray:
+    """Labels from .npy, .npz (array ``key``, default the only one or ``"y"``), .csv or .parquet
+    (the one column, or column ``key``)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        labels = _npy(path)
+    elif suffix == ".npz":
+        labels = _npz_member(path, key, "y", "--y-key (y_key=)")
+    elif suffix in (".csv", ".parquet"):
+        names, columns = _table(path)
+        if key is None:
+            if len(names) != 1:
+                raise ValueError(
+                    f"{path} has columns {', '.join(names)}: name the label column with "
+                    "--y-key (y_key=)"
+                )
+            key = names[0]
+        if key not in columns:
+            raise ValueError(f"{path} has no column {key!r} (it has {', '.join(names)})")
+        labels = _text_labels(columns[key])
+    else:
+        raise ValueError(f"cannot read y from {path}: use a .npy, .npz, .csv or .parquet file")
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise ValueError(f"y in {path} must be one label per example, got shape {labels.shape}")
+    return labels
+
+
+def read_scores(path: str | Path) -> np.ndarray:
+    """Scores from the .npy that `cgfast score` writes, or the 'score' array of its --terms .npz."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return _npy(path)
+    if suffix == ".npz":
+        return _npz_member(path, "score", "score", "`cgfast score --terms`")
+    raise ValueError(f"cannot read scores from {path}: use the .npy or .npz of `cgfast score`")

@@ -1,0 +1,227 @@
+"""The scoring run: validated options, the block plan, the rows, and a loop over blocks.
+
+A run is prepared once (:func:`prepare`: every check, no heavy arithmetic), its blocks become
+:class:`BlockTask` objects, and an *executor* runs them and yields ``(index, result)`` in any
+order: :class:`LocalExecutor` here, ``DaskExecutor`` in ``_dask``; a job array runs a share of
+the indices locally. A task writes its own result to the checkpoint, wherever it runs, so saving
+happens in one place. :func:`assemble` adds the results up in plan order, so every executor gives
+the same scores to the bit.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from . import _native
+from ._data import Rows, check_rows, new_fingerprint, open_rows
+from ._errors import InternalError, RidgeWarning
+from ._labels import encode_labels
+from ._memory import check_fits, default_max_block
+from ._threads import resolve_threads
+from .checkpoint import BlockResult, Checkpoint
+from .options import Options
+from .plan import Block, plan_blocks
+
+
+@dataclass(frozen=True)
+class ScoreTerms:
+    """CG scores with the three terms of the authors' ``sub_term`` output.
+
+    ``score == a2 + 2 * ab + b2``, elementwise, each averaged over repeats.
+    """
+
+    score: np.ndarray
+    a2: np.ndarray
+    ab: np.ndarray
+    b2: np.ndarray
+
+
+@dataclass
+class Run:
+    """A prepared scoring run: resolved options, the rows, the labels' codes, and the plan."""
+
+    options: Options  # max_block resolved
+    rows: Rows
+    classes: np.ndarray
+    codes: np.ndarray
+    blocks: list[Block]
+    fingerprint: str | None = None
+
+    def work(self, block: Block) -> int:
+        """Flops of a block, Gram included: what the progress bar counts."""
+        return block.size**2 * self.rows.d + block.flops
+
+    def manifest(self) -> dict[str, Any]:
+        """What identifies this run in a checkpoint directory."""
+        return {
+            "arguments": self.options.manifest(),
+            "data": {
+                "n": self.rows.n,
+                "d": self.rows.d,
+                "dtype": str(np.dtype(self.rows.array.dtype)),
+                "fingerprint": self.fingerprint,
+            },
+            "blocks": len(self.blocks),
+        }
+
+
+def prepare(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> Run:
+    """Reads and checks the data and plans the blocks; no heavy arithmetic.
+
+    With ``fingerprint=True`` the one pass over X that validates it also hashes it, for a
+    checkpoint to recognise its data.
+    """
+    rows = open_rows(X)
+    classes, codes = encode_labels(y, rows.n)
+    itemsize = rows.dtype.itemsize
+    if options.max_block is None:
+        options = options.replace(max_block=default_max_block(rows.d, itemsize))
+    blocks = plan_blocks(
+        codes,
+        ratio=options.ratio,
+        repeats=options.repeats,
+        max_block=options.max_block,
+        seed=options.seed,
+    )
+    largest = max(blocks, key=lambda b: b.size)
+    check_fits(largest.size, len(largest.positives), rows.d, itemsize)
+    digest = new_fingerprint(rows, codes) if fingerprint else None
+    check_rows(rows, digest)
+    return Run(options, rows, classes, codes, blocks, digest.hexdigest() if digest else None)
+
+
+def score_block(rows: Rows, block: Block, threads: int, precision: str) -> BlockResult:
+    """Gathers the rows of ``block`` (negatives first, positives last) and scores its positives."""
+    out = _native.score_block(rows.take(block.rows), len(block.positives), threads, precision)
+    return BlockResult(block.positives, out.terms, out.ridge)
+
+
+@dataclass(frozen=True)
+class BlockTask:
+    """Block ``index`` of a run, ready to score anywhere: in this process or on a worker."""
+
+    index: int
+    block: Block
+    precision: str
+    n_jobs: int | None
+    store: Checkpoint | None
+
+    def __call__(self, source: Rows | np.ndarray) -> BlockResult:
+        """Scores the block and, with a checkpoint, writes it there before returning it.
+
+        ``source`` is X as :class:`Rows`, or the block's own rows already gathered in block
+        order (how a Dask worker receives a slice of a dask array).
+        """
+        if isinstance(source, Rows):
+            rows, local = source, self.block
+        else:
+            rows = Rows(np.asarray(source))
+            split = len(self.block.negatives)
+            local = Block(self.block.repeat, self.block.label, self.block.chunk,
+                          np.arange(split), np.arange(split, self.block.size))  # fmt: skip
+        result = score_block(rows, local, resolve_threads(self.n_jobs), self.precision)
+        result = BlockResult(self.block.positives, result.terms, result.ridge)
+        if self.store is not None:
+            self.store.save(self.index, result)
+        return result
+
+
+class Executor(Protocol):
+    """Runs block tasks and yields ``(index, result)`` as each finishes, in any order."""
+
+    def __call__(self, run: Run, tasks: Sequence[BlockTask]) -> Iterator[tuple[int, BlockResult]]:
+        """Runs ``tasks`` of ``run``."""
+        ...
+
+
+class LocalExecutor:
+    """Runs the tasks one after another in this process, each on the core's thread pool."""
+
+    def __call__(self, run: Run, tasks: Sequence[BlockTask]) -> Iterator[tuple[int, BlockResult]]:
+        for task in tasks:
+            yield task.index, task(run.rows)
+
+
+def progress_bar(run: Run, indices: Sequence[int], enabled: bool) -> Any:
+    """A tqdm bar over ``indices`` of ``run.blocks`` weighted by their flops, or a no-op."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=sum(run.work(run.blocks[i]) for i in indices),
+        unit="FLOP",
+        unit_scale=True,
+        desc="cgfast",
+        disable=not enabled,
+    )
+    count = iter(range(1, len(indices) + 1))
+
+    def advance(index: int) -> None:
+        bar.set_postfix_str(f"{next(count)}/{len(indices)} blocks", refresh=False)
+        bar.update(run.work(run.blocks[index]))
+
+    return bar, advance
+
+
+def execute(
+    run: Run,
+    executor: Executor,
+    *,
+    indices: Sequence[int] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> list[BlockResult | None]:
+    """Scores the blocks ``indices`` of ``run`` (default: all), skipping those in ``checkpoint``.
+
+    Returns one entry per block of the plan: its result, or None where it was not asked for.
+    """
+    store = Checkpoint.open(checkpoint, run.manifest()) if checkpoint is not None else None
+    wanted = range(len(run.blocks)) if indices is None else indices
+    results: list[BlockResult | None] = [None] * len(run.blocks)
+    if store is not None:
+        for i in wanted:
+            results[i] = store.load(i, run.blocks[i].positives)
+    todo = [i for i in wanted if results[i] is None]
+    tasks = [
+        BlockTask(i, run.blocks[i], run.options.precision, run.options.n_jobs, store) for i in todo
+    ]
+    bar, advance = progress_bar(run, todo, progress)
+    with bar:
+        for i, result in executor(run, tasks):
+            results[i] = result
+            advance(i)
+    return results
+
+
+def assemble(
+    results: Sequence[BlockResult | None], n: int, repeats: int, return_terms: bool
+) -> np.ndarray | ScoreTerms:
+    """Averages block results over repeats, adding them in plan order so any executor agrees."""
+    missing = [i for i, r in enumerate(results) if r is None]
+    if missing:
+        raise ValueError(f"{len(missing)} block(s) are not finished yet, the first is {missing[0]}")
+    sums = np.zeros((4, n))
+    ridges = []
+    for result in results:
+        assert result is not None
+        sums[:, result.positives] += result.terms
+        if result.ridge > 0:
+            ridges.append(result.ridge)
+    if ridges:
+        warnings.warn(
+            f"{len(ridges)} of {len(results)} block(s) had a singular kernel matrix "
+            f"and were scored with a ridge of up to {max(ridges):.0e} x mean(diag H): "
+            "X has duplicate or near-duplicate rows (same-label copies score near zero, "
+            "opposite-label copies score high)",
+            RidgeWarning,
+            stacklevel=3,
+        )
+    means = sums / repeats
+    if not np.isfinite(means).all():
+        raise InternalError("a score came out non-finite; please report this input")
+    return ScoreTerms(*means) if return_terms else means[0]

@@ -1,0 +1,118 @@
+"""The options of a scoring run, validated once, in one frozen object."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+Ratio = Union[float, str]
+
+# "double": float64 throughout; "mixed": float32 where the ranking allows it (see the README).
+PRECISIONS = ("double", "mixed")
+
+
+def check_ratio(ratio: Ratio) -> Ratio:
+    """A positive finite number of negatives per positive (as a float), or ``"all"``."""
+    if isinstance(ratio, str):
+        if ratio != "all":
+            raise ValueError(f"ratio must be a positive number or 'all', got {ratio!r}")
+        return ratio
+    if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real):
+        raise TypeError(f"ratio must be a positive number or 'all', got {ratio!r}")
+    if not math.isfinite(ratio) or ratio <= 0:
+        raise ValueError(f"ratio must be a positive number or 'all', got {ratio!r}")
+    return float(ratio)
+
+
+def check_count(name: str, value: object, minimum: int) -> int:
+    """An integer (not a bool) of at least ``minimum``, as a Python int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def check_n_jobs(n_jobs: object) -> int | None:
+    """``None`` or ``-1`` (every available CPU) or a positive integer."""
+    if n_jobs is None or (not isinstance(n_jobs, bool) and n_jobs == -1):
+        return None
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive integer, -1 or None, got {n_jobs!r}")
+    return int(n_jobs)
+
+
+def _check_precision(precision: object) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return str(precision)
+
+
+# Fields that say how a run executes, not what it computes: kept out of checkpoint manifests.
+_EXECUTION = {"execution": True}
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a scoring run computes (and with how many threads), checked when it is made.
+
+    Every public entry point (``score``, ``score_part``, ``find_label_issues``, the CLI) builds
+    one of these; the engine, the checkpoint manifest and the Dask tasks read it. Invalid values
+    raise ``TypeError`` or ``ValueError`` naming the option.
+
+    Examples
+    --------
+    >>> Options(repeats=3).repeats
+    3
+    >>> Options(ratio=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: ratio must be a positive number or 'all', got 0
+    """
+
+    ratio: Ratio = 1.0
+    repeats: int = 1
+    seed: int = 0
+    max_block: int | None = None
+    precision: str = "double"
+    n_jobs: int | None = field(default=None, metadata=_EXECUTION)
+
+    def __post_init__(self) -> None:
+        checked = {
+            "ratio": check_ratio(self.ratio),
+            "repeats": check_count("repeats", self.repeats, 1),
+            "seed": check_count("seed", self.seed, 0),
+            "precision": _check_precision(self.precision),
+            "max_block": None
+            if self.max_block is None
+            else check_count("max_block", self.max_block, 2),
+            "n_jobs": check_n_jobs(self.n_jobs),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def pick(cls, values: Mapping[str, Any]) -> Options:
+        """Options from the entries of ``values`` named like a field; other entries are ignored.
+
+        ``Options.pick(locals())`` is how a public function with one keyword per option (and
+        the CLI, from its parsed flags) makes its options without naming each one again.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    def replace(self, **changes: Any) -> Options:
+        """A copy with ``changes``, validated again."""
+        return dataclasses.replace(self, **changes)
+
+    def manifest(self) -> dict[str, Any]:
+        """What the scores depend on, as JSON-ready values: a checkpoint's ``arguments``."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if not f.metadata.get("execution")
+        }
