@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import numbers
 import os
+
+from .options import check_n_jobs
 
 
 def available_cpus() -> int:
@@ -16,8 +17,5 @@ def available_cpus() -> int:
 
 def resolve_threads(n_jobs: int | None) -> int:
     """``None`` or ``-1``: every available CPU; a positive integer: that many threads."""
-    if n_jobs is None or (not isinstance(n_jobs, bool) and n_jobs == -1):
-        return available_cpus()
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive integer, -1 or None, got {n_jobs!r}")
-    return int(n_jobs)
+    threads = check_n_jobs(n_jobs)
+    return available_cpus() if threads is None else threads
