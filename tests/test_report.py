@@ -26,14 +26,22 @@ def labelled(n, d, seed=0, classes=3):
 @pytest.mark.parametrize(
     "sample, given, expected",
     [
-        ((64,), None, (8, 8)),
-        ((784,), None, (28, 28)),
-        ((3072,), None, (32, 32, 3)),
+        # A flat row is never guessed to be an image: 256 or 1024 features are often embeddings.
+        ((64,), None, None),
+        ((256,), None, None),
+        ((784,), None, None),
+        ((3072,), None, None),
         ((8, 8), None, (8, 8)),
+        ((28, 28), None, (28, 28)),
         ((32, 32, 3), None, (32, 32, 3)),
+        ((3, 32, 32), None, (3, 32, 32)),
+        ((4, 4), None, None),  # too small to be taken for an image
+        ((2, 3), None, None),
+        ((10, 10, 7), None, None),
         ((10,), None, None),
-        ((16,), None, None),  # 4x4 is too small to be taken for an image
+        ((16,), None, None),
         ((50,), None, None),
+        ((64,), (8, 8), (8, 8)),
         ((3072,), (3, 32, 32), (3, 32, 32)),
         ((12,), (3, 4), (3, 4)),
     ],
@@ -67,7 +75,12 @@ def test_table_report_is_self_contained(tmp_path):
 def test_image_report_has_thumbnails_and_says_when_it_subsamples(tmp_path):
     X, y = labelled(60, 3072, seed=1)
     page = cgfast.write_report(
-        tmp_path / "r.html", X, y, np.arange(60.0), per_class=4, complexity_rows=30
+        tmp_path / "r.html",
+        X.reshape(60, 32, 32, 3),
+        y,
+        np.arange(60.0),
+        per_class=4,
+        complexity_rows=30,
     ).read_text()
     assert page.count('<img src="data:image/png;base64,') == 3 * 2 * 4
     assert "32×32×3 images" in page
@@ -118,7 +131,9 @@ def test_report_renders_in_a_headless_browser(tmp_path):
     from PIL import Image
 
     X, y = labelled(90, 64, seed=3)
-    page = cgfast.write_report(tmp_path / "r.html", X, y, cgfast.score(X, y), per_class=4)
+    page = cgfast.write_report(
+        tmp_path / "r.html", X.reshape(-1, 8, 8), y, cgfast.score(X, y), per_class=4
+    )
     browser = [
         chromium(),
         "--headless",

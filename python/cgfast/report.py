@@ -8,7 +8,6 @@ import html
 import io
 import numbers
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,15 +15,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._data import open_rows
+from . import _native
+from ._data import Rows, open_rows
 from ._labels import encode_labels
-from ._score import complexity
+from ._threads import resolve_threads
 from .rank import rank
 
-# Smallest side of an inferred square image: narrower rows are treated as tabular features.
+# Smallest side of an example drawn as an image without an explicit shape.
 _MIN_SIDE = 8
 # Features of a tabular row shown in the examples tables.
 _TABLE_FEATURES = 12
+# Scores of one class drawn as markers on the distribution plot; the density uses every score.
+_PLOT_MARKERS = 2000
+# Bins of the per-class density of log10 scores.
+_PLOT_BINS = 60
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -49,14 +53,18 @@ def image_shape(
 ) -> tuple[int, ...] | None:
     """How to draw one example: ``(h, w)`` grey, ``(h, w, c)`` colour, or None for a table row.
 
-    ``shape`` wins when given (``(c, h, w)`` with c in 1, 3, 4 is read channels first). Otherwise
-    an example that is already 2-D, or 3-D with 1, 3 or 4 channels last, is drawn as it is, and
-    a flat row of ``s*s`` (grey) or ``s*s*3`` (RGB) values with ``s >= 8`` is drawn as a square.
+    ``shape`` wins when given (``(c, h, w)`` with c in 1, 3, 4 is read channels first).
+    Otherwise only an example that already has an image's shape is drawn as one: 2-D
+    ``(h, w)``, or 3-D with 1, 3 or 4 channels last or first, each side at least 8. A flat
+    row is never taken for an image, whatever its length: 256 or 1024 features are as likely
+    an embedding as a 16×16 or 32×32 picture, so it is shown as a table row.
 
     Examples
     --------
-    >>> image_shape((64,)), image_shape((3072,)), image_shape((10,))
-    ((8, 8), (32, 32, 3), None)
+    >>> image_shape((28, 28)), image_shape((3, 32, 32)), image_shape((64,))
+    ((28, 28), (3, 32, 32), None)
+    >>> image_shape((64,), (8, 8))
+    (8, 8)
     """
     d = int(np.prod(sample_shape))
     if shape is not None:
@@ -66,13 +74,16 @@ def image_shape(
                 f"image shape {shape} holds {int(np.prod(shape))} values, rows have {d}"
             )
         return shape
-    if len(sample_shape) == 2 or (len(sample_shape) == 3 and sample_shape[-1] in (1, 3, 4)):
-        return tuple(int(s) for s in sample_shape)
-    for channels in (1, 3):
-        side = int(round((d / channels) ** 0.5))
-        if side >= _MIN_SIDE and side * side * channels == d:
-            return (side, side) if channels == 1 else (side, side, channels)
-    return None
+    sample = tuple(int(s) for s in sample_shape)
+    if len(sample) == 2:
+        sides = sample
+    elif len(sample) == 3 and sample[-1] in (1, 3, 4):
+        sides = sample[:2]
+    elif len(sample) == 3 and sample[0] in (1, 3, 4):
+        sides = sample[1:]
+    else:
+        return None
+    return sample if min(sides) >= _MIN_SIDE else None
 
 
 def _as_image(row: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -82,13 +93,6 @@ def _as_image(row: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if picture.ndim == 3 and picture.shape[-1] == 1:
         picture = picture[..., 0]
     return picture
-
-
-def _sample_shape(X: Any) -> tuple[int, ...]:
-    """The shape of one example as given, before rows are flattened."""
-    if isinstance(X, (str, os.PathLike)):
-        return tuple(np.load(X, mmap_mode="r", allow_pickle=False).shape[1:])
-    return tuple(np.shape(X)[1:])
 
 
 def _png(figure: Any) -> str:
@@ -109,22 +113,56 @@ def _thumbnail(picture: np.ndarray, low: float, high: float) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _distribution_plot(values: np.ndarray, codes: np.ndarray, names: list[str]) -> str:
+def _by_class(values: np.ndarray, codes: np.ndarray, classes: int) -> list[np.ndarray]:
+    """Indices of each class's examples, lowest score first (one sort, not one scan a class)."""
+    order = np.lexsort((values, codes))
+    counts = np.bincount(codes, minlength=classes)
+    return np.split(order, np.cumsum(counts)[:-1])
+
+
+def _plot_sample(members: list[np.ndarray], limit: int = _PLOT_MARKERS) -> list[np.ndarray]:
+    """At most ``limit`` of each class's examples, evenly spread over its ranking.
+
+    ``members`` holds each class's indices sorted by score (see :func:`_by_class`); the
+    lowest and the highest score of every class are always kept. Deterministic.
+    """
+    picked = []
+    for order in members:
+        if len(order) <= limit:
+            picked.append(order)
+        else:
+            ranks = np.unique(np.linspace(0, len(order) - 1, limit).round().astype(np.intp))
+            picked.append(order[ranks])
+    return picked
+
+
+def _distribution_plot(values: np.ndarray, members: list[np.ndarray], names: list[str]) -> str:
+    """Each class's log10 scores: the density of all of them, a bounded sample as markers,
+    the middle half as a bar and the median as a dot."""
     import matplotlib.pyplot as plt
 
     positive = values[values > 0]
     floor = positive.min() if positive.size else 1e-12
     logs = np.log10(np.maximum(values, floor))
-    groups = [logs[codes == c] for c in range(len(names))]
+    low, high = float(logs.min()), float(logs.max())
+    if high <= low:
+        low, high = low - 0.5, high + 0.5
+    edges = np.linspace(low, high, _PLOT_BINS + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
     width = min(40.0, 2.0 + 0.6 * len(names))
     figure, axes = plt.subplots(figsize=(max(6.0, width), 4.5))
     try:
-        drawn = [c for c, g in enumerate(groups) if len(g) > 1]
-        if drawn:
-            axes.violinplot([groups[c] for c in drawn], positions=drawn, showmedians=True)
-        for c, g in enumerate(groups):
-            axes.plot(np.full(len(g), c), g, "_", color="k", alpha=0.15, markersize=8)
+        for c, (order, sample) in enumerate(zip(members, _plot_sample(members))):
+            group = logs[order]
+            counts, _ = np.histogram(group, bins=edges)
+            half = 0.4 * counts / counts.max()
+            axes.fill_betweenx(centres, c - half, c + half, color="C0", alpha=0.35, lw=0)
+            axes.plot(np.full(len(sample), c), logs[sample], "_", color="k", alpha=0.15, ms=8)
+            q1, median, q3 = np.quantile(group, [0.25, 0.5, 0.75])
+            axes.vlines(c, q1, q3, color="C3", lw=3)
+            axes.plot([c], [median], "o", color="w", mec="C3", ms=5)
         axes.set_xticks(range(len(names)), names, rotation=90 if len(names) > 20 else 0)
+        axes.set_xlim(-0.6, len(names) - 0.4)
         axes.set_xlabel("class")
         axes.set_ylabel("log10 CG score  (high = irregular)")
         axes.grid(axis="y", alpha=0.3)
@@ -147,22 +185,47 @@ def _stratified(codes: np.ndarray, limit: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(parts))
 
 
+def _each_class(x: np.ndarray, labels: np.ndarray, threads: int) -> tuple[np.ndarray, float]:
+    """``yᵀH⁻¹y`` of every column ``y`` of ``labels``, and the ridge H needed."""
+    complexities = getattr(_native, "complexities", None)
+    if complexities is not None:
+        values, ridge = complexities(x, labels, threads)
+        return np.asarray(values, dtype=np.float64), float(ridge)
+    # Until the core's one-factorisation entry point lands: one factorisation per class.
+    results = [
+        _native.complexity(x, np.ascontiguousarray(labels[:, c]), threads)
+        for c in range(labels.shape[1])
+    ]
+    return np.array([value for value, _ in results]), max(ridge for _, ridge in results)
+
+
 def _complexities(
-    rows: Any, codes: np.ndarray, limit: int, seed: int
+    rows: Rows, codes: np.ndarray, limit: int, seed: int
 ) -> tuple[list[tuple[float, float]], int, list[str]]:
-    """``(yᵀH⁻¹y, sqrt(2 yᵀH⁻¹y / m))`` of each class against the rest, on one subsample."""
+    """``(yᵀH⁻¹y, sqrt(2 yᵀH⁻¹y / m))`` of each class against the rest, on one subsample.
+
+    H does not depend on the labels: it is built and factorised once for all classes.
+    """
     subset = _stratified(codes, limit, seed)
     x = rows.take(subset)
+    norms = np.einsum("ij,ij->i", x, x, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(norms) | (norms == 0))
+    if bad.size:
+        raise ValueError(
+            f"row {subset[bad[0]]} of X is non-finite or all zeros: its complexity is undefined"
+        )
     sub_codes = codes[subset]
-    values = []
+    classes = np.arange(int(codes.max()) + 1)
+    labels = np.where(sub_codes[:, None] == classes[None, :], 1.0, -1.0)
+    values, ridge = _each_class(x, labels, resolve_threads(None))
     notes = []
-    for c in range(int(codes.max()) + 1):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            value = complexity(x, sub_codes == c)
-        notes.extend(str(w.message) for w in caught)
-        values.append((value, float(np.sqrt(2.0 * value / len(subset)))))
-    return values, len(subset), sorted(set(notes))
+    if ridge > 0:
+        notes.append(
+            f"the kernel matrix was singular and needed a ridge of {ridge:.0e} x mean(diag H): "
+            "X has duplicate rows"
+        )
+    bounds = np.sqrt(2.0 * values / len(subset))
+    return [(float(v), float(b)) for v, b in zip(values, bounds)], len(subset), notes
 
 
 def _cell(value: Any) -> str:
@@ -171,8 +234,28 @@ def _cell(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _flat(settings: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings (a checkpoint manifest) as one level of dotted keys."""
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flat(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _settings_table(settings: Mapping[str, Any]) -> str:
+    cells = "".join(
+        f"<tr><th>{html.escape(str(key))}</th><td>{_cell(value)}</td></tr>"
+        for key, value in _flat(settings).items()
+    )
+    return f"<table>{cells}</table>"
+
+
 def _examples_html(
-    rows: Any,
+    block: Mapping[int, np.ndarray],
     indices: np.ndarray,
     values: np.ndarray,
     label: str,
@@ -181,22 +264,21 @@ def _examples_html(
 ) -> str:
     if len(indices) == 0:
         return "<p>(none)</p>"
-    block = rows.array[np.asarray(indices, dtype=np.intp)]
     if shape is not None:
         cells = []
-        for index, row in zip(indices, block):
-            data = _thumbnail(_as_image(np.asarray(row), shape), *intensity)
+        for index in indices:
+            data = _thumbnail(_as_image(block[index], shape), *intensity)
             cells.append(
                 f'<figure><img src="data:image/png;base64,{data}" alt="example {index}">'
                 f"<figcaption>#{index}<br>{values[index]:.3g}</figcaption></figure>"
             )
         return '<div class="thumbs">' + "".join(cells) + "</div>"
-    d = block.shape[1]
+    d = len(block[indices[0]])
     shown = min(d, _TABLE_FEATURES)
     head = "".join(f"<th>x{j}</th>" for j in range(shown)) + ("<th>…</th>" if d > shown else "")
     body = []
-    for index, row in zip(indices, block):
-        features = "".join(f"<td>{_cell(float(v))}</td>" for v in np.asarray(row)[:shown])
+    for index in indices:
+        features = "".join(f"<td>{_cell(float(v))}</td>" for v in block[index][:shown])
         more = "<td>…</td>" if d > shown else ""
         body.append(
             f"<tr><td>{index}</td><td>{html.escape(label)}</td><td>{values[index]:.4g}</td>"
@@ -214,13 +296,166 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 64em; co
 h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
 td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
-th { background: #f3f3f3; } .muted { color: #666; }
+th { background: #f3f3f3; } .muted { color: #666; } .stability { font-size: 1.15em; }
 .thumbs { display: flex; flex-wrap: wrap; gap: 0.5em; }
 figure { margin: 0; text-align: center; font-size: 0.75em; }
 figure img { width: 64px; height: 64px; object-fit: contain; image-rendering: pixelated;
              border: 1px solid #ccc; background: #fff; }
 img.plot { max-width: 100%; }
 """
+
+
+def _header_section(rows: Rows, classes: int) -> str:
+    from . import __version__
+
+    return (
+        "<h1>cgfast report</h1>"
+        f"<p class='muted'>cgfast {__version__} · "
+        f"{datetime.datetime.now().isoformat(timespec='seconds')}</p>"
+        f"<p>{rows.n} examples, {rows.d} features, {classes} classes. "
+        "The complexity-gap (CG) score of an example is how much the complexity "
+        "yᵀH⁻¹y of its class against the others drops when it is removed (Ki, Choi &amp; "
+        "Chung, ICLR 2023): high scores are irregular and often mislabelled, low scores easy "
+        "and redundant.</p>"
+    )
+
+
+def _run_section(run: Mapping[str, Any] | None, arguments: Mapping[str, Any] | None) -> str:
+    parts = ["<h2>Run</h2>"]
+    if run is None:
+        parts.append(
+            "<p>The settings of the run that produced these scores are unknown: the scores "
+            "were given to the report without a description of their run (such as the "
+            "arguments in its checkpoint manifest).</p>"
+        )
+    else:
+        settings = dict(run)
+        if "stability" in settings:
+            stability = settings.pop("stability")
+            shown = "not estimated (one repeat)" if stability is None else f"{stability:.3g}"
+            parts.append(
+                "<p class='stability'>Stability of the ranking (estimated from the repeats): "
+                f"<strong>{shown}</strong></p>"
+            )
+        parts.append("<p>Settings of the run that produced the scores:</p>")
+        parts.append(_settings_table(settings))
+    if arguments:
+        parts.append("<h3>Report command</h3>")
+        parts.append(
+            "<p class='muted'>The options of the command that wrote this page; only those "
+            "listed above describe how the scores were computed.</p>"
+        )
+        parts.append(_settings_table(arguments))
+    return "".join(parts)
+
+
+def _distribution_section(values: np.ndarray, codes: np.ndarray, names: list[str]) -> str:
+    members = _by_class(values, codes, len(names))
+    plot = _distribution_plot(values, members, names)
+    sampled = max(len(order) for order in members) > _PLOT_MARKERS
+    parts = [
+        "<h2>Score distribution per class</h2>",
+        f"<img class='plot' src='data:image/png;base64,{plot}' alt='score distributions'>",
+        "<p class='muted'>Shaded: the density of every score of the class; bar: its middle "
+        "half; dot: its median; ticks: "
+        + (
+            f"at most {_PLOT_MARKERS} scores of each class, evenly spread over its ranking "
+            "from the lowest to the highest."
+            if sampled
+            else "every score."
+        )
+        + "</p>",
+        "<table><tr><th>class</th><th>examples</th><th>median</th><th>90%</th><th>max</th></tr>",
+    ]
+    for name, order in zip(names, members):
+        group = values[order]
+        parts.append(
+            f"<tr><td>{html.escape(name)}</td><td>{len(group)}</td>"
+            f"<td>{np.median(group):.4g}</td><td>{np.quantile(group, 0.9):.4g}</td>"
+            f"<td>{group[-1]:.4g}</td></tr>"
+        )
+    parts.append("</table>")
+    return "".join(parts)
+
+
+def _complexity_section(
+    rows: Rows, codes: np.ndarray, names: list[str], limit: int, seed: int
+) -> str:
+    cx, used, notes = _complexities(rows, codes, limit, seed)
+    parts = ["<h2>Complexity of each class against the rest</h2>"]
+    if used < rows.n:
+        parts.append(
+            f"<p>Computed on a stratified random subsample of {used} of the {rows.n} examples "
+            f"(seed {seed}), the same subsample for every class.</p>"
+        )
+    else:
+        parts.append(f"<p>Computed on all {rows.n} examples.</p>")
+    parts.append(
+        "<p class='muted'>y = +1 for the class, −1 for every other; H is the arc-cosine "
+        "kernel. √(2·yᵀH⁻¹y/m) is the data-dependent term of the generalisation bound "
+        "of Arora et al. (2019): higher means harder to learn.</p>"
+        "<table><tr><th>class</th><th>yᵀH⁻¹y</th><th>√(2·yᵀH⁻¹y/m)</th></tr>"
+    )
+    for name, (value, bound) in zip(names, cx):
+        parts.append(
+            f"<tr><td>{html.escape(name)}</td><td>{value:.4g}</td><td>{bound:.4g}</td></tr>"
+        )
+    parts.append("</table>")
+    parts.extend(f"<p class='muted'>Warning: {html.escape(note)}</p>" for note in notes)
+    return "".join(parts)
+
+
+def _examples_section(
+    rows: Rows,
+    ranking: Mapping[Any, np.ndarray],
+    values: np.ndarray,
+    picture_shape: tuple[int, ...] | None,
+    per_class: int,
+    max_classes: int,
+) -> str:
+    shown = list(ranking.items())[:max_classes]
+    ends = {label: (order[:per_class], order[::-1][:per_class]) for label, order in shown}
+    picked = np.unique(np.concatenate([np.concatenate(pair) for pair in ends.values()]))
+    block = dict(zip(picked.tolist(), rows.take(picked)))
+    intensity = (0.0, 1.0)
+    if picture_shape is not None and block:
+        pixels = np.stack(list(block.values()))
+        intensity = (float(pixels.min()), float(pixels.max()))
+
+    parts = ["<h2>Highest- and lowest-scored examples of each class</h2>"]
+    if len(ranking) > max_classes:
+        parts.append(f"<p>Shown for the first {max_classes} of {len(ranking)} classes.</p>")
+    if picture_shape is not None:
+        parts.append(
+            f"<p class='muted'>Rows drawn as {'×'.join(map(str, picture_shape))} images; "
+            "captions give the index and the score.</p>"
+        )
+    for label, (highest, lowest) in ends.items():
+        name = str(label)
+        parts.append(f"<h3>Class {html.escape(name)}</h3>")
+        parts.append("<p>Highest scores (irregular, possibly mislabelled):</p>")
+        parts.append(_examples_html(block, highest, values, name, picture_shape, intensity))
+        parts.append("<p>Lowest scores (typical, redundant):</p>")
+        parts.append(_examples_html(block, lowest, values, name, picture_shape, intensity))
+    return "".join(parts)
+
+
+def _check_counts(**counts: tuple[Any, int]) -> None:
+    for name, (value, least) in counts.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+            raise ValueError(f"{name} must be an integer of at least {least}, got {value!r}")
+
+
+def _check_run(run: Mapping[str, Any] | None) -> None:
+    if run is None:
+        return
+    if not isinstance(run, Mapping):
+        raise TypeError(f"run must be a mapping of settings or None, got {type(run).__name__}")
+    stability = run.get("stability")
+    if stability is not None and (
+        isinstance(stability, bool) or not isinstance(stability, numbers.Real)
+    ):
+        raise TypeError(f"run['stability'] must be a number or None, got {stability!r}")
 
 
 def write_report(
@@ -233,28 +468,31 @@ def write_report(
     per_class: int = 8,
     max_classes: int = 20,
     complexity_rows: int = 2000,
+    run: Mapping[str, Any] | None = None,
     arguments: Mapping[str, Any] | None = None,
     seed: int = 0,
 ) -> Path:
     """Writes one self-contained HTML page about scored data: plots and images are embedded.
 
-    The page shows the score distribution of every class, the complexity ``yᵀH⁻¹y`` of each
-    class against the rest, the ``per_class`` highest- and lowest-scored examples of each class
-    (as image thumbnails when rows are images, as table rows otherwise) and the run's arguments.
+    The page describes the run that produced the scores, shows the score distribution of
+    every class, the complexity ``yᵀH⁻¹y`` of each class against the rest, and the
+    ``per_class`` highest- and lowest-scored examples of each class (as image thumbnails when
+    rows are images, as table rows otherwise).
 
     Parameters
     ----------
     path : str or os.PathLike
         Where to write the ``.html`` file.
-    X : array-like of shape (n, ...), np.memmap, or path to a .npy file
-        The examples that were scored.
+    X : array-like of shape (n, ...), np.memmap, Zarr array, or path
+        The examples that were scored, read as :func:`cgfast.score` reads them.
     y : array-like of shape (n,)
         Their labels.
     scores : array-like of shape (n,)
         Their scores, e.g. from :func:`cgfast.score`.
     shape : sequence of int, optional
-        Image shape of one example, ``(h, w)``, ``(h, w, c)`` or ``(c, h, w)``. Default:
-        inferred (see :func:`image_shape`); rows that are not images are shown as tables.
+        Image shape of one example, ``(h, w)``, ``(h, w, c)`` or ``(c, h, w)``. Default: the
+        shape of X's examples when it is an image's (see :func:`image_shape`); flat rows are
+        shown as tables unless a shape is given.
     per_class : int, default 8
         Examples shown at each end of every class's ranking.
     max_classes : int, default 20
@@ -263,8 +501,12 @@ def write_report(
     complexity_rows : int, default 2000
         Largest number of examples the complexities are computed on. A larger set is
         subsampled (stratified by class, with ``seed``), and the report says so.
+    run : mapping, optional
+        The settings of the run that produced the scores (e.g. a checkpoint manifest's
+        ``arguments``), and optionally ``"stability"``: the ranking's estimated stability, or
+        None when it was not estimated. Without it the page says these settings are unknown.
     arguments : mapping, optional
-        The arguments of the run that produced the scores, listed in the report.
+        The options of the command writing the report, listed apart from the run's settings.
     seed : int, default 0
         Seed of the complexity subsample.
 
@@ -277,12 +519,11 @@ def write_report(
     --------
     >>> import numpy as np, cgfast
     >>> X = np.random.default_rng(0).random((100, 64)); y = np.arange(100) % 2
-    >>> cgfast.write_report("report.html", X, y, cgfast.score(X, y))  # doctest: +SKIP
+    >>> scores = cgfast.score(X, y, repeats=1)
+    >>> cgfast.write_report("report.html", X, y, scores, run={"repeats": 1})  # doctest: +SKIP
     PosixPath('report.html')
     """
     import matplotlib
-
-    from . import __version__
 
     matplotlib.use("Agg")
 
@@ -293,105 +534,26 @@ def write_report(
         raise ValueError(f"X has {rows.n} rows but scores has shape {values.shape}")
     if not np.isfinite(values).all():
         raise ValueError("scores has non-finite values")
-    for name, value, least in (
-        ("per_class", per_class, 1),
-        ("max_classes", max_classes, 1),
-        ("complexity_rows", complexity_rows, 2),
-    ):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
-            raise ValueError(f"{name} must be an integer of at least {least}, got {value!r}")
-    picture_shape = image_shape(_sample_shape(X), shape)
+    _check_counts(
+        per_class=(per_class, 1), max_classes=(max_classes, 1), complexity_rows=(complexity_rows, 2)
+    )
+    _check_run(run)
+    picture_shape = image_shape(rows.array.shape[1:], shape)
     names = [str(c) for c in classes.tolist()]
 
-    ranking = rank(values, y)
-    shown = list(ranking.items())[:max_classes]
-    picked = np.concatenate(
-        [np.concatenate([order[:per_class], order[::-1][:per_class]]) for _, order in shown]
-    )
-    intensity = (0.0, 1.0)
-    if picture_shape is not None and picked.size:
-        pixels = np.asarray(rows.array[np.unique(picked)], dtype=np.float64)
-        intensity = (float(pixels.min()), float(pixels.max()))
-
-    plot = _distribution_plot(values, codes, names)
-    cx, used, cx_notes = _complexities(rows, codes, complexity_rows, seed)
-
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<title>cgfast report</title>",
-        f"<style>{_STYLE}</style></head><body>",
-        "<h1>cgfast report</h1>",
-        f"<p class='muted'>cgfast {__version__} · "
-        f"{datetime.datetime.now().isoformat(timespec='seconds')}</p>",
-        f"<p>{rows.n} examples, {rows.d} features, {len(classes)} classes. "
-        "The complexity-gap (CG) score of an example is how much the complexity "
-        "yᵀH⁻¹y of its class against the others drops when it is removed (Ki, Choi &amp; Chung, "
-        "ICLR 2023): high scores are irregular and often mislabelled, low scores easy and "
-        "redundant.</p>",
-        "<h2>Run</h2><table>",
+    sections = [
+        _header_section(rows, len(classes)),
+        _run_section(run, arguments),
+        _distribution_section(values, codes, names),
+        _complexity_section(rows, codes, names, complexity_rows, seed),
+        _examples_section(rows, rank(values, y), values, picture_shape, per_class, max_classes),
     ]
-    listed = dict(arguments or {})
-    listed.setdefault("examples", rows.n)
-    for key, value in listed.items():
-        parts.append(f"<tr><th>{html.escape(str(key))}</th><td>{_cell(value)}</td></tr>")
-    parts.append("</table>")
-
-    parts.append("<h2>Score distribution per class</h2>")
-    parts.append(f"<img class='plot' src='data:image/png;base64,{plot}' alt='score distributions'>")
-    parts.append("<table><tr><th>class</th><th>examples</th><th>median</th><th>90%</th>")
-    parts.append("<th>max</th></tr>")
-    for c, name in enumerate(names):
-        group = values[codes == c]
-        parts.append(
-            f"<tr><td>{html.escape(name)}</td><td>{len(group)}</td>"
-            f"<td>{np.median(group):.4g}</td><td>{np.quantile(group, 0.9):.4g}</td>"
-            f"<td>{group.max():.4g}</td></tr>"
-        )
-    parts.append("</table>")
-
-    parts.append("<h2>Complexity of each class against the rest</h2>")
-    if used < rows.n:
-        parts.append(
-            f"<p>Computed on a stratified random subsample of {used} of the {rows.n} examples "
-            f"(seed {seed}), the same subsample for every class.</p>"
-        )
-    else:
-        parts.append(f"<p>Computed on all {rows.n} examples.</p>")
-    parts.append(
-        "<p class='muted'>y = +1 for the class, −1 for every other; H is the arc-cosine "
-        "kernel. √(2·yᵀH⁻¹y/m) is the data-dependent term of the generalisation bound "
-        "of Arora et al. (2019): higher means harder to learn.</p>"
+    page = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>cgfast report</title><style>{_STYLE}</style></head><body>\n"
+        + "\n".join(sections)
+        + "\n</body></html>"
     )
-    parts.append("<table><tr><th>class</th><th>yᵀH⁻¹y</th><th>√(2·yᵀH⁻¹y/m)</th></tr>")
-    for name, (value, bound) in zip(names, cx):
-        parts.append(
-            f"<tr><td>{html.escape(name)}</td><td>{value:.4g}</td><td>{bound:.4g}</td></tr>"
-        )
-    parts.append("</table>")
-    for note in cx_notes:
-        parts.append(f"<p class='muted'>Warning: {html.escape(note)}</p>")
-
-    parts.append("<h2>Highest- and lowest-scored examples of each class</h2>")
-    if len(classes) > max_classes:
-        parts.append(f"<p>Shown for the first {max_classes} of {len(classes)} classes.</p>")
-    if picture_shape is not None:
-        parts.append(
-            f"<p class='muted'>Rows drawn as {'×'.join(map(str, picture_shape))} images; "
-            "captions give the index and the score.</p>"
-        )
-    for label, order in shown:
-        name = str(label)
-        parts.append(f"<h3>Class {html.escape(name)}</h3>")
-        parts.append("<p>Highest scores (irregular, possibly mislabelled):</p>")
-        parts.append(
-            _examples_html(rows, order[:per_class], values, name, picture_shape, intensity)
-        )
-        parts.append("<p>Lowest scores (typical, redundant):</p>")
-        parts.append(
-            _examples_html(rows, order[::-1][:per_class], values, name, picture_shape, intensity)
-        )
-    parts.append("</body></html>")
-
     target = Path(path)
-    target.write_text("\n".join(parts), encoding="utf-8")
+    target.write_text(page, encoding="utf-8")
     return target
