@@ -4,6 +4,8 @@
 >>> scores = cgfast.score(np.random.rand(100, 5), np.arange(100) % 2)
 """
 
+from importlib.metadata import version as _version
+
 from ._errors import (
     BlockTooLargeError,
     CgfastWarning,
@@ -19,7 +21,7 @@ from .plan import Block, plan_blocks
 from .rank import find_label_issues, prune, rank
 from .report import write_report
 
-__version__ = "0.1.0"
+__version__ = _version("cgfast")  # Cargo.toml's version, through the package metadata
 
 __all__ = [
     "Block",
