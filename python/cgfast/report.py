@@ -115,9 +115,10 @@ def _thumbnail(picture: np.ndarray, low: float, high: float) -> str:
 
 def _by_class(values: np.ndarray, codes: np.ndarray, classes: int) -> list[np.ndarray]:
     """Indices of each class's examples, lowest score first (one sort, not one scan a class)."""
-    order = np.lexsort((values, codes))
+    by_class = np.argsort(codes, kind="stable")
     counts = np.bincount(codes, minlength=classes)
-    return np.split(order, np.cumsum(counts)[:-1])
+    members = np.split(by_class, np.cumsum(counts)[:-1])
+    return [order[np.argsort(values[order], kind="stable")] for order in members]
 
 
 def _plot_sample(members: list[np.ndarray], limit: int = _PLOT_MARKERS) -> list[np.ndarray]:
@@ -136,9 +137,23 @@ def _plot_sample(members: list[np.ndarray], limit: int = _PLOT_MARKERS) -> list[
     return picked
 
 
+def _density(group: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """A Gaussian kernel density of ``group`` at the bin centres, from its histogram.
+
+    Binning first makes it one pass over the scores however many there are; the bandwidth is
+    Scott's rule, so a class of 30 scores gets a smooth shape rather than a comb.
+    """
+    counts, _ = np.histogram(group, bins=edges)
+    width = edges[1] - edges[0]
+    sigma = max(0.5, 1.06 * float(np.std(group)) * len(group) ** -0.2 / width)
+    offsets = np.arange(len(counts))
+    kernel = np.exp(-0.5 * ((offsets[:, None] - offsets[None, :]) / sigma) ** 2)
+    return kernel @ counts
+
+
 def _distribution_plot(values: np.ndarray, members: list[np.ndarray], names: list[str]) -> str:
-    """Each class's log10 scores: the density of all of them, a bounded sample as markers,
-    the middle half as a bar and the median as a dot."""
+    """Each class's log10 scores: the density of all of them, a bounded sample as dots, the
+    middle half as a bar and the median as a circle."""
     import matplotlib.pyplot as plt
 
     positive = values[values > 0]
@@ -154,10 +169,18 @@ def _distribution_plot(values: np.ndarray, members: list[np.ndarray], names: lis
     try:
         for c, (order, sample) in enumerate(zip(members, _plot_sample(members))):
             group = logs[order]
-            counts, _ = np.histogram(group, bins=edges)
-            half = 0.4 * counts / counts.max()
+            density = _density(group, edges)
+            # Cut at the class's own extremes, as a violin plot does.
+            inside = (edges[1:] >= group[0]) & (edges[:-1] <= group[-1])
+            half = np.where(inside, 0.4 * density / density[inside].max(), 0.0)
             axes.fill_betweenx(centres, c - half, c + half, color="C0", alpha=0.35, lw=0)
-            axes.plot(np.full(len(sample), c), logs[sample], "_", color="k", alpha=0.15, ms=8)
+            # Each marker spread sideways within the density at its height, so thousands of
+            # them do not pile up into one black stripe; seeded, so the page is reproducible.
+            points = logs[sample]
+            bins = np.searchsorted(edges, points, side="right") - 1
+            spread = half[np.clip(bins, 0, _PLOT_BINS - 1)]
+            jitter = np.random.default_rng(c).uniform(-0.9, 0.9, len(points)) * spread
+            axes.plot(c + jitter, points, ".", color="k", alpha=0.3, ms=2)
             q1, median, q3 = np.quantile(group, [0.25, 0.5, 0.75])
             axes.vlines(c, q1, q3, color="C3", lw=3)
             axes.plot([c], [median], "o", color="w", mec="C3", ms=5)
@@ -357,7 +380,7 @@ def _distribution_section(values: np.ndarray, codes: np.ndarray, names: list[str
         "<h2>Score distribution per class</h2>",
         f"<img class='plot' src='data:image/png;base64,{plot}' alt='score distributions'>",
         "<p class='muted'>Shaded: the density of every score of the class; bar: its middle "
-        "half; dot: its median; ticks: "
+        "half; circle: its median; dots: "
         + (
             f"at most {_PLOT_MARKERS} scores of each class, evenly spread over its ranking "
             "from the lowest to the highest."
