@@ -181,3 +181,10 @@ def test_run_is_checked_before_any_work(tmp_path):
     with pytest.raises(TypeError, match="stability"):
         cgfast.write_report(tmp_path / "r.html", X, y, np.arange(30.0), run={"stability": "hi"})
     assert not (tmp_path / "r.html").exists()
+
+
+def test_a_zero_row_in_the_complexity_subsample_is_named(tmp_path):
+    X, y = labelled(30, 4)
+    X[7] = 0.0
+    with pytest.raises(ValueError, match="row 7 of X"):
+        cgfast.write_report(tmp_path / "r.html", X, y, np.arange(30.0))

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from . import _native
 from ._data import Rows, open_rows
 from ._labels import encode_labels
+from ._memory import check_fits
 from ._threads import resolve_threads
 from .rank import rank
 
@@ -227,9 +228,12 @@ def _complexities(
 ) -> tuple[list[tuple[float, float]], int, list[str]]:
     """``(yᵀH⁻¹y, sqrt(2 yᵀH⁻¹y / m))`` of each class against the rest, on one subsample.
 
-    H does not depend on the labels: it is built and factorised once for all classes.
+    H does not depend on the labels: it is built and factorised once for all classes. The
+    subsample is checked as :func:`cgfast.complexity` checks X: it must fit in memory and no
+    row may be non-finite or zero.
     """
     subset = _stratified(codes, limit, seed)
+    check_fits(len(subset), 0, rows.d, rows.dtype.itemsize, whole=True)
     x = rows.take(subset)
     norms = np.einsum("ij,ij->i", x, x, dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(norms) | (norms == 0))
