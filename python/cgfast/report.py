@@ -364,8 +364,9 @@ def _run_section(run: Mapping[str, Any] | None, arguments: Mapping[str, Any] | N
                 "<p class='stability'>Stability of the ranking (estimated from the repeats): "
                 f"<strong>{shown}</strong></p>"
             )
-        parts.append("<p>Settings of the run that produced the scores:</p>")
-        parts.append(_settings_table(settings))
+        if settings:
+            parts.append("<p>Settings of the run that produced the scores:</p>")
+            parts.append(_settings_table(settings))
     if arguments:
         parts.append("<h3>Report command</h3>")
         parts.append(
