@@ -109,10 +109,12 @@ def test_a_checkpoint_written_by_0_1_0_is_read_without_recomputing(tmp_path, mon
     src = DATA / "checkpoint-0.1.0"
     shutil.copytree(src / "run", tmp_path / "run")
     monkeypatch.setattr(engine, "score_block", pytest.fail)
-    got = cgfast.score(
-        src / "X.npy", np.load(src / "y.npy"), max_block=40, repeats=2, checkpoint=tmp_path / "run"
-    )
+    X, y = src / "X.npy", np.load(src / "y.npy")
+    args = dict(max_block=40, repeats=2, checkpoint=tmp_path / "run")
+    got = cgfast.score(X, y, sampler="independent", **args)  # 0.1.0's only sampler
     assert np.array_equal(got, np.load(src / "scores.npy"))
+    with pytest.raises(ValueError, match="arguments.sampler 'independent' there, 'cover' now"):
+        cgfast.score(X, y, **args)
 
 
 def test_importing_cgfast_imports_no_optional_dependency():

@@ -12,6 +12,7 @@ from ._errors import (
     InternalError,
     RidgeWarning,
     SingularKernelError,
+    StabilityWarning,
 )
 from ._score import complexity, gram, score
 from .checkpoint import CheckpointWarning
@@ -32,6 +33,7 @@ __all__ = [
     "RidgeWarning",
     "ScoreTerms",
     "SingularKernelError",
+    "StabilityWarning",
     "assemble",
     "complexity",
     "find_label_issues",

@@ -10,6 +10,7 @@ __all__ = [
     "InternalError",
     "RidgeWarning",
     "SingularKernelError",
+    "StabilityWarning",
 ]
 
 
@@ -19,6 +20,10 @@ class CgfastWarning(UserWarning):
 
 class RidgeWarning(CgfastWarning):
     """A block's kernel matrix was singular (duplicate rows) and was scored with a small ridge."""
+
+
+class StabilityWarning(CgfastWarning):
+    """repeats="auto" reached max_repeats before its estimated stability reached the target."""
 
 
 class BlockTooLargeError(ValueError, MemoryError):

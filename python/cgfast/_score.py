@@ -14,7 +14,7 @@ from ._errors import RidgeWarning
 from ._labels import encode_labels
 from ._memory import check_fits
 from ._threads import resolve_threads
-from .engine import LocalExecutor, ScoreTerms, assemble, execute, prepare
+from .engine import LocalExecutor, ScoreTerms, assemble, complete, prepare
 from .options import Options, Ratio
 
 __all__ = ["ScoreTerms", "complexity", "gram", "score"]
@@ -25,13 +25,16 @@ def score(
     y: Any,
     *,
     ratio: Ratio = 1.0,
-    repeats: int = 1,
+    repeats: int | str = 1,
     seed: int = 0,
     max_block: int | None = None,
     n_jobs: int | None = None,
     progress: bool = False,
     return_terms: bool = False,
     precision: str = "double",
+    sampler: str = "cover",
+    stability: float = 0.95,
+    max_repeats: int = 24,
     checkpoint: str | os.PathLike | None = None,
     client: Any = None,
 ) -> np.ndarray | ScoreTerms:
@@ -98,8 +101,8 @@ def score(
 
         X, executor = check_cluster_input(X), DaskExecutor(client)
     run = prepare(X, y, options, fingerprint=checkpoint is not None)
-    results = execute(run, executor, checkpoint=checkpoint, progress=progress)
-    return assemble(results, run.rows.n, options.repeats, return_terms)
+    outcome = complete(run, executor, checkpoint=checkpoint, progress=progress)
+    return assemble(outcome.results, run.rows.n, outcome.repeats, return_terms)
 
 
 def _two_class_block(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -58,6 +58,19 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# Options added after release 0.1.0, with the value that reproduces a run of that release.
+_BEFORE_OPTION = {"sampler": "independent"}
+
+
+def _upgrade(manifest: Any) -> Any:
+    """A manifest as it reads today: options it predates take the value its run had."""
+    arguments = manifest.get("arguments") if isinstance(manifest, dict) else None
+    if isinstance(arguments, dict):
+        for name, value in _BEFORE_OPTION.items():
+            arguments.setdefault(name, value)
+    return manifest
+
+
 def _write_atomic(path: Path, write: Any) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -90,7 +103,7 @@ class Checkpoint:
         path = self.directory / "manifest.json"
         if path.exists():
             try:
-                found = json.loads(path.read_text())
+                found = _upgrade(json.loads(path.read_text()))
             except (OSError, ValueError) as err:
                 raise ValueError(f"checkpoint manifest {path} is unreadable: {err}") from err
             if found != self.manifest:
@@ -114,7 +127,7 @@ class Checkpoint:
         """Opens a checkpoint written earlier, for assembling its scores."""
         path = Path(directory) / "manifest.json"
         try:
-            manifest = json.loads(path.read_text())
+            manifest = _upgrade(json.loads(path.read_text()))
         except (OSError, ValueError) as err:
             raise ValueError(f"{str(directory)!r} is not a cgfast checkpoint: {err}") from err
         return cls(directory, manifest)

@@ -15,7 +15,7 @@ import click
 import numpy as np
 
 from ._files import open_x, read_labels, read_scores
-from .options import PRECISIONS, Options
+from .options import PRECISIONS, SAMPLERS, Options
 
 # Exceptions the library raises for bad input; the command line prints them as one line.
 USER_ERRORS = (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile)
@@ -119,6 +119,23 @@ def _data_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+class RepeatsType(click.ParamType):
+    """A positive number of repeats, or 'auto'."""
+
+    name = "repeats"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value == "auto" or isinstance(value, int):
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if number < 1:
+            self.fail(f"must be a positive integer or 'auto', got {value!r}", param, ctx)
+        return number
+
+
 def _scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options of cgfast.score shared by `score` and `report`, one flag per field of Options.
 
@@ -139,8 +156,32 @@ def _scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 "--repeats",
                 default=1,
                 show_default=True,
-                type=click.IntRange(min=1),
-                help="Independent negative samples to average over.",
+                type=RepeatsType(),
+                metavar="INT|auto",
+                help="Negative samples to average over; 'auto' adds them in rounds until the "
+                "ranking's estimated stability reaches --stability (at most --max-repeats).",
+            ),
+            click.option(
+                "--stability",
+                default=0.95,
+                show_default=True,
+                type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+                help="Target of --repeats auto: the expected Spearman between two runs' rankings.",
+            ),
+            click.option(
+                "--max-repeats",
+                default=24,
+                show_default=True,
+                type=click.IntRange(min=2),
+                help="Most repeats --repeats auto may run.",
+            ),
+            click.option(
+                "--sampler",
+                default=SAMPLERS[0],
+                show_default=True,
+                type=click.Choice(SAMPLERS),
+                help="How negatives are drawn: 'cover' spreads the other classes evenly over "
+                "repeats and chunks; 'independent' draws each block afresh (release 0.1.0).",
             ),
             click.option(
                 "--seed",
@@ -188,21 +229,27 @@ def _run_score(
     With ``part = (i, N)`` only part i of N of the plan is scored into the checkpoint, and the
     result is None (``cgfast assemble`` adds the parts up).
     """
-    from .engine import LocalExecutor, assemble, execute, prepare
-    from .parts import split_plan
+    from .engine import LocalExecutor, assemble, complete, prepare
+    from .parts import score_share
 
     start = time.perf_counter()
     run = _library(prepare, X, y, options, fingerprint=checkpoint is not None)
-    indices = None if part is None else split_plan(run, part[1])[part[0]]
-    results = _library(
-        execute, run, LocalExecutor(), indices=indices, checkpoint=checkpoint, progress=progress
-    )
-    seconds = time.perf_counter() - start
     if part is not None:
-        summary = f"part {part[0]} of {part[1]}: {len(indices)} of {len(run.blocks)} blocks"
+        assert checkpoint is not None
+        share = _library(score_share, run, checkpoint, part[0], part[1], progress=progress)
+        seconds = time.perf_counter() - start
+        summary = f"part {part[0]} of {part[1]}: {share.describe()}"
         return None, f"{summary}, {seconds:.2f} s"
-    result = _library(assemble, results, run.rows.n, options.repeats, return_terms)
-    return result, f"{run.rows.n} examples, {len(run.blocks)} blocks, {seconds:.2f} s"
+    outcome = _library(complete, run, LocalExecutor(), checkpoint=checkpoint, progress=progress)
+    terms = _library(assemble, outcome.results, run.rows.n, outcome.repeats, True)
+    seconds = time.perf_counter() - start
+    blocks = len(outcome.results)
+    summary = f"{run.rows.n} examples, {blocks} blocks, {seconds:.2f} s"
+    if options.auto:
+        summary += f", {outcome.repeats} repeats"
+    if terms.stability is not None:
+        summary += f", stability {terms.stability:.3f}"
+    return (terms if return_terms else terms.score), summary
 
 
 def _save_scores(result: Any, output: Path, terms: bool) -> None:
@@ -471,6 +518,7 @@ def report(
     labels = _read(read_labels, y, y_key)
     data = _read(open_x, x, x_key, labels=(y, y_key))
     arguments = {k: v for k, v in ctx.params.items() if v is not None}
+    run = None
     if scores is not None:
         given = [
             param.opts[0]
@@ -486,7 +534,9 @@ def report(
         values = _read(read_scores, scores)
     else:
         options = _library(Options.pick, scoring)
-        values, summary = _run_score(data, labels, options, progress)
+        terms, summary = _run_score(data, labels, options, progress, return_terms=True)
+        values = terms.score
+        run = dict(options.manifest(), repeats=terms.repeats, stability=terms.stability)
         arguments["scored"] = summary
     _library(
         write_report,
@@ -496,6 +546,7 @@ def report(
         values,
         shape=picture,
         per_class=per_class,
+        run=run,
         arguments=arguments,
     )
     click.echo(f"cgfast report: {len(labels)} examples -> {output}")

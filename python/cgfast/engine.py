@@ -20,26 +20,31 @@ import numpy as np
 
 from . import _native
 from ._data import Rows, check_rows, new_fingerprint, open_rows
-from ._errors import InternalError, RidgeWarning
+from ._errors import InternalError, RidgeWarning, StabilityWarning
 from ._labels import encode_labels
 from ._memory import check_fits, default_max_block
 from ._threads import resolve_threads
 from .checkpoint import BlockResult, Checkpoint
 from .options import Options
 from .plan import Block, plan_blocks
+from .stability import repeats_for, split_half
 
 
 @dataclass(frozen=True)
 class ScoreTerms:
-    """CG scores with the three terms of the authors' ``sub_term`` output.
+    """CG scores with the three terms of the authors' ``sub_term`` output, and their stability.
 
-    ``score == a2 + 2 * ab + b2``, elementwise, each averaged over repeats.
+    ``score == a2 + 2 * ab + b2``, elementwise, each averaged over ``repeats``. ``stability``
+    estimates the Spearman correlation between this ranking and that of another run with
+    another seed (see :mod:`cgfast.stability`); None with a single repeat.
     """
 
     score: np.ndarray
     a2: np.ndarray
     ab: np.ndarray
     b2: np.ndarray
+    stability: float | None = None
+    repeats: int | None = None
 
 
 @dataclass
@@ -52,6 +57,11 @@ class Run:
     codes: np.ndarray
     blocks: list[Block]
     fingerprint: str | None = None
+
+    @property
+    def per_repeat(self) -> int:
+        """Blocks in one repeat; repeat r is blocks ``r * per_repeat`` up to ``(r + 1) * ...``."""
+        return len(self.blocks) // self.options.planned_repeats
 
     def work(self, block: Block) -> int:
         """Flops of a block, Gram included: what the progress bar counts."""
@@ -85,9 +95,10 @@ def prepare(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> R
     blocks = plan_blocks(
         codes,
         ratio=options.ratio,
-        repeats=options.repeats,
+        repeats=options.planned_repeats,
         max_block=options.max_block,
         seed=options.seed,
+        sampler=options.sampler,
     )
     largest = max(blocks, key=lambda b: b.size)
     check_fits(largest.size, len(largest.positives), rows.d, itemsize)
@@ -148,7 +159,7 @@ class LocalExecutor:
             yield task.index, task(run.rows)
 
 
-def progress_bar(run: Run, indices: Sequence[int], enabled: bool) -> Any:
+def progress_bar(run: Run, indices: Sequence[int], enabled: bool, note: str | None) -> Any:
     """A tqdm bar over ``indices`` of ``run.blocks`` weighted by their flops, or a no-op."""
     from tqdm.auto import tqdm
 
@@ -162,7 +173,8 @@ def progress_bar(run: Run, indices: Sequence[int], enabled: bool) -> Any:
     count = iter(range(1, len(indices) + 1))
 
     def advance(index: int) -> None:
-        bar.set_postfix_str(f"{next(count)}/{len(indices)} blocks", refresh=False)
+        done = f"{next(count)}/{len(indices)} blocks"
+        bar.set_postfix_str(f"{done}, {note}" if note else done, refresh=False)
         bar.update(run.work(run.blocks[index]))
 
     return bar, advance
@@ -175,10 +187,12 @@ def execute(
     indices: Sequence[int] | None = None,
     checkpoint: str | os.PathLike | None = None,
     progress: bool = False,
+    note: str | None = None,
 ) -> list[BlockResult | None]:
     """Scores the blocks ``indices`` of ``run`` (default: all), skipping those in ``checkpoint``.
 
     Returns one entry per block of the plan: its result, or None where it was not asked for.
+    ``note`` is shown beside the progress bar.
     """
     store = Checkpoint.open(checkpoint, run.manifest()) if checkpoint is not None else None
     wanted = range(len(run.blocks)) if indices is None else indices
@@ -190,7 +204,7 @@ def execute(
     tasks = [
         BlockTask(i, run.blocks[i], run.options.precision, run.options.n_jobs, store) for i in todo
     ]
-    bar, advance = progress_bar(run, todo, progress)
+    bar, advance = progress_bar(run, todo, progress, note)
     with bar:
         for i, result in executor(run, tasks):
             results[i] = result
@@ -198,10 +212,25 @@ def execute(
     return results
 
 
+def halves(
+    results: Sequence[BlockResult | None], repeats: int, n: int
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """The score summed over the even and over the odd repeats, and how many each half holds."""
+    per_repeat = len(results) // repeats
+    sums = np.zeros((2, n))
+    for index, result in enumerate(results):
+        assert result is not None
+        sums[(index // per_repeat) % 2, result.positives] += result.terms[0]
+    return sums, ((repeats + 1) // 2, repeats // 2)
+
+
 def assemble(
     results: Sequence[BlockResult | None], n: int, repeats: int, return_terms: bool
 ) -> np.ndarray | ScoreTerms:
-    """Averages block results over repeats, adding them in plan order so any executor agrees."""
+    """Averages block results over repeats, adding them in plan order so any executor agrees.
+
+    ``results`` are the blocks of the first ``repeats`` repeats, in plan order.
+    """
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:
         raise ValueError(f"{len(missing)} block(s) are not finished yet, the first is {missing[0]}")
@@ -224,4 +253,103 @@ def assemble(
     means = sums / repeats
     if not np.isfinite(means).all():
         raise InternalError("a score came out non-finite; please report this input")
-    return ScoreTerms(*means) if return_terms else means[0]
+    if not return_terms:
+        return means[0]
+    return ScoreTerms(*means, stability=estimate(results, repeats, n), repeats=repeats)
+
+
+def estimate(results: Sequence[BlockResult | None], repeats: int, n: int) -> float | None:
+    """The split-half stability of the first ``repeats`` repeats (their blocks: ``results``)."""
+    if repeats < 2:
+        return None
+    return split_half(*halves(results, repeats, n))
+
+
+# Repeats of the first round of repeats="auto": the fewest whose split-half estimate is useful.
+FIRST_ROUND = 4
+
+
+def next_round(options: Options, repeats: int, stability: float | None) -> int | None:
+    """Total repeats after the next round of a run; None when it is done.
+
+    A run of fixed repeats has one round. With ``repeats="auto"`` the first round runs
+    :data:`FIRST_ROUND` repeats; the run is done when the estimate reached the target or the
+    repeats reached ``max_repeats``; otherwise the next round runs what Spearman–Brown predicts
+    the target needs, at least two more, at most up to the cap. A pure function of its
+    arguments, so every executor (and a job array, round by round) takes the same rounds.
+    """
+    if not options.auto:
+        return int(options.repeats) if repeats == 0 else None
+    if repeats == 0:
+        return min(FIRST_ROUND, options.max_repeats)
+    if (stability is not None and stability >= options.stability) or (
+        repeats >= options.max_repeats
+    ):
+        return None
+    want = repeats_for(options.stability, stability, repeats)
+    return min(options.max_repeats, max(repeats + 2, want))
+
+
+def pending_round(
+    options: Options, per: int, n: int, results: Sequence[BlockResult | None]
+) -> tuple[int, int | None, float | None]:
+    """``(done, total, stability)``: the first round not wholly in ``results`` runs repeats
+    ``done`` to ``total``; ``total`` is None when the run is finished after ``done`` repeats.
+
+    ``results`` are the plan's blocks, ``per`` of them in each repeat, scoring ``n`` examples;
+    ``stability`` is the estimate after ``done`` repeats.
+    """
+    done, stability = 0, None
+    while (total := next_round(options, done, stability)) is not None:
+        if any(results[i] is None for i in range(done * per, total * per)):
+            return done, total, stability
+        done, stability = total, estimate(results[: total * per], total, n)
+    return done, None, stability
+
+
+@dataclass
+class Outcome:
+    """The blocks a run scored and what they add up to: ``repeats`` used and their stability."""
+
+    results: list[BlockResult | None]
+    repeats: int
+    stability: float | None
+
+
+def complete(
+    run: Run,
+    executor: Executor,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> Outcome:
+    """Scores every block the run needs: all repeats, or rounds of them until stable.
+
+    With ``repeats="auto"`` a run whose last round is still below the target stops at
+    ``max_repeats`` with a :class:`StabilityWarning`.
+    """
+    options, per = run.options, run.per_repeat
+    results: list[BlockResult | None] = [None] * len(run.blocks)
+    while True:
+        done, total, stability = pending_round(options, per, run.rows.n, results)
+        if total is None:
+            break
+        note = None
+        if options.auto:
+            note = f"repeats {done + 1}-{total}"
+            if stability is not None:
+                note += f", stability {stability:.3f} of {options.stability:g}"
+        indices = range(done * per, total * per)
+        scored = execute(
+            run, executor, indices=indices, checkpoint=checkpoint, progress=progress, note=note
+        )
+        results[done * per : total * per] = scored[done * per : total * per]
+    if options.auto and (stability is None or stability < options.stability):
+        warnings.warn(
+            f"repeats='auto' stopped at max_repeats={done} with an estimated stability of "
+            f"{0.0 if stability is None else stability:.3f}, below the target "
+            f"{options.stability:g}; raise max_repeats, or use larger blocks",
+            StabilityWarning,
+            stacklevel=3,
+        )
+    return Outcome(results[: done * per], done, stability)

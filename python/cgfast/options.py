@@ -13,6 +13,8 @@ Ratio = Union[float, str]
 
 # "double": float64 throughout; "mixed": float32 where the ranking allows it (see the README).
 PRECISIONS = ("double", "mixed")
+# How negatives are drawn: along a stream that covers the pool evenly, or afresh (0.1.0).
+SAMPLERS = ("cover", "independent")
 
 
 def check_ratio(ratio: Ratio) -> Ratio:
@@ -46,6 +48,26 @@ def check_n_jobs(n_jobs: object) -> int | None:
     return int(n_jobs)
 
 
+def check_sampler(sampler: object) -> str:
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    return str(sampler)
+
+
+def check_repeats(repeats: object) -> int | str:
+    if isinstance(repeats, str) and repeats == "auto":
+        return "auto"
+    return check_count("repeats", repeats, 1)
+
+
+def check_target(stability: object) -> float:
+    if isinstance(stability, bool) or not isinstance(stability, numbers.Real):
+        raise TypeError(f"stability must be a number in (0, 1), got {stability!r}")
+    if not 0 < stability < 1:
+        raise ValueError(f"stability must be a number in (0, 1), got {stability!r}")
+    return float(stability)
+
+
 def _check_precision(precision: object) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -54,6 +76,8 @@ def _check_precision(precision: object) -> str:
 
 # Fields that say how a run executes, not what it computes: kept out of checkpoint manifests.
 _EXECUTION = {"execution": True}
+# Fields that matter only with repeats="auto".
+_AUTO = {"auto": True}
 
 
 @dataclass(frozen=True)
@@ -75,21 +99,27 @@ class Options:
     """
 
     ratio: Ratio = 1.0
-    repeats: int = 1
+    repeats: int | str = 1
     seed: int = 0
     max_block: int | None = None
     precision: str = "double"
+    sampler: str = "cover"
+    stability: float = field(default=0.95, metadata=_AUTO)
+    max_repeats: int = field(default=24, metadata=_AUTO)
     n_jobs: int | None = field(default=None, metadata=_EXECUTION)
 
     def __post_init__(self) -> None:
         checked = {
             "ratio": check_ratio(self.ratio),
-            "repeats": check_count("repeats", self.repeats, 1),
+            "repeats": check_repeats(self.repeats),
             "seed": check_count("seed", self.seed, 0),
             "precision": _check_precision(self.precision),
             "max_block": None
             if self.max_block is None
             else check_count("max_block", self.max_block, 2),
+            "sampler": check_sampler(self.sampler),
+            "stability": check_target(self.stability),
+            "max_repeats": check_count("max_repeats", self.max_repeats, 2),
             "n_jobs": check_n_jobs(self.n_jobs),
         }
         for name, value in checked.items():
@@ -114,5 +144,15 @@ class Options:
         return {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if not f.metadata.get("execution")
+            if not f.metadata.get("execution") and (self.auto or not f.metadata.get("auto"))
         }
+
+    @property
+    def auto(self) -> bool:
+        """Whether repeats are added in rounds until the ranking is stable."""
+        return self.repeats == "auto"
+
+    @property
+    def planned_repeats(self) -> int:
+        """Repeats the plan holds: all of them, or with ``repeats="auto"`` the most it may run."""
+        return self.max_repeats if self.repeats == "auto" else int(self.repeats)

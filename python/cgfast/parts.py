@@ -4,35 +4,80 @@ Each array task runs :func:`score_part` (or ``cgfast score --part I --parts N``)
 arguments and a shared checkpoint directory; when all have finished, :func:`assemble` (or
 ``cgfast assemble DIR``) adds the blocks in plan order and returns the scores, identical to a
 single local run.
+
+With ``repeats="auto"`` a job array works round by round: each submission of the array scores
+the next round that the checkpoint does not hold yet (the rounds already there decide which,
+exactly as in a local run), and ``assemble`` either returns the scores or says that the estimated
+stability is still below the target and another submission is needed.
 """
 
 from __future__ import annotations
 
 import heapq
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .checkpoint import Checkpoint
-from .engine import LocalExecutor, Run, ScoreTerms, execute, prepare
+from .engine import LocalExecutor, Run, ScoreTerms, execute, pending_round, prepare
 from .engine import assemble as assemble_results
 from .options import Options, check_count
 
 
-def split_plan(run: Run, parts: int) -> list[list[int]]:
+def split_plan(run: Run, parts: int, indices: Sequence[int] | None = None) -> list[list[int]]:
     """Block indices of each of ``parts`` parts, balanced by flops (largest first, to the lightest).
 
-    A pure function of the plan, so every array task computes the same split.
+    ``indices``: the blocks to share out (default: the whole plan). A pure function of the
+    plan, so every array task computes the same split.
     """
     loads = [(0.0, p) for p in range(parts)]
     owned: list[list[int]] = [[] for _ in range(parts)]
-    order = sorted(range(len(run.blocks)), key=lambda i: (-run.work(run.blocks[i]), i))
+    every = range(len(run.blocks)) if indices is None else indices
+    order = sorted(every, key=lambda i: (-run.work(run.blocks[i]), i))
     for i in order:
         load, p = heapq.heappop(loads)
         owned[p].append(i)
         heapq.heappush(loads, (load + run.work(run.blocks[i]), p))
     return [sorted(o) for o in owned]
+
+
+@dataclass(frozen=True)
+class Share:
+    """What one part of a job array did: ``blocks`` of the ``of`` blocks of repeats
+    ``first``..``last``; ``finished`` when the run needed nothing more."""
+
+    blocks: int
+    of: int
+    first: int
+    last: int
+    finished: bool = False
+
+    def describe(self) -> str:
+        if self.finished:
+            return "the run is complete, nothing to score; run `cgfast assemble`"
+        return f"{self.blocks} of {self.of} blocks of repeats {self.first}-{self.last}"
+
+
+def score_share(
+    run: Run, checkpoint: str | os.PathLike, part: int, parts: int, *, progress: bool = False
+) -> Share:
+    """Scores this part's share of the run's next unfinished round into ``checkpoint``.
+
+    With fixed repeats the one round is the whole plan. With ``repeats="auto"`` the rounds
+    already in the checkpoint decide, as in a local run, which repeats come next.
+    """
+    store = Checkpoint.open(checkpoint, run.manifest())
+    results = [store.load(i, block.positives) for i, block in enumerate(run.blocks)]
+    done, total, _ = pending_round(run.options, run.per_repeat, run.rows.n, results)
+    if total is None:
+        return Share(0, 0, done, done, finished=True)
+    wanted = range(done * run.per_repeat, total * run.per_repeat)
+    mine = split_plan(run, parts, wanted)[part]
+    execute(run, LocalExecutor(), indices=mine, checkpoint=checkpoint, progress=progress)
+    return Share(len(mine), len(wanted), done + 1, total)
 
 
 def score_part(
@@ -70,9 +115,7 @@ def score_part(
     elif arguments:
         raise TypeError(f"pass either options or {', '.join(arguments)}, not both")
     run = prepare(X, y, options, fingerprint=True)
-    mine = split_plan(run, parts)[part]
-    execute(run, LocalExecutor(), indices=mine, checkpoint=checkpoint, progress=progress)
-    return len(mine)
+    return score_share(run, checkpoint, part, parts, progress=progress).blocks
 
 
 def assemble(
@@ -90,16 +133,25 @@ def assemble(
     manifest = store.manifest
     try:
         n, count = int(manifest["data"]["n"]), int(manifest["blocks"])
-        repeats = int(manifest["arguments"]["repeats"])
+        options = Options(**manifest["arguments"])
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(
             f"checkpoint manifest in {str(checkpoint)!r} is incomplete: {err}"
         ) from err
     results = [store.load(i) for i in range(count)]
-    missing = [i for i, r in enumerate(results) if r is None]
-    if missing:
+    per = count // options.planned_repeats
+    done, total, stability = pending_round(options, per, n, results)
+    if total is not None:
+        wanted = range(done * per, total * per)
+        missing = [i for i in wanted if results[i] is None]
+        if len(missing) == len(wanted) and done > 0:
+            raise ValueError(
+                f"the ranking's estimated stability after {done} repeats is {stability:.3f}, "
+                f"below the target {options.stability:g}: run the parts again to score "
+                f"repeats {done + 1}-{total}, then assemble"
+            )
         raise ValueError(
-            f"{len(missing)} of {count} blocks are missing from {str(checkpoint)!r} "
+            f"{len(missing)} of {len(wanted)} blocks are missing from {str(checkpoint)!r} "
             f"(first: {missing[0]}); run the unfinished parts again"
         )
-    return assemble_results(results, n, repeats, return_terms)
+    return assemble_results(results[: done * per], n, done, return_terms)

@@ -5,6 +5,15 @@ negative sample fit in ``max_block`` rows, the block is exactly the authors' pro
 positives are shuffled and cut into near-equal chunks, each with its own negative sample. Every
 random draw comes from a generator seeded by (seed, repeat, class, chunk), never by execution
 order, so any executor that runs the blocks gives the same scores.
+
+Two samplers draw the negatives. ``"independent"`` (release 0.1.0) draws each block's sample
+afresh. ``"cover"`` (the default) reads them off a stream that lists the class's pool of
+other-class examples in one random order, then another, and so on: consecutive repeats and
+chunks take consecutive stretches of it, so R repeats use every pool example R·M/N times (±1), M
+negatives per repeat out of a pool of N. Averaging over repeats then covers the pool evenly
+instead of by chance, which is worth about twice the repeats (DESIGN §5, the README's table).
+Blocks are listed repeat by repeat, each repeat with the same number of blocks, so the plan with
+R repeats is the first blocks of the plan with more.
 """
 
 from __future__ import annotations
@@ -14,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .options import Ratio, check_count, check_ratio
+from .options import Ratio, check_count, check_ratio, check_sampler
 
 # Tags that keep the streams of one (seed, repeat, class, chunk) key apart.
-_NEGATIVES, _SHUFFLE = 1, 2
+_NEGATIVES, _SHUFFLE, _COVER = 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,57 @@ def _rng(seed: int, repeat: int, label: int, chunk: int, tag: int) -> np.random.
     return np.random.default_rng(np.random.SeedSequence([seed, repeat, label, chunk, tag]))
 
 
+class _CoverStream:
+    """The ``"cover"`` sampler's stream of one class's pool: random orders of it, end to end.
+
+    ``window(start, length)`` is the stretch ``[start, start + length)`` of the stream, as pool
+    examples. A stretch never holds an example twice: when one straddles the end of an order,
+    the next order puts the examples of the straddling stretch's first part last. Each order is
+    seeded by (seed, class, order number), so the stream is a pure function of its arguments.
+    """
+
+    def __init__(self, pool: np.ndarray, seed: int, label: int, stretches: Sequence[int]):
+        self.pool = pool
+        self.seed, self.label = seed, label
+        self.stretches = stretches  # lengths of the consecutive stretches of one repeat
+        self.orders: list[np.ndarray] = []
+
+    def _order(self, number: int) -> np.ndarray:
+        while len(self.orders) <= number:
+            g = len(self.orders)
+            order = self._shuffled(g)
+            if g > 0:
+                tail = self._straddling_tail(g)
+                if len(tail):
+                    last = np.isin(order, tail)
+                    order = np.concatenate([order[~last], order[last]])
+            self.orders.append(order)
+        return self.orders[number]
+
+    def _shuffled(self, g: int) -> np.ndarray:
+        """Order number ``g``, before the straddling stretch is moved out of its way."""
+        return _rng(self.seed, g, self.label, 0, _COVER).permutation(len(self.pool))
+
+    def _straddling_tail(self, g: int) -> np.ndarray:
+        """The examples of order g - 1 in the stretch that runs over into order g, if one does."""
+        n = len(self.pool)
+        boundary = g * n
+        start = boundary // sum(self.stretches) * sum(self.stretches)
+        for length in self.stretches:
+            if start < boundary < start + length:
+                return self.orders[g - 1][start - (g - 1) * n :]
+            start += length
+        return np.empty(0, dtype=np.intp)
+
+    def window(self, start: int, length: int) -> np.ndarray:
+        n = len(self.pool)
+        first, offset = divmod(start, n)
+        picked = self._order(first)[offset : offset + length]
+        if offset + length > n:
+            picked = np.concatenate([picked, self._order(first + 1)[: offset + length - n]])
+        return self.pool[picked]
+
+
 def plan_blocks(
     codes: Sequence[int] | np.ndarray,
     *,
@@ -79,6 +139,7 @@ def plan_blocks(
     repeats: int = 1,
     max_block: int,
     seed: int = 0,
+    sampler: str = "cover",
 ) -> list[Block]:
     """The blocks that score every example once per repeat.
 
@@ -94,6 +155,9 @@ def plan_blocks(
         Largest number of rows in one block.
     seed : int
         Non-negative seed of every draw.
+    sampler : {"cover", "independent"}
+        How negatives are drawn: afresh for every block, or along a stream that covers the
+        pool evenly over repeats and chunks (see the module's description).
 
     Examples
     --------
@@ -106,26 +170,35 @@ def plan_blocks(
     repeats = check_count("repeats", repeats, 1)
     max_block = check_count("max_block", max_block, 2)
     seed = check_count("seed", seed, 0)
+    sampler = check_sampler(sampler)
     members = [np.flatnonzero(codes == c) for c in range(int(codes.max()) + 1)]
     layout = []
     for label, positives in enumerate(members):
         if len(positives) == 0:
             continue
         pool = np.flatnonzero(codes != label)
-        layout.append(
-            (label, positives, pool, chunk_count(len(positives), len(pool), ratio, max_block))
-        )
+        chunks = chunk_count(len(positives), len(pool), ratio, max_block)
+        # Every repeat cuts the class into chunks of the same sizes, so it takes the same
+        # numbers of negatives: the stretches of the cover stream one repeat reads.
+        sizes = [len(part) for part in np.array_split(positives, chunks)]
+        stretches = [negatives_for(size, len(pool), ratio) for size in sizes]
+        stream = _CoverStream(pool, seed, label, stretches) if sampler == "cover" else None
+        layout.append((label, positives, pool, chunks, stretches, stream))
     blocks = []
     for repeat in range(repeats):
-        for label, positives, pool, chunks in layout:
+        for label, positives, pool, chunks, stretches, stream in layout:
             if chunks > 1:
                 positives = _rng(seed, repeat, label, 0, _SHUFFLE).permutation(positives)
+            start = repeat * sum(stretches)
             for chunk, part in enumerate(np.array_split(positives, chunks)):
-                want = negatives_for(len(part), len(pool), ratio)
+                want = stretches[chunk]
                 if want == len(pool):
                     negatives = pool
+                elif stream is not None:
+                    negatives = np.sort(stream.window(start, want))
                 else:
                     rng = _rng(seed, repeat, label, chunk, _NEGATIVES)
                     negatives = np.sort(rng.choice(pool, size=want, replace=False))
+                start += want
                 blocks.append(Block(repeat, label, chunk, negatives, np.sort(part)))
     return blocks

@@ -1,0 +1,221 @@
+"""Stability of the ranking against its cost: block size x repeats x sampler, on real data.
+
+For each configuration, two full runs with different seeds give the seed-to-seed Spearman a user
+would see (over all examples, and over the examples whose labels are clean); the first run also
+gives the Spearman to a reference (one block per class, averaged over 24 seeds), the average
+precision (AP) of the flipped labels, and the stability that cgfast estimates from its own
+repeats. Cost is time as a multiple of one R=1, one-block-per-class, float64 run of 0.1.0's
+sampler, measured in the same process.
+
+    python benches/stability.py                 # Fashion-MNIST, 1500 per class (15000 rows)
+    python benches/stability.py --set full      # all 60000 (no reference: too costly)
+    python benches/stability.py --set mixture   # synthetic Gaussian mixture
+
+Writes benches/results/stability-SET.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import average_precision_score
+
+import cgfast
+from cgfast import engine
+from cgfast.options import Options
+from cgfast.plan import _CoverStream
+from cgfast.stability import spearman
+
+sys.path.insert(0, str(Path(__file__).parent))
+from datasets import fashion_mnist, flip_labels  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """X, noisy labels, and which labels were flipped (10%)."""
+    if name == "mixture":
+        sys.path.insert(0, str(Path(__file__).parent))
+        from synth import generate
+
+        out = RESULTS / "mixture-20000"
+        paths = generate(out, n=20000, d=256, classes=10, flip=0.1, noise=1.5)
+        return np.load(paths[0]), np.load(paths[1]), np.load(paths[2])
+    X, y = fashion_mnist(per_class=1500 if name == "fmnist15k" else None)
+    noisy, flipped = flip_labels(y, 0.1, seed=0)
+    return X, noisy, flipped
+
+
+# ----------------------------------------------------------------------------- other samplers
+# Designs measured against the shipped ones at equal cost; not shipped (see the README).
+
+
+class _StratifiedStream(_CoverStream):
+    """A cover stream whose every order interleaves the other classes in proportion."""
+
+    codes: np.ndarray
+
+    def _shuffled(self, g: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, g, self.label, 7])
+        classes = self.codes[self.pool]
+        key = np.empty(len(self.pool))
+        for c in np.unique(classes):
+            members = np.flatnonzero(classes == c)
+            slots = rng.permutation(len(members)) + rng.random(len(members))
+            key[members] = slots / len(members)
+        return np.argsort(key, kind="stable")
+
+
+def _replan(run: engine.Run, design: str) -> None:
+    """Replaces the negatives of ``run``'s plan by those of another design, sizes unchanged."""
+    codes, seed = run.codes, run.options.seed
+    streams: dict[int, _CoverStream] = {}
+    blocks = []
+    for index, block in enumerate(run.blocks):
+        pool = np.flatnonzero(codes != block.label)
+        want = len(block.negatives)
+        if want == len(pool):
+            blocks.append(block)
+            continue
+        if design == "stratified":
+            if block.label not in streams:
+                sizes = [
+                    len(b.negatives) for b in run.blocks[: run.per_repeat] if b.label == block.label
+                ]
+                stream = _StratifiedStream(pool, seed, block.label, sizes)
+                stream.codes = codes
+                streams[block.label] = stream
+            stream = streams[block.label]
+            start = block.repeat * sum(stream.stretches) + sum(stream.stretches[: block.chunk])
+            negatives = np.sort(stream.window(start, want))
+        elif design == "per-repeat":
+            # Disjoint within a repeat (one permutation shared by the chunks), fresh each repeat.
+            rng = np.random.default_rng([seed, block.repeat, block.label, 11])
+            order = rng.permutation(pool)
+            chunks = [b for b in run.blocks[: run.per_repeat] if b.label == block.label]
+            start = sum(len(b.negatives) for b in chunks[: block.chunk]) % len(pool)
+            negatives = np.sort(np.roll(order, -start)[:want])
+        else:
+            raise ValueError(design)
+        blocks.append(engine.Block(block.repeat, block.label, block.chunk, negatives,
+                                   block.positives))  # fmt: skip
+        del index
+    run.blocks = blocks
+
+
+def scores(X, y, config: dict, seed: int) -> tuple[cgfast.ScoreTerms, float]:
+    """One run of ``config`` with ``seed``: its terms and its time in seconds."""
+    design = config.get("design")
+    options = Options(
+        repeats=config["repeats"],
+        max_block=config["max_block"],
+        sampler=config.get("sampler", "cover") if design is None else "independent",
+        precision=config.get("precision", "double"),
+        seed=seed,
+    )
+    start = time.perf_counter()
+    run = engine.prepare(X, y, options)
+    if design is not None:
+        _replan(run, design)
+    outcome = engine.complete(run, engine.LocalExecutor())
+    terms = engine.assemble(outcome.results, run.rows.n, outcome.repeats, return_terms=True)
+    return terms, time.perf_counter() - start
+
+
+def configs(block: int, per_class_block: int) -> list[dict]:
+    """The frontier: ``per_class_block`` holds a whole class and its negatives."""
+    one = per_class_block
+    rows = [
+        dict(name="0.1.0 default", max_block=one, repeats=1, sampler="independent"),
+        dict(name="one block, R=3", max_block=one, repeats=3, sampler="independent"),
+        dict(name="one block, R=3 cover", max_block=one, repeats=3, sampler="cover"),
+        dict(name="one block, R=9 cover", max_block=one, repeats=9, sampler="cover"),
+    ]
+    for size, repeats in ((1000, 10), (block, 6), (block, 8)):
+        for sampler in ("independent", "cover"):
+            rows.append(dict(name=f"blocks {size}, R={repeats} {sampler}", max_block=size,
+                             repeats=repeats, sampler=sampler))  # fmt: skip
+        for design in ("stratified", "per-repeat"):
+            rows.append(dict(name=f"blocks {size}, R={repeats} {design}", max_block=size,
+                             repeats=repeats, design=design))  # fmt: skip
+    rows.append(dict(name=f"blocks {block}, auto", max_block=block, repeats="auto"))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--set", default="fmnist15k", choices=["fmnist15k", "full", "mixture"])
+    parser.add_argument("--block", type=int, default=1500, help="block size of the frontier rows")
+    parser.add_argument("--only", help="comma-separated substrings of config names to run")
+    parser.add_argument("--reference-seeds", type=int, default=24)
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    X, y, flipped = load(args.set)
+    clean = ~flipped
+    one = 2 * int(np.bincount(y).max())
+    print(f"# {args.set}: {X.shape[0]} x {X.shape[1]}, one block per class = {one} rows")
+
+    base, unit = scores(X, y, dict(max_block=one, repeats=1, sampler="independent"), 0)
+    print(f"unit (one R=1 one-block-per-class float64 run): {unit:.2f} s", flush=True)
+
+    reference = None
+    if args.set != "full":
+        path = RESULTS / f"reference-{args.set}-{args.reference_seeds}.npy"
+        if path.exists():
+            reference = np.load(path)
+        else:
+            runs = [base.score] + [
+                scores(X, y, dict(max_block=one, repeats=1, sampler="independent"), 1000 + s)[
+                    0
+                ].score
+                for s in range(1, args.reference_seeds)
+            ]
+            reference = np.mean(runs, axis=0)
+            np.save(path, reference)
+            half = args.reference_seeds // 2
+            agree = spearman(np.mean(runs[:half], 0), np.mean(runs[half:], 0))
+            print(f"reference: {args.reference_seeds} seeds, halves agree at {agree:.3f}")
+        ap_ref = average_precision_score(flipped, reference)
+        print(f"reference AP {ap_ref:.3f}")
+
+    table = []
+    wanted = args.only.split(",") if args.only else None
+    for config in configs(args.block, one):
+        if wanted and not any(w in config["name"] for w in wanted):
+            continue
+        a, ta = scores(X, y, config, 1)
+        b, tb = scores(X, y, config, 2)
+        row = dict(
+            config,
+            cost=(ta + tb) / 2 / unit,
+            seed_to_seed=spearman(a.score, b.score),
+            seed_to_seed_clean=spearman(a.score[clean], b.score[clean]),
+            to_reference=None if reference is None else spearman(a.score, reference),
+            ap=average_precision_score(flipped, a.score),
+            stability=a.stability,
+            repeats_used=a.repeats,
+        )
+        table.append(row)
+        print(json.dumps(row), flush=True)
+    out = RESULTS / f"stability-{args.set}.json"
+    out.write_text(json.dumps(dict(unit_seconds=unit, rows=table), indent=1))
+    print(
+        "\n| configuration | repeats | cost | seed-to-seed (all / clean) | to reference | AP "
+        "| reported stability |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in table:
+        ref = "–" if r["to_reference"] is None else f"{r['to_reference']:.3f}"
+        st = "–" if r["stability"] is None else f"{r['stability']:.3f}"
+        print(f"| {r['name']} | {r['repeats_used']} | {r['cost']:.2f}x | "
+              f"{r['seed_to_seed']:.3f} / {r['seed_to_seed_clean']:.3f} | {ref} | "
+              f"{r['ap']:.3f} | {st} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

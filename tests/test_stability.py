@@ -1,0 +1,169 @@
+"""Stable scores: the split-half estimate, repeats="auto", and the covering sampler."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import cgfast
+from cgfast.plan import plan_blocks
+from cgfast.stability import repeats_for, reliability, single_agreement, spearman, split_half
+
+
+def noisy_halves(noise, n=2000, repeats=(3, 3), seed=0):
+    """Sums over each half of ``repeats`` draws of truth + noise."""
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(size=n)
+    return np.stack(
+        [sum(truth + noise * rng.normal(size=n) for _ in range(count)) for count in repeats]
+    )
+
+
+def test_the_estimate_is_one_when_repeats_agree_exactly():
+    assert split_half(noisy_halves(0.0), (3, 3)) == 1.0
+    assert split_half(noisy_halves(0.0, repeats=(2, 1)), (2, 1)) == 1.0
+
+
+def test_the_estimate_falls_as_noise_grows():
+    estimates = [split_half(noisy_halves(noise), (3, 3)) for noise in (0.1, 0.5, 1, 2, 4, 8)]
+    assert all(a > b for a, b in zip(estimates, estimates[1:]))
+    assert estimates[0] > 0.99 and estimates[-1] < 0.3
+
+
+def test_the_estimate_predicts_the_agreement_of_two_independent_runs():
+    # Two runs of 6 repeats each, from the same truth: their Spearman is what the estimate of
+    # either one predicts (Pearson/Spearman on Gaussians differ slightly; 0.03 is the issue's).
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=5000)
+    for noise in (1.0, 2.0, 3.0):
+        runs = [truth + noise * rng.normal(size=(6, 5000)) for _ in range(2)]
+        measured = spearman(runs[0].mean(0), runs[1].mean(0))
+        halves = np.stack([runs[0][0::2].sum(0), runs[0][1::2].sum(0)])
+        assert split_half(halves, (3, 3)) == pytest.approx(measured, abs=0.03)
+
+
+def test_uneven_halves_step_up_consistently():
+    r = 0.4
+    for a, b in ((1, 1), (2, 1), (5, 4)):
+        correlation = np.sqrt(reliability(r, a) * reliability(r, b))
+        assert single_agreement(correlation, a, b) == pytest.approx(r, abs=1e-12)
+    assert repeats_for(0.95, reliability(r, 4), 4) == int(np.ceil(0.95 * 0.6 / (0.4 * 0.05)))
+
+
+def mixture(n=600, d=10, classes=3, seed=0, flip=0.1):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    centres = rng.normal(size=(classes, d))
+    X = centres[y] + 1.5 * rng.normal(size=(n, d))
+    noisy = y.copy()
+    flipped = rng.random(n) < flip
+    noisy[flipped] = (y[flipped] + 1) % classes
+    return X, noisy
+
+
+def test_stability_is_on_the_result_and_none_with_one_repeat():
+    X, y = mixture()
+    one = cgfast.score(X, y, return_terms=True)
+    assert one.stability is None and one.repeats == 1
+    many = cgfast.score(X, y, repeats=4, max_block=100, return_terms=True)
+    assert 0 < many.stability <= 1 and many.repeats == 4
+    assert np.array_equal(many.score, cgfast.score(X, y, repeats=4, max_block=100))
+
+
+def test_auto_stops_at_the_target():
+    X, y = mixture()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cgfast.StabilityWarning)
+        terms = cgfast.score(X, y, repeats="auto", max_block=100, stability=0.9, return_terms=True)
+    assert terms.stability >= 0.9
+    assert terms.repeats >= 4
+    # The same as asking for that many repeats outright: rounds are a prefix of one plan.
+    fixed = cgfast.score(X, y, repeats=terms.repeats, max_block=100, return_terms=True)
+    assert np.array_equal(fixed.score, terms.score)
+
+
+def test_auto_stops_at_the_cap_and_says_so():
+    X, y = mixture(flip=0.3)
+    with pytest.warns(cgfast.StabilityWarning, match=r"max_repeats=5 .* below the target 0\.99"):
+        terms = cgfast.score(
+            X, y, repeats="auto", max_block=60, stability=0.99, max_repeats=5, return_terms=True
+        )
+    assert terms.repeats == 5 and terms.stability < 0.99
+
+
+def test_resuming_an_auto_run_from_a_checkpoint_is_identical(tmp_path, monkeypatch):
+    X, y = mixture()
+    args = dict(repeats="auto", max_block=100, stability=0.9, return_terms=True)
+    first = cgfast.score(X, y, checkpoint=tmp_path, **args)
+    blocks = sorted((tmp_path / "blocks").glob("*.npz"))
+    for path in blocks[len(blocks) // 2 :]:  # a run killed half way
+        path.unlink()
+    again = cgfast.score(X, y, checkpoint=tmp_path, **args)
+    assert np.array_equal(again.score, first.score) and again.stability == first.stability
+    monkeypatch.setattr(cgfast.engine, "score_block", pytest.fail)
+    third = cgfast.score(X, y, checkpoint=tmp_path, **args)
+    assert np.array_equal(third.score, first.score)
+
+
+def test_a_job_array_runs_auto_round_by_round(tmp_path):
+    X, y = mixture()
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    args = dict(repeats="auto", max_block=100, stability=0.9)
+    local = cgfast.score(X, y, return_terms=True, **args)
+    store = tmp_path / "run"
+    for submission in range(10):
+        for part in range(3):
+            cgfast.score_part(path, y, checkpoint=store, part=part, parts=3, **args)
+        try:
+            assembled = cgfast.assemble(store, return_terms=True)
+            break
+        except ValueError as err:
+            assert "run the parts again" in str(err)
+    assert submission >= 1  # the first round alone was not enough at this target
+    assert np.array_equal(assembled.score, local.score)
+    assert assembled.stability == local.stability
+
+
+@pytest.mark.parametrize(
+    "n, classes, max_block, repeats, ratio",
+    [(1000, 10, 60, 9, 1.0), (1000, 10, 1000, 9, 1.0), (301, 2, 50, 7, 1.0),
+     (500, 3, 80, 5, 2.5), (97, 4, 20, 13, 1.0), (400, 5, 130, 11, 0.5)],
+)  # fmt: skip
+def test_the_cover_sampler_uses_every_pool_example_equally_often(
+    n, classes, max_block, repeats, ratio
+):
+    codes = np.random.default_rng(n).integers(0, classes, n)
+    blocks = plan_blocks(
+        codes, ratio=ratio, repeats=repeats, max_block=max_block, seed=3, sampler="cover"
+    )
+    for c in range(classes):
+        pool = np.flatnonzero(codes != c)
+        uses = np.zeros(n, dtype=int)
+        for block in blocks:
+            if block.label == c:
+                assert len(np.unique(block.negatives)) == len(block.negatives)
+                assert np.all(codes[block.negatives] != c)
+                uses[block.negatives] += 1
+        assert uses[pool].max() - uses[pool].min() <= 1
+        assert uses[codes == c].sum() == 0
+
+
+def test_independent_draws_do_not_cover_the_pool_evenly():
+    # The property above is the sampler's doing, not an accident of the test's sizes.
+    codes = np.random.default_rng(1000).integers(0, 10, 1000)
+    blocks = plan_blocks(codes, repeats=9, max_block=60, seed=3, sampler="independent")
+    uses = np.zeros(1000, dtype=int)
+    for block in blocks:
+        if block.label == 0:
+            uses[block.negatives] += 1
+    assert uses[codes != 0].max() - uses[codes != 0].min() > 1
+
+
+def test_the_sampler_is_part_of_the_checkpoint(tmp_path):
+    X, y = mixture()
+    cgfast.score(X, y, max_block=100, checkpoint=tmp_path)
+    with pytest.raises(ValueError, match="arguments.sampler 'cover' there, 'independent' now"):
+        cgfast.score(X, y, max_block=100, sampler="independent", checkpoint=tmp_path)
