@@ -9,7 +9,7 @@ import pytest
 
 import cgfast
 from cgfast.plan import plan_blocks
-from cgfast.stability import repeats_for, reliability, single_agreement, spearman, split_half
+from cgfast.stability import reliability, repeats_for, single_agreement, spearman, split_half
 
 
 def noisy_halves(noise, n=2000, repeats=(3, 3), seed=0):
@@ -114,7 +114,9 @@ def test_a_job_array_runs_auto_round_by_round(tmp_path):
     args = dict(repeats="auto", max_block=100, stability=0.9)
     local = cgfast.score(X, y, return_terms=True, **args)
     store = tmp_path / "run"
-    for submission in range(10):
+    submissions = 0
+    while submissions < 10:
+        submissions += 1
         for part in range(3):
             cgfast.score_part(path, y, checkpoint=store, part=part, parts=3, **args)
         try:
@@ -122,7 +124,7 @@ def test_a_job_array_runs_auto_round_by_round(tmp_path):
             break
         except ValueError as err:
             assert "run the parts again" in str(err)
-    assert submission >= 1  # the first round alone was not enough at this target
+    assert submissions >= 2  # the first round alone was not enough at this target
     assert np.array_equal(assembled.score, local.score)
     assert assembled.stability == local.stability
 
