@@ -8,11 +8,17 @@
 
 use std::time::Duration;
 
-use cgfast::kernel::{arccos_lower_in_place, gram_lower, kernel_lower, normalise_rows, Precision};
-use cgfast::loo::{cholesky_lower, solve, trailing_inverse_diagonal};
+use cgfast::cholesky::cholesky_lower;
+use cgfast::element::normalise_rows;
+use cgfast::gram::{gram_lower, kernel_lower};
+use cgfast::precision::Precision;
+use cgfast::solve::{solve, trailing_inverse_diagonal};
 use cgfast::threads::with_threads;
+use cgfast::timing::NoTiming;
+use cgfast::transform::transform_lower;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use faer::MatMut;
+use faer::{MatMut, MatRef};
+use ndarray::{Array2, ArrayView2};
 
 fn sizes() -> Vec<usize> {
     let mut k = vec![1024, 4096];
@@ -30,16 +36,28 @@ fn threads() -> usize {
 }
 
 /// Deterministic rows in [-0.5, 0.5): no two parallel, so H is positive definite.
-fn rows(k: usize, d: usize) -> Vec<f64> {
+fn rows(k: usize, d: usize) -> Array2<f64> {
     let mut state = (k * 31 + d) as u64;
-    (0..k * d)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        })
-        .collect()
+    Array2::from_shape_simple_fn((k, d), || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    })
+}
+
+/// H's lower triangle for the rows `x`, into the column-major `k x k` buffer `h`.
+fn kernel(x: ArrayView2<'_, f64>, h: &mut [f64], precision: Precision, par: faer::Par) {
+    let k = x.nrows();
+    let unit = normalise_rows(x, par).unwrap();
+    kernel_lower(
+        &unit,
+        MatMut::from_column_major_slice_mut(h, k, k),
+        precision,
+        par,
+        &mut NoTiming,
+    )
+    .unwrap()
 }
 
 fn configure<'a>(
@@ -63,12 +81,10 @@ fn gram(c: &mut Criterion) {
             group.throughput(Throughput::Elements((k * k * d) as u64));
             group.bench_function(BenchmarkId::new(format!("f64/k{k}"), d), |b| {
                 with_threads(threads(), |par| {
-                    let xn = normalise_rows(&x, k, d, par).unwrap();
+                    let unit = normalise_rows(x.view(), par).unwrap();
                     b.iter(|| {
                         gram_lower(
-                            &xn,
-                            k,
-                            d,
+                            &unit,
                             MatMut::from_column_major_slice_mut(&mut h, k, k),
                             par,
                         )
@@ -79,7 +95,7 @@ fn gram(c: &mut Criterion) {
             // whole kernel, to compare with the f64 Gram plus the transform bench.
             group.bench_function(BenchmarkId::new(format!("mixed-kernel/k{k}"), d), |b| {
                 with_threads(threads(), |par| {
-                    b.iter(|| kernel_lower(&x, k, d, &mut h, Precision::Mixed, par).unwrap())
+                    b.iter(|| kernel(x.view(), &mut h, Precision::Mixed, par))
                 })
             });
         }
@@ -93,12 +109,10 @@ fn transform(c: &mut Criterion) {
         let d = 64;
         let x = rows(k, d);
         let mut cosines = vec![0.0; k * k];
-        let xn = with_threads(threads(), |par| normalise_rows(&x, k, d, par).unwrap());
+        let unit = with_threads(threads(), |par| normalise_rows(x.view(), par).unwrap());
         with_threads(threads(), |par| {
             gram_lower(
-                &xn,
-                k,
-                d,
+                &unit,
                 MatMut::from_column_major_slice_mut(&mut cosines, k, k),
                 par,
             );
@@ -108,7 +122,7 @@ fn transform(c: &mut Criterion) {
             with_threads(threads(), |par| {
                 b.iter_batched_ref(
                     || cosines.clone(),
-                    |h| arccos_lower_in_place(h, k, &xn, d, par),
+                    |h| transform_lower(MatMut::from_column_major_slice_mut(h, k, k), &unit, par),
                     BatchSize::LargeInput,
                 )
             })
@@ -124,7 +138,7 @@ fn cholesky_loo(c: &mut Criterion) {
         let x = rows(k, d);
         let mut h = vec![0.0; k * k];
         with_threads(threads(), |par| {
-            kernel_lower(&x, k, d, &mut h, Precision::Double, par).unwrap()
+            kernel(x.view(), &mut h, Precision::Double, par)
         });
         let y: Vec<f64> = (0..k).map(|i| if i < k - p { -1.0 } else { 1.0 }).collect();
         let flops = (k * k * k / 3 + p * p * p / 3 + 2 * k * k) as u64;
@@ -134,10 +148,12 @@ fn cholesky_loo(c: &mut Criterion) {
                 b.iter_batched_ref(
                     || h.clone(),
                     |l| {
-                        assert!(cholesky_lower(l, k, par));
-                        let alpha = solve(l, k, &y, par);
-                        let diag = trailing_inverse_diagonal(l, k, p, par);
-                        (alpha, diag)
+                        assert!(cholesky_lower(
+                            MatMut::from_column_major_slice_mut(l, k, k),
+                            par
+                        ));
+                        let l = MatRef::from_column_major_slice(l, k, k);
+                        (solve(l, &y, par), trailing_inverse_diagonal(l, p, par))
                     },
                     BatchSize::LargeInput,
                 )

@@ -181,7 +181,8 @@ def blocks_section(args, gemm: float, out: list[str]) -> None:
             x = rows(k, d, seed=k + d)
             cg_t, cg_ph = float("inf"), {}
             for _ in range(args.repeats):
-                score, ph = _core.profile_block_f64(x, p, args.threads)
+                terms, _, ph = _core.profile_block_f64(x, p, args.threads)
+                score = terms[0]
                 if ph["total"] < cg_t:
                     cg_t, cg_ph = ph["total"], ph
             sp_t, sp_ph = float("inf"), {}
@@ -224,7 +225,8 @@ def authors_section(args, out: list[str]) -> None:
     authors_total = setup + per_example * p
     # cgfast puts the positives last: same block, rows reordered.
     xb = np.concatenate([x[p:], x[:p]])
-    cg_t, (score, *_) = best_of(args.repeats, _core.score_block_f64, xb, p, args.threads)
+    cg_t, (terms, _) = best_of(args.repeats, _core.score_block_f64, xb, p, args.threads)
+    score = terms[0]
     sp_t, _ = best_of(args.repeats, scipy_closed_form, xb, p)
     start = len(out)
     note = "" if examples == p else f" (loop timed on {examples} of {p} examples, extrapolated)"
@@ -304,13 +306,13 @@ def mixed_section(args, out: list[str]) -> None:
         for c in np.unique(y):
             pos, neg = np.flatnonzero(y == c), np.flatnonzero(y != c)
             xb = np.ascontiguousarray(np.concatenate([x[neg], x[pos]]))
-            td, (sd, *_) = best_of(
-                args.repeats, _core.score_block_f64, xb, len(pos), args.threads, False
+            td, (sd, _) = best_of(
+                args.repeats, _core.score_block_f64, xb, len(pos), args.threads, "double"
             )
-            tm, (sm, *_) = best_of(
-                args.repeats, _core.score_block_f64, xb, len(pos), args.threads, True
+            tm, (sm, _) = best_of(
+                args.repeats, _core.score_block_f64, xb, len(pos), args.threads, "mixed"
             )
-            double[pos], mixed[pos] = sd, sm
+            double[pos], mixed[pos] = sd[0], sm[0]
             t_double += td
             t_mixed += tm
         rho = spearmanr(double, mixed).statistic
@@ -326,14 +328,14 @@ def mixed_section(args, out: list[str]) -> None:
         for d in args.dims:
             x = rows(k, d, seed=k + d)
             res = {}
-            for mixed in (False, True):
+            for precision in ("double", "mixed"):
                 best = None
                 for _ in range(args.repeats):
-                    _, ph = _core.profile_block_f64(x, k // 2, args.threads, mixed)
+                    *_, ph = _core.profile_block_f64(x, k // 2, args.threads, precision)
                     if best is None or ph["total"] < best["total"]:
                         best = ph
-                res[mixed] = best
-            dd, mm = res[False], res[True]
+                res[precision] = best
+            dd, mm = res["double"], res["mixed"]
             out.append(
                 f"| {k} | {d} | {dd['total']:.3f} | {mm['total']:.3f} "
                 f"| **{dd['total'] / mm['total']:.2f}x** "
@@ -353,7 +355,7 @@ def threads_section(args, out: list[str]) -> None:
             for n in counts:
                 best = None
                 for _ in range(args.repeats):
-                    _, ph = _core.profile_block_f64(x, k // 2, n)
+                    *_, ph = _core.profile_block_f64(x, k // 2, n)
                     if best is None or ph["total"] < best["total"]:
                         best = ph
                 res[n] = best
@@ -373,16 +375,13 @@ def threads_section(args, out: list[str]) -> None:
     k, d = 3001, 97
     x = rows(k, d, seed=11)
     ok = []
-    for mixed in (False, True):
-        ref = _core.score_block_f64(x, 1400, counts[0], mixed)
+    for precision in ("double", "mixed"):
+        ref, _ = _core.score_block_f64(x, 1400, counts[0], precision)
         same = all(
-            all(
-                np.array_equal(a, b)
-                for a, b in zip(ref[:4], _core.score_block_f64(x, 1400, n, mixed)[:4])
-            )
+            np.array_equal(ref, _core.score_block_f64(x, 1400, n, precision)[0])
             for n in range(1, max(counts) + 1)
         )
-        ok.append(f"{'mixed' if mixed else 'float64'}: {'bit-identical' if same else 'DIFFERENT'}")
+        ok.append(f"{precision}: {'bit-identical' if same else 'DIFFERENT'}")
     out.append(f"Scores at k = {k} for threads 1..{max(counts)}: " + "; ".join(ok) + "\n")
     print(out[-1], flush=True)
 

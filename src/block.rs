@@ -1,28 +1,15 @@
-//! The block driver: from a `k x d` row-major block of examples to the scores of its positives.
+//! The block driver: from a `k x d` block of examples to the scores of its last `p` rows.
 
+use faer::MatMut;
+use ndarray::{Array2, ArrayView2};
+
+use crate::element::{normalise_rows, Element};
 use crate::error::CoreError;
-use crate::kernel::{kernel_lower, Element, KernelTimes, Precision};
+use crate::gram::kernel_lower;
 use crate::loo::{self, BlockScores};
+use crate::precision::Precision;
 use crate::threads::with_threads;
-
-/// Seconds spent in each phase of one block, ridge retries included.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct PhaseTimes {
-    /// Copying the rows to f64 and normalising them.
-    pub normalise: f64,
-    /// The inner products (one triangle of X Xᵀ).
-    pub gram: f64,
-    /// The arc-cosine transform u -> H(u).
-    pub transform: f64,
-    /// The Cholesky factorisation of H.
-    pub cholesky: f64,
-    /// The two triangular solves for α.
-    pub solve: f64,
-    /// The trailing p x p triangular inverse and its column norms.
-    pub inverse: f64,
-    /// The whole block, allocation of H included.
-    pub total: f64,
-}
+use crate::timing::{NoTiming, Phase, Recorder};
 
 /// A zeroed `k x k` buffer for H, from the allocator's zeroed pages: no pass over 8k² bytes before
 /// the Gram writes them, and the first touch of each page happens in the parallel Gram.
@@ -50,135 +37,127 @@ fn kernel_buffer(k: usize) -> Result<Vec<f64>, CoreError> {
     }
 }
 
-/// Scores the last `p` rows of the block `x` (`k x d`, row-major) against the first `k − p`.
+/// Scores the last `p` rows of the block `x` (`k x d`) against the first `k − p`.
 ///
-/// `threads` = 0 uses every CPU this process may run on.
-pub fn score_block<T: Element>(
-    x: &[T],
-    k: usize,
-    d: usize,
-    p: usize,
-    threads: usize,
-) -> Result<BlockScores, CoreError> {
-    score_block_in(x, k, d, p, threads, Precision::Double)
-}
-
-/// [`score_block`] with the inner products in the given precision.
-pub fn score_block_in<T: Element>(
-    x: &[T],
-    k: usize,
-    d: usize,
+/// `threads` = 0 uses every CPU this process may run on. `rec` receives the seconds of each
+/// phase; pass [`NoTiming`] when nobody reads them.
+pub fn score_block<T: Element, R: Recorder>(
+    x: ArrayView2<'_, T>,
     p: usize,
     threads: usize,
     precision: Precision,
+    rec: &mut R,
 ) -> Result<BlockScores, CoreError> {
-    profile_block(x, k, d, p, threads, precision).map(|(scores, _)| scores)
-}
-
-/// [`score_block_in`], also returning the seconds each phase took.
-pub fn profile_block<T: Element>(
-    x: &[T],
-    k: usize,
-    d: usize,
-    p: usize,
-    threads: usize,
-    precision: Precision,
-) -> Result<(BlockScores, PhaseTimes), CoreError> {
-    let start = std::time::Instant::now();
-    let mut h = kernel_buffer(k)?;
-    let mut kernel = KernelTimes::default();
-    let (scores, loo) = with_threads(threads, |par| {
-        loo::block_scores_timed(&mut h, k, p, par, |h| {
-            let t = kernel_lower(x, k, d, h, precision, par)?;
-            kernel.normalise += t.normalise;
-            kernel.gram += t.gram;
-            kernel.transform += t.transform;
-            Ok(())
-        })
+    let start = rec.mark();
+    let k = x.nrows();
+    if p == 0 || p > k {
+        return Err(CoreError::Shape(format!("{p} positives in a block of {k}")));
+    }
+    let mut buf = kernel_buffer(k)?;
+    let scores = with_threads(threads, |par| {
+        let rows = rec.time(Phase::Normalise, || normalise_rows(x, par))?;
+        loo::block_scores(
+            MatMut::from_column_major_slice_mut(&mut buf, k, k),
+            p,
+            par,
+            |h, rec| kernel_lower(&rows, h, precision, par, rec),
+            rec,
+        )
     })?;
-    let times = PhaseTimes {
-        normalise: kernel.normalise,
-        gram: kernel.gram,
-        transform: kernel.transform,
-        cholesky: loo.cholesky,
-        solve: loo.solve,
-        inverse: loo.inverse,
-        total: start.elapsed().as_secs_f64(),
-    };
-    Ok((scores, times))
+    rec.add_since(Phase::Total, start);
+    Ok(scores)
 }
 
-/// The full symmetric H of the block `x` (`k x d`, row-major), row-major (= column-major).
-pub fn gram<T: Element>(
-    x: &[T],
-    k: usize,
-    d: usize,
-    threads: usize,
-) -> Result<Vec<f64>, CoreError> {
+/// The full symmetric H of the block `x` (`k x d`).
+pub fn gram<T: Element>(x: ArrayView2<'_, T>, threads: usize) -> Result<Array2<f64>, CoreError> {
+    let k = x.nrows();
     let mut h = kernel_buffer(k)?;
     with_threads(threads, |par| {
-        kernel_lower(x, k, d, &mut h, Precision::Double, par)
+        let rows = normalise_rows(x, par)?;
+        kernel_lower(
+            &rows,
+            MatMut::from_column_major_slice_mut(&mut h, k, k),
+            Precision::Double,
+            par,
+            &mut NoTiming,
+        )
     })?;
     for j in 0..k {
         for i in j + 1..k {
             h[i * k + j] = h[j * k + i];
         }
     }
-    Ok(h)
+    Array2::from_shape_vec((k, k), h).map_err(|e| CoreError::Shape(e.to_string()))
 }
 
-/// yᵀ H⁻¹ y for the block `x` (`k x d`, row-major) and labels `y`; returns it with the ridge used.
+/// yᵀ H⁻¹ y for the block `x` (`k x d`) and each column y of `labels` (`k x m`), from one
+/// factorisation; returns the m values with the ridge used.
 pub fn complexity<T: Element>(
-    x: &[T],
-    k: usize,
-    d: usize,
-    y: &[f64],
+    x: ArrayView2<'_, T>,
+    labels: ArrayView2<'_, f64>,
     threads: usize,
-) -> Result<(f64, f64), CoreError> {
+) -> Result<(Vec<f64>, f64), CoreError> {
+    let k = x.nrows();
+    if labels.nrows() != k {
+        return Err(CoreError::Shape(format!(
+            "{} labels for a block of {k}",
+            labels.nrows()
+        )));
+    }
     let mut h = kernel_buffer(k)?;
     with_threads(threads, |par| {
-        loo::complexity(&mut h, k, y, par, |h| {
-            kernel_lower(x, k, d, h, Precision::Double, par).map(drop)
-        })
+        let rows = normalise_rows(x, par)?;
+        loo::complexity(
+            MatMut::from_column_major_slice_mut(&mut h, k, k),
+            labels,
+            par,
+            |h, rec| kernel_lower(&rows, h, Precision::Double, par, rec),
+        )
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::solve::solve;
+    use crate::timing::PhaseTimes;
+    use faer::{MatRef, Par};
 
-    fn sample(k: usize, d: usize) -> Vec<f64> {
-        (0..k * d)
-            .map(|i| ((i * 7919 % 1013) as f64 / 1013.0) - 0.4)
-            .collect()
+    fn sample(k: usize, d: usize) -> Array2<f64> {
+        Array2::from_shape_fn((k, d), |(r, c)| {
+            let i = r * d + c;
+            ((i * 7919 % 1013) as f64 / 1013.0) - 0.4
+        })
+    }
+
+    fn score(
+        x: ArrayView2<'_, f64>,
+        p: usize,
+        threads: usize,
+        precision: Precision,
+    ) -> BlockScores {
+        score_block(x, p, threads, precision, &mut NoTiming).unwrap()
     }
 
     #[test]
     fn gram_is_symmetric_with_half_diagonal() {
-        let (k, d) = (11, 4);
-        let h = gram(&sample(k, d), k, d, 1).unwrap();
-        for i in 0..k {
-            assert_eq!(h[i * k + i], 0.5);
-            for j in 0..k {
-                assert_eq!(h[i * k + j], h[j * k + i]);
+        let h = gram(sample(11, 4).view(), 1).unwrap();
+        for i in 0..11 {
+            assert_eq!(h[(i, i)], 0.5);
+            for j in 0..11 {
+                assert_eq!(h[(i, j)], h[(j, i)]);
             }
         }
     }
 
     #[test]
     fn thread_count_does_not_change_a_bit() {
-        let (k, d, p) = (700, 37, 300);
-        let x = sample(k, d);
-        let one = score_block(&x, k, d, p, 1).unwrap();
-        for threads in [2, 3, 4] {
-            assert_eq!(score_block(&x, k, d, p, threads).unwrap(), one);
-        }
-        let mixed = score_block_in(&x, k, d, p, 1, Precision::Mixed).unwrap();
-        for threads in [2, 3, 4] {
-            assert_eq!(
-                score_block_in(&x, k, d, p, threads, Precision::Mixed).unwrap(),
-                mixed
-            );
+        let x = sample(700, 37);
+        for precision in [Precision::Double, Precision::Mixed] {
+            let one = score(x.view(), 300, 1, precision);
+            for threads in [2, 3, 4] {
+                assert_eq!(score(x.view(), 300, threads, precision), one);
+            }
         }
     }
 
@@ -187,16 +166,14 @@ mod tests {
         // Several panels, a ragged last one, and positives spanning panel edges.
         let (k, d, p) = (600, 64, 250);
         let mut state = 12345u64;
-        let x: Vec<f64> = (0..k * d)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-            })
-            .collect();
-        let double = score_block(&x, k, d, p, 2).unwrap();
-        let mixed = score_block_in(&x, k, d, p, 2, Precision::Mixed).unwrap();
+        let x = Array2::from_shape_simple_fn((k, d), || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        });
+        let double = score(x.view(), p, 2, Precision::Double);
+        let mixed = score(x.view(), p, 2, Precision::Mixed);
         assert_eq!(mixed.ridge, 0.0);
         let scale = double.score.iter().fold(0.0f64, |m, s| m.max(s.abs()));
         for (a, b) in double.score.iter().zip(&mixed.score) {
@@ -212,61 +189,60 @@ mod tests {
     }
 
     #[test]
-    fn profile_reports_every_phase_and_the_same_scores() {
-        let (k, d, p) = (300, 20, 100);
-        let x = sample(k, d);
+    fn timing_reports_every_phase_and_changes_no_score() {
+        let x = sample(300, 20);
         for precision in [Precision::Double, Precision::Mixed] {
-            let (scores, t) = profile_block(&x, k, d, p, 2, precision).unwrap();
-            assert_eq!(scores, score_block_in(&x, k, d, p, 1, precision).unwrap());
-            let parts = [
-                t.normalise,
-                t.gram,
-                t.transform,
-                t.cholesky,
-                t.solve,
-                t.inverse,
-            ];
-            assert!(parts.iter().all(|&s| s > 0.0 && s.is_finite()), "{t:?}");
-            assert!(parts.iter().sum::<f64>() <= t.total);
+            let mut t = PhaseTimes::default();
+            let scores = score_block(x.view(), 100, 2, precision, &mut t).unwrap();
+            assert_eq!(scores, score(x.view(), 100, 1, precision));
+            let parts = &t.named()[..6];
+            assert!(
+                parts.iter().all(|&(_, s)| s > 0.0 && s.is_finite()),
+                "{t:?}"
+            );
+            assert!(parts.iter().map(|&(_, s)| s).sum::<f64>() <= t.total);
         }
     }
 
     #[test]
     fn f32_block_scores_like_its_f64_widening() {
-        let (k, d, p) = (40, 6, 15);
-        let x32: Vec<f32> = sample(k, d).iter().map(|&v| v as f32).collect();
-        let x64: Vec<f64> = x32.iter().map(|&v| f64::from(v)).collect();
+        let x64 = sample(40, 6);
+        let x32 = x64.mapv(|v| v as f32);
+        let widened = x32.mapv(f64::from);
         assert_eq!(
-            score_block(&x32, k, d, p, 2).unwrap(),
-            score_block(&x64, k, d, p, 2).unwrap()
+            score_block(x32.view(), 15, 2, Precision::Double, &mut NoTiming).unwrap(),
+            score(widened.view(), 15, 2, Precision::Double)
         );
     }
 
     #[test]
-    fn complexity_equals_sum_over_solve() {
+    fn complexity_equals_the_quadratic_form_of_the_solve() {
         let (k, d) = (25, 5);
         let x = sample(k, d);
-        let y: Vec<f64> = (0..k).map(|i| if i < 10 { -1.0 } else { 1.0 }).collect();
-        let (c, ridge) = complexity(&x, k, d, &y, 2).unwrap();
+        let labels = Array2::from_shape_fn((k, 2), |(i, c)| {
+            if (i < 10) ^ (c == 1 && i % 2 == 0) {
+                -1.0
+            } else {
+                1.0
+            }
+        });
+        let (values, ridge) = complexity(x.view(), labels.view(), 2).unwrap();
         assert_eq!(ridge, 0.0);
-        let h = gram(&x, k, d, 1).unwrap();
-        // yᵀ H⁻¹ y ≥ ‖y‖² / λ_max(H) > 0, and H α = y for α from the factor.
-        assert!(c > 0.0 && c.is_finite());
-        let mut hb = vec![0.0; k * k];
-        let ridge2 = loo::factor_with_ridge(
-            &mut hb,
-            k,
-            faer::Par::Seq,
-            |b| {
-                b.copy_from_slice(&h);
-                Ok(())
-            },
-            |_| true,
-        )
-        .unwrap();
-        assert_eq!(ridge2, 0.0);
-        let alpha = loo::solve(&hb, k, &y, faer::Par::Seq);
-        let quad: f64 = alpha.iter().zip(&y).map(|(a, b)| a * b).sum();
-        assert!((quad - c).abs() < 1e-9 * c);
+        let h = gram(x.view(), 1).unwrap();
+        let mut l: Vec<f64> = h.iter().copied().collect();
+        assert!(crate::cholesky::cholesky_lower(
+            MatMut::from_column_major_slice_mut(&mut l, k, k),
+            Par::Seq
+        ));
+        for (c, value) in values.iter().enumerate() {
+            // yᵀ H⁻¹ y ≥ ‖y‖² / λ_max(H) > 0, and H α = y for α from the factor.
+            let y = labels.column(c).to_vec();
+            let alpha = solve(MatRef::from_column_major_slice(&l, k, k), &y, Par::Seq);
+            let quad: f64 = alpha.iter().zip(&y).map(|(a, b)| a * b).sum();
+            assert!(*value > 0.0 && (quad - value).abs() < 1e-9 * value);
+            // One column alone gives the same bits as that column among others.
+            let (alone, _) = complexity(x.view(), labels.slice(ndarray::s![.., c..=c]), 3).unwrap();
+            assert_eq!(alone[0].to_bits(), value.to_bits());
+        }
     }
 }

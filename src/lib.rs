@@ -1,22 +1,36 @@
 //! Python bindings of the numerical core: argument conversion, GIL release, errors to exceptions.
 
+pub mod arccos;
 pub mod block;
+pub mod cholesky;
+pub mod element;
 pub mod error;
-pub mod kernel;
+pub mod gram;
 pub mod loo;
+pub mod near;
+pub mod panel;
+pub mod precision;
 #[cfg(test)]
 mod proptests;
+pub mod simd;
+pub mod solve;
 pub mod threads;
+pub mod timing;
+pub mod transform;
+pub mod views;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::ndarray::Array2;
+use numpy::{PyArray1, PyArray2, PyReadonlyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::error::CoreError;
-use crate::kernel::Precision;
+use crate::loo::BlockScores;
+use crate::precision::Precision;
+use crate::timing::{NoTiming, PhaseTimes};
 
 pyo3::create_exception!(
     _core,
@@ -59,89 +73,66 @@ fn run_detached<R: Send>(
     }
 }
 
-fn block_dims<T: numpy::Element>(x: &PyReadonlyArray2<'_, T>) -> PyResult<(usize, usize)> {
-    let shape = x.shape();
-    Ok((shape[0], shape[1]))
+/// The one place a precision name becomes the core's enum.
+fn parse_precision(name: &str) -> PyResult<Precision> {
+    name.parse().map_err(PyValueError::new_err)
 }
 
-fn contiguous<'a, T: numpy::Element>(x: &'a PyReadonlyArray2<'_, T>) -> PyResult<&'a [T]> {
-    x.as_slice()
-        .map_err(|_| PyValueError::new_err("the block must be a C-contiguous 2-D array"))
+/// The terms of a block as a `(4, p)` array: score, a2, ab, b2.
+fn terms_array<'py>(py: Python<'py>, out: BlockScores) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let p = out.score.len();
+    let rows = [out.score, out.a2, out.ab, out.b2].concat();
+    let terms =
+        Array2::from_shape_vec((4, p), rows).map_err(|e| InternalError::new_err(e.to_string()))?;
+    Ok(PyArray2::from_owned_array(py, terms))
 }
-
-fn precision(mixed: bool) -> Precision {
-    if mixed {
-        Precision::Mixed
-    } else {
-        Precision::Double
-    }
-}
-
-type Scores<'py> = (
-    Bound<'py, PyArray1<f64>>,
-    Bound<'py, PyArray1<f64>>,
-    Bound<'py, PyArray1<f64>>,
-    Bound<'py, PyArray1<f64>>,
-    f64,
-);
 
 macro_rules! bind_dtype {
     ($t:ty, $score:ident, $profile:ident, $gram:ident, $complexity:ident) => {
         /// Scores the last `n_pos` rows of the block `x` against the rows before them.
         ///
-        /// `mixed`: inner products in f32, factorisation in f64.
-        /// Returns (score, a2, ab, b2, ridge) for the positives in block order.
+        /// `precision`: "double" or "mixed". Returns (terms, ridge): terms is (4, n_pos), the
+        /// rows score, a2, ab, b2 of the positives in block order.
         #[pyfunction]
-        #[pyo3(signature = (x, n_pos, threads=0, mixed=false))]
+        #[pyo3(signature = (x, n_pos, threads=0, precision="double"))]
         fn $score<'py>(
             py: Python<'py>,
             x: PyReadonlyArray2<'py, $t>,
             n_pos: usize,
             threads: usize,
-            mixed: bool,
-        ) -> PyResult<Scores<'py>> {
-            let (k, d) = block_dims(&x)?;
-            let data = contiguous(&x)?;
+            precision: &str,
+        ) -> PyResult<(Bound<'py, PyArray2<f64>>, f64)> {
+            let precision = parse_precision(precision)?;
+            let x = x.as_array();
             let out = run_detached(py, || {
-                block::score_block_in(data, k, d, n_pos, threads, precision(mixed))
+                block::score_block(x, n_pos, threads, precision, &mut NoTiming)
             })?;
-            Ok((
-                PyArray1::from_vec(py, out.score),
-                PyArray1::from_vec(py, out.a2),
-                PyArray1::from_vec(py, out.ab),
-                PyArray1::from_vec(py, out.b2),
-                out.ridge,
-            ))
+            let ridge = out.ridge;
+            Ok((terms_array(py, out)?, ridge))
         }
 
-        /// Like the scoring function, returning (score, seconds per phase) for benchmarks.
+        /// Like the scoring function, also returning the seconds of each phase, for benchmarks.
         #[pyfunction]
-        #[pyo3(signature = (x, n_pos, threads=0, mixed=false))]
+        #[pyo3(signature = (x, n_pos, threads=0, precision="double"))]
         fn $profile<'py>(
             py: Python<'py>,
             x: PyReadonlyArray2<'py, $t>,
             n_pos: usize,
             threads: usize,
-            mixed: bool,
-        ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyDict>)> {
-            let (k, d) = block_dims(&x)?;
-            let data = contiguous(&x)?;
+            precision: &str,
+        ) -> PyResult<(Bound<'py, PyArray2<f64>>, f64, Bound<'py, PyDict>)> {
+            let precision = parse_precision(precision)?;
+            let x = x.as_array();
             let (out, t) = run_detached(py, || {
-                block::profile_block(data, k, d, n_pos, threads, precision(mixed))
+                let mut t = PhaseTimes::default();
+                block::score_block(x, n_pos, threads, precision, &mut t).map(|out| (out, t))
             })?;
             let times = PyDict::new(py);
-            for (name, seconds) in [
-                ("normalise", t.normalise),
-                ("gram", t.gram),
-                ("transform", t.transform),
-                ("cholesky", t.cholesky),
-                ("solve", t.solve),
-                ("inverse", t.inverse),
-                ("total", t.total),
-            ] {
+            for (name, seconds) in t.named() {
                 times.set_item(name, seconds)?;
             }
-            Ok((PyArray1::from_vec(py, out.score), times))
+            let ridge = out.ridge;
+            Ok((terms_array(py, out)?, ridge, times))
         }
 
         /// The full arc-cosine kernel matrix H of the rows of `x`.
@@ -152,29 +143,25 @@ macro_rules! bind_dtype {
             x: PyReadonlyArray2<'py, $t>,
             threads: usize,
         ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-            let (k, d) = block_dims(&x)?;
-            let data = contiguous(&x)?;
-            let h = run_detached(py, || block::gram(data, k, d, threads))?;
-            let h = numpy::ndarray::Array2::from_shape_vec((k, k), h)
-                .map_err(|e| InternalError::new_err(e.to_string()))?;
+            let x = x.as_array();
+            let h = run_detached(py, || block::gram(x, threads))?;
             Ok(PyArray2::from_owned_array(py, h))
         }
 
-        /// yᵀ H⁻¹ y for the rows of `x` and labels `y`; returns (value, ridge).
+        /// yᵀ H⁻¹ y for the rows of `x` and each column y of `labels` (k x m), from one
+        /// factorisation; returns (values (m,), ridge).
         #[pyfunction]
-        #[pyo3(signature = (x, y, threads=0))]
+        #[pyo3(signature = (x, labels, threads=0))]
         fn $complexity<'py>(
             py: Python<'py>,
             x: PyReadonlyArray2<'py, $t>,
-            y: PyReadonlyArray1<'py, f64>,
+            labels: PyReadonlyArray2<'py, f64>,
             threads: usize,
-        ) -> PyResult<(f64, f64)> {
-            let (k, d) = block_dims(&x)?;
-            let data = contiguous(&x)?;
-            let labels = y
-                .as_slice()
-                .map_err(|_| PyValueError::new_err("y must be a contiguous 1-D array"))?;
-            run_detached(py, || block::complexity(data, k, d, labels, threads))
+        ) -> PyResult<(Bound<'py, PyArray1<f64>>, f64)> {
+            let x = x.as_array();
+            let labels = labels.as_array();
+            let (values, ridge) = run_detached(py, || block::complexity(x, labels, threads))?;
+            Ok((PyArray1::from_vec(py, values), ridge))
         }
     };
 }
@@ -209,7 +196,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.py().get_type::<SingularKernelError>(),
     )?;
     m.add("InternalError", m.py().get_type::<InternalError>())?;
-    m.add("FIRST_RIDGE", loo::FIRST_RIDGE)?;
-    m.add("MAX_RIDGE", loo::MAX_RIDGE)?;
+    m.add("FIRST_RIDGE", cholesky::FIRST_RIDGE)?;
+    m.add("MAX_RIDGE", cholesky::MAX_RIDGE)?;
     Ok(())
 }

@@ -4,13 +4,47 @@
 //! terms add up, or a `CoreError`, and the error is `BadRow` exactly when a row cannot be
 //! normalised (zero norm, a non-finite value, or a squared norm that overflows).
 
-use faer::Par;
+use faer::{MatMut, Par};
+use ndarray::ArrayView2;
 use proptest::prelude::*;
 
-use crate::block::score_block;
+use crate::arccos::{arccos_kernel, asin};
+use crate::block;
+use crate::cholesky::MAX_RIDGE;
 use crate::error::CoreError;
-use crate::kernel::{arccos_kernel, asin};
-use crate::loo::{block_scores, BlockScores, MAX_RIDGE};
+use crate::loo::{block_scores, BlockScores};
+use crate::precision::Precision;
+use crate::timing::NoTiming;
+use crate::views::cols_mut;
+
+fn score_block<T: crate::element::Element>(
+    x: &[T],
+    k: usize,
+    d: usize,
+    p: usize,
+    threads: usize,
+) -> Result<BlockScores, CoreError> {
+    let x = ArrayView2::from_shape((k, d), x).expect("k * d values");
+    block::score_block(x, p, threads, Precision::Double, &mut NoTiming)
+}
+
+/// Leave-one-out scores of the symmetric column-major `full` (`k x k`) as H.
+fn scores_of_matrix(full: &[f64], k: usize, p: usize) -> Result<BlockScores, CoreError> {
+    let mut h = vec![0.0; k * k];
+    let build = |h: MatMut<'_, f64>, _: &mut NoTiming| {
+        for (j, c) in cols_mut(h).enumerate() {
+            c.copy_from_slice(&full[j * k..(j + 1) * k]);
+        }
+        Ok(())
+    };
+    block_scores(
+        MatMut::from_column_major_slice_mut(&mut h, k, k),
+        p,
+        Par::Seq,
+        build,
+        &mut NoTiming,
+    )
+}
 
 /// One entry of a block: ordinary values mixed with huge, tiny, subnormal, zero and non-finite ones.
 fn entry() -> impl Strategy<Value = f64> {
@@ -133,11 +167,7 @@ proptest! {
         let full: Vec<f64> = (0..k * k)
             .map(|idx| entries[(idx % k).max(idx / k) * k + (idx % k).min(idx / k)])
             .collect();
-        let mut h = vec![0.0; k * k];
-        match block_scores(&mut h, k, p, Par::Seq, |h| {
-            h.copy_from_slice(&full);
-            Ok(())
-        }) {
+        match scores_of_matrix(&full, k, p) {
             Ok(out) => check_scores(&out, p, false)?,
             Err(e) => prop_assert!(matches!(e, CoreError::NotPositiveDefinite { .. }), "{e:?}"),
         }
@@ -173,11 +203,7 @@ proptest! {
                 }
             })
             .collect();
-        let mut h = vec![0.0; k * k];
-        let out = block_scores(&mut h, k, p, Par::Seq, |h| {
-            h.copy_from_slice(&full);
-            Ok(())
-        })
+        let out = scores_of_matrix(&full, k, p)
         .map_err(|e| TestCaseError::fail(format!("{e}")))?;
         prop_assert!(out.ridge > 0.0, "a singular H was factored without a ridge");
         check_scores(&out, p, true)?;

@@ -27,9 +27,12 @@ def _entry(name: str, x: np.ndarray):
 
 
 def score_block(x: np.ndarray, n_pos: int, threads: int, precision: str) -> BlockOutput:
-    """Scores the last ``n_pos`` rows of ``x`` against the rows before them."""
-    score, a2, ab, b2, ridge = _entry("score_block", x)(x, n_pos, threads, precision == "mixed")
-    return BlockOutput(np.stack([score, a2, ab, b2]), ridge)
+    """Scores the last ``n_pos`` rows of ``x`` against the rows before them.
+
+    ``precision`` is ``"double"`` or ``"mixed"``, passed through to the core, which refuses others.
+    """
+    terms, ridge = _entry("score_block", x)(x, n_pos, threads, precision)
+    return BlockOutput(terms, ridge)
 
 
 def gram(x: np.ndarray, threads: int) -> np.ndarray:
@@ -39,4 +42,13 @@ def gram(x: np.ndarray, threads: int) -> np.ndarray:
 
 def complexity(x: np.ndarray, labels: np.ndarray, threads: int) -> tuple[float, float]:
     """``yᵀH⁻¹y`` for the ±1 vector ``labels``, and the ridge the factorisation needed."""
-    return _entry("complexity", x)(x, labels, threads)
+    values, ridge = complexities(x, np.asarray(labels, dtype=np.float64)[:, None], threads)
+    return float(values[0]), ridge
+
+
+def complexities(x: np.ndarray, labels: np.ndarray, threads: int) -> tuple[np.ndarray, float]:
+    """``yᵀH⁻¹y`` for every column y of ``labels`` (k x m), from one factorisation of H.
+
+    Returns the m values and the ridge the factorisation needed (shared by all columns).
+    """
+    return _entry("complexity", x)(x, np.asarray(labels, dtype=np.float64), threads)

@@ -1,0 +1,195 @@
+//! The lower triangle of H for a block's unit rows: one triangle of their Gram, then the transform.
+
+use faer::linalg::matmul::triangular::{matmul, BlockStructure};
+use faer::{Accum, MatMut, Par};
+
+use crate::element::UnitRows;
+use crate::error::CoreError;
+use crate::panel::kernel_lower_mixed;
+use crate::precision::Precision;
+use crate::timing::{Phase, Recorder};
+use crate::transform::transform_lower;
+
+/// Writes the lower triangle (diagonal included) of U = X Xᵀ into `h` for the unit rows.
+///
+/// `h` is a column-major `k x k` view; its strict upper triangle is left untouched.
+pub fn gram_lower(rows: &UnitRows, h: MatMut<'_, f64>, par: Par) {
+    let at = rows.at();
+    matmul(
+        h,
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        at.transpose(),
+        BlockStructure::Rectangular,
+        at,
+        BlockStructure::Rectangular,
+        1.0,
+        par,
+    );
+}
+
+/// Builds the lower triangle of H for the unit rows into `h`, a column-major `k x k` view.
+pub fn kernel_lower<R: Recorder>(
+    rows: &UnitRows,
+    mut h: MatMut<'_, f64>,
+    precision: Precision,
+    par: Par,
+    rec: &mut R,
+) -> Result<(), CoreError> {
+    let k = rows.len();
+    if h.nrows() != k || h.ncols() != k {
+        return Err(CoreError::Shape(format!(
+            "H is {} x {}, a block of {k} rows needs {k} x {k}",
+            h.nrows(),
+            h.ncols()
+        )));
+    }
+    match precision {
+        Precision::Double => {
+            rec.time(Phase::Gram, || gram_lower(rows, h.as_mut(), par));
+            rec.time(Phase::Transform, || transform_lower(h, rows, par));
+        }
+        Precision::Mixed => kernel_lower_mixed(rows, h, par, rec),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::element::normalise_rows;
+    use crate::timing::NoTiming;
+    use ndarray::ArrayView2;
+
+    pub(crate) fn sample(k: usize, d: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..k * d)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.3
+            })
+            .collect()
+    }
+
+    /// The lower triangle of H of the `k x d` row-major `x`, column-major.
+    pub(crate) fn kernel_of(
+        x: &[f64],
+        k: usize,
+        d: usize,
+        precision: Precision,
+        par: Par,
+    ) -> Vec<f64> {
+        let rows = normalise_rows(ArrayView2::from_shape((k, d), x).unwrap(), par).unwrap();
+        let mut h = vec![0.0; k * k];
+        kernel_lower(
+            &rows,
+            MatMut::from_column_major_slice_mut(&mut h, k, k),
+            precision,
+            par,
+            &mut NoTiming,
+        )
+        .unwrap();
+        h
+    }
+
+    fn naive_h(x: &[f64], k: usize, d: usize) -> Vec<f64> {
+        let rows: Vec<Vec<f64>> = x
+            .chunks(d)
+            .map(|r| {
+                let n = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+                r.iter().map(|v| v / n).collect()
+            })
+            .collect();
+        let mut h = vec![0.0; k * k];
+        for i in 0..k {
+            for j in 0..k {
+                let u: f64 = rows[i].iter().zip(&rows[j]).map(|(a, b)| a * b).sum();
+                let u = u.clamp(-1.0, 1.0);
+                h[i * k + j] = if i == j {
+                    0.5
+                } else {
+                    u * (std::f64::consts::PI - u.acos()) / (2.0 * std::f64::consts::PI)
+                };
+            }
+        }
+        h
+    }
+
+    #[test]
+    fn lower_triangle_matches_definition() {
+        for (k, d) in [(1, 1), (2, 3), (7, 5), (13, 1), (64, 17), (131, 40)] {
+            let x = sample(k, d, k as u64);
+            let want = naive_h(&x, k, d);
+            for par in [Par::Seq, Par::rayon(2)] {
+                let h = kernel_of(&x, k, d, Precision::Double, par);
+                for j in 0..k {
+                    for i in j..k {
+                        let err = (h[j * k + i] - want[i * k + j]).abs();
+                        assert!(err < 1e-14, "k={k} d={d} ({i},{j}) err {err:e}");
+                    }
+                    assert_eq!(h[j * k + j], 0.5);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mixed_kernel_is_close_to_double() {
+        for (k, d) in [(1, 3), (5, 2), (257, 31), (600, 9)] {
+            let x = sample(k, d, 7);
+            let double = kernel_of(&x, k, d, Precision::Double, Par::Seq);
+            let mixed = kernel_of(&x, k, d, Precision::Mixed, Par::rayon(2));
+            for j in 0..k {
+                assert_eq!(mixed[j * k + j], 0.5);
+                for i in j + 1..k {
+                    let err = (mixed[j * k + i] - double[j * k + i]).abs();
+                    assert!(err < 1e-6, "k={k} d={d} ({i},{j}) err {err:e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mixed_kernel_refines_near_parallel_rows_in_f64() {
+        let (k, d) = (40, 300);
+        let mut x = sample(k, d, 5);
+        for i in (1..k).step_by(2) {
+            for c in 0..d {
+                x[i * d + c] = x[(i - 1) * d + c] * (1.0 + 1e-4 * ((c % 7) as f64 - 3.0));
+            }
+        }
+        let double = kernel_of(&x, k, d, Precision::Double, Par::Seq);
+        let mixed = kernel_of(&x, k, d, Precision::Mixed, Par::Seq);
+        for i in (1..k).step_by(2) {
+            let j = i - 1;
+            assert!(
+                double[j * k + i] > 0.49,
+                "rows {i} and {j} should be near-parallel"
+            );
+            let err = (mixed[j * k + i] - double[j * k + i]).abs();
+            assert!(err < 1e-11, "({i},{j}) err {err:e}");
+        }
+    }
+
+    #[test]
+    fn duplicate_rows_give_exactly_equal_columns() {
+        // Rows whose dot product with themselves does not round to exactly 1.
+        let (k, d) = (6, 7);
+        let mut x = sample(k, d, 11);
+        let copy: Vec<f64> = x[..d].to_vec();
+        x[3 * d..4 * d].copy_from_slice(&copy);
+        for precision in [Precision::Double, Precision::Mixed] {
+            let h = kernel_of(&x, k, d, precision, Par::Seq);
+            // The lower triangle is column-major: entry (r, c), r >= c, sits at c * k + r.
+            let at = |r: usize, c: usize| h[r.min(c) * k + r.max(c)];
+            assert_eq!(at(3, 0), 0.5, "{precision:?}: H[3, 0] of a duplicate pair");
+            for i in [1, 2, 4, 5] {
+                assert_eq!(at(i, 0), at(i, 3), "{precision:?}: row {i}");
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! How a block is computed, float64 throughout or mixed, and its parsing from the name users pass.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// How the inner products of a block are computed; the factorisation is always in f64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// Normalised rows and their inner products in f64.
+    #[default]
+    Double,
+    /// Rows normalised in f64, rounded to f32, inner products in f32 (half the Gram's time),
+    /// widened to f64 before the arc-cosine transform.
+    Mixed,
+}
+
+impl FromStr for Precision {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "double" => Ok(Precision::Double),
+            "mixed" => Ok(Precision::Mixed),
+            other => Err(format!(
+                "precision must be 'double' or 'mixed', got {other:?}"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Precision::Double => "double",
+            Precision::Mixed => "mixed",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_others_are_refused() {
+        for p in [Precision::Double, Precision::Mixed] {
+            assert_eq!(p.to_string().parse::<Precision>(), Ok(p));
+        }
+        let err = "single".parse::<Precision>().unwrap_err();
+        assert!(
+            err.contains("'double' or 'mixed'") && err.contains("single"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,260 @@
+//! Triangular solves with a Cholesky factor in a fixed order, so no thread count changes a bit.
+
+use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
+use faer::{Mat, MatRef, Par};
+use rayon::prelude::*;
+
+use crate::simd::dot;
+use crate::views::col;
+
+/// Columns of L handled per step of the blocked triangular solves.
+const SOLVE_BLOCK: usize = 256;
+/// Rows of the solution one task updates at a time in the forward solve.
+const SOLVE_ROWS: usize = 512;
+
+/// Solves L z = y in place (`z` holds y on entry), L the lower factor in the `k x k` view `l`.
+///
+/// Blocked and right-looking: after each block of `z` is solved, the rows below are updated in
+/// parallel chunks. Each z_i sees the same operations in the same order, `z_i -= L_ij z_j` for
+/// j = 0, 1, …, whatever the chunks, so the result does not depend on the thread count (faer's
+/// parallel single-right-hand-side solve splits its sums by thread count, and so would).
+pub fn solve_lower(l: MatRef<'_, f64>, z: &mut [f64], par: Par) {
+    let k = l.nrows();
+    assert_eq!(
+        z.len(),
+        k,
+        "solve_lower: right-hand side of the wrong length"
+    );
+    for b0 in (0..k).step_by(SOLVE_BLOCK) {
+        let b1 = (b0 + SOLVE_BLOCK).min(k);
+        for j in b0..b1 {
+            let col = col(l, j);
+            let zj = z[j] / col[j];
+            z[j] = zj;
+            for (zi, lij) in z[j + 1..b1].iter_mut().zip(&col[j + 1..b1]) {
+                *zi -= lij * zj;
+            }
+        }
+        let (head, tail) = z.split_at_mut(b1);
+        let solved = &head[b0..b1];
+        let update = |(c, chunk): (usize, &mut [f64])| {
+            let r0 = b1 + c * SOLVE_ROWS;
+            for (j, &zj) in (b0..b1).zip(solved) {
+                let col = &col(l, j)[r0..r0 + chunk.len()];
+                for (zi, lij) in chunk.iter_mut().zip(col) {
+                    *zi -= lij * zj;
+                }
+            }
+        };
+        match par {
+            Par::Seq => tail.chunks_mut(SOLVE_ROWS).enumerate().for_each(update),
+            _ => tail.par_chunks_mut(SOLVE_ROWS).enumerate().for_each(update),
+        }
+    }
+}
+
+/// Solves Lᵀ x = z in place (`x` holds z on entry), L the lower factor in the view `l`.
+///
+/// Blocked from the last block up: the dot products of a block's columns of L with the part of
+/// x already solved run in parallel, one whole dot product per task in a fixed order, so again the
+/// thread count cannot change a bit.
+pub fn solve_upper_transposed(l: MatRef<'_, f64>, x: &mut [f64], par: Par) {
+    let k = l.nrows();
+    assert_eq!(
+        x.len(),
+        k,
+        "solve_upper_transposed: right-hand side of the wrong length"
+    );
+    let starts: Vec<usize> = (0..k).step_by(SOLVE_BLOCK).collect();
+    for &b0 in starts.iter().rev() {
+        let b1 = (b0 + SOLVE_BLOCK).min(k);
+        let (head, solved) = x.split_at_mut(b1);
+        let solved = &*solved;
+        let block = &mut head[b0..b1];
+        let reduce = |(j, xj): (usize, &mut f64)| {
+            *xj -= dot(&col(l, j)[b1..], solved);
+        };
+        match par {
+            Par::Seq => block
+                .iter_mut()
+                .enumerate()
+                .for_each(|(c, v)| reduce((b0 + c, v))),
+            _ => block
+                .par_iter_mut()
+                .enumerate()
+                .with_min_len(16)
+                .for_each(|(c, v)| reduce((b0 + c, v))),
+        }
+        for j in (b0..b1).rev() {
+            let col = col(l, j);
+            let s = dot(&col[j + 1..b1], &x[j + 1..b1]);
+            x[j] = (x[j] - s) / col[j];
+        }
+    }
+}
+
+/// Solves H α = y given the lower Cholesky factor in `l`: L z = y, then Lᵀ α = z.
+///
+/// Both solves are written so that the thread count cannot change a bit of α.
+pub fn solve(l: MatRef<'_, f64>, y: &[f64], par: Par) -> Vec<f64> {
+    let mut alpha = y.to_vec();
+    solve_lower(l, &mut alpha, par);
+    solve_upper_transposed(l, &mut alpha, par);
+    alpha
+}
+
+/// Columns of inv(L_SS) one task solves for at a time in [`trailing_inverse_diagonal`].
+const INVERSE_PANEL: usize = 64;
+
+/// diag(H⁻¹) over the trailing `p` rows: squared column norms of the inverse of L's trailing block.
+///
+/// inv(L_SS) is found panel by panel: columns `c0..c0+w` of it are zero above row c0, so they solve
+/// L[c0.., c0..] X = I[c0.., c0..c0+w], p³/3 flops in all. Panels are independent tasks, each solved
+/// sequentially, so the result does not depend on the thread count, and the scratch is one
+/// p x w panel per thread rather than a p x p inverse.
+pub fn trailing_inverse_diagonal(l: MatRef<'_, f64>, p: usize, par: Par) -> Vec<f64> {
+    let k = l.nrows();
+    let lss = l.submatrix(k - p, k - p, p, p);
+    let mut diag = vec![0.0f64; p];
+    let panel = |(b, out): (usize, &mut [f64])| {
+        let c0 = b * INVERSE_PANEL;
+        let (w, m) = (out.len(), p - c0);
+        let mut x = Mat::<f64>::zeros(m, w);
+        (0..w).for_each(|c| x[(c, c)] = 1.0);
+        solve_lower_triangular_in_place(lss.submatrix(c0, c0, m, m), x.as_mut(), Par::Seq);
+        for (c, d) in out.iter_mut().enumerate() {
+            let tail = &col(x.as_ref(), c)[c..];
+            *d = dot(tail, tail);
+        }
+    };
+    match par {
+        Par::Seq => diag.chunks_mut(INVERSE_PANEL).enumerate().for_each(panel),
+        _ => diag
+            .par_chunks_mut(INVERSE_PANEL)
+            .enumerate()
+            .for_each(panel),
+    }
+    diag
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::cholesky::cholesky_lower;
+    use faer::MatMut;
+
+    /// A small symmetric positive definite matrix with a known structure, column-major.
+    pub(crate) fn spd(k: usize) -> Vec<f64> {
+        let mut h = vec![0.0; k * k];
+        for j in 0..k {
+            for i in 0..k {
+                let (a, b) = (i as f64, j as f64);
+                h[j * k + i] = 1.0 / (1.0 + (a - b).abs()) + if i == j { 1.0 } else { 0.0 };
+            }
+        }
+        h
+    }
+
+    pub(crate) fn inverse(h: &[f64], k: usize) -> Vec<f64> {
+        // Gauss-Jordan on a copy, good enough for the well-conditioned test matrices.
+        let mut a: Vec<Vec<f64>> = (0..k)
+            .map(|i| {
+                let mut r: Vec<f64> = (0..k).map(|j| h[j * k + i]).collect();
+                r.extend((0..k).map(|j| if i == j { 1.0 } else { 0.0 }));
+                r
+            })
+            .collect();
+        for c in 0..k {
+            let piv = a[c][c];
+            a[c].iter_mut().for_each(|v| *v /= piv);
+            for r in 0..k {
+                if r != c {
+                    let f = a[r][c];
+                    let row_c = a[c].clone();
+                    a[r].iter_mut().zip(&row_c).for_each(|(v, w)| *v -= f * w);
+                }
+            }
+        }
+        (0..k * k).map(|idx| a[idx % k][k + idx / k]).collect()
+    }
+
+    fn factor(k: usize) -> Vec<f64> {
+        let mut l = spd(k);
+        assert!(cholesky_lower(
+            MatMut::from_column_major_slice_mut(&mut l, k, k),
+            Par::Seq
+        ));
+        l
+    }
+
+    #[test]
+    fn trailing_diagonal_matches_full_inverse() {
+        let k = 20;
+        let l = factor(k);
+        let g = inverse(&spd(k), k);
+        let p = 6;
+        let diag =
+            trailing_inverse_diagonal(MatRef::from_column_major_slice(&l, k, k), p, Par::rayon(2));
+        for (j, d) in diag.iter().enumerate() {
+            let want = g[(k - p + j) * k + (k - p + j)];
+            assert!((d - want).abs() < 1e-12 * want);
+        }
+    }
+
+    #[test]
+    fn blocked_solves_match_faer_and_ignore_threads() {
+        use faer::linalg::triangular_solve::solve_upper_triangular_in_place;
+        for k in [1, 2, 255, 256, 257, 700, 1300] {
+            let mut l = factor(k);
+            (0..k).for_each(|j| (0..j).for_each(|i| l[j * k + i] = 0.0));
+            let lm = MatRef::from_column_major_slice(&l, k, k);
+            let y: Vec<f64> = (0..k).map(|i| ((i * 37 % 11) as f64) - 5.0).collect();
+            let mut want = y.clone();
+            let mut c = MatMut::from_column_major_slice_mut(&mut want, k, 1);
+            solve_lower_triangular_in_place(lm, c.as_mut(), Par::Seq);
+            solve_upper_triangular_in_place(lm.transpose(), c, Par::Seq);
+            let got = solve(lm, &y, Par::Seq);
+            let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-12 * scale, "k={k}: {g} vs {w}");
+            }
+            for threads in [2, 3, 5] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let par = pool.install(|| solve(lm, &y, Par::rayon(threads)));
+                assert_eq!(par, got, "k={k} threads={threads}");
+            }
+        }
+    }
+
+    #[test]
+    fn panelled_inverse_diagonal_matches_a_whole_inverse() {
+        let (k, p) = (400, 150);
+        let l = factor(k);
+        let lm = MatRef::from_column_major_slice(&l, k, k);
+        let mut inv = Mat::<f64>::zeros(p, p);
+        faer::linalg::triangular_inverse::invert_lower_triangular(
+            inv.as_mut(),
+            lm.submatrix(k - p, k - p, p, p),
+            Par::Seq,
+        );
+        let got = trailing_inverse_diagonal(lm, p, Par::Seq);
+        for (j, g) in got.iter().enumerate() {
+            let want: f64 = (j..p).map(|i| inv[(i, j)] * inv[(i, j)]).sum();
+            assert!(
+                (g - want).abs() <= 1e-12 * want,
+                "column {j}: {g} vs {want}"
+            );
+        }
+        for threads in [2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let par = pool.install(|| trailing_inverse_diagonal(lm, p, Par::rayon(threads)));
+            assert_eq!(par, got);
+        }
+    }
+}
