@@ -209,20 +209,6 @@ def _stratified(codes: np.ndarray, limit: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(parts))
 
 
-def _each_class(x: np.ndarray, labels: np.ndarray, threads: int) -> tuple[np.ndarray, float]:
-    """``yᵀH⁻¹y`` of every column ``y`` of ``labels``, and the ridge H needed."""
-    complexities = getattr(_native, "complexities", None)
-    if complexities is not None:
-        values, ridge = complexities(x, labels, threads)
-        return np.asarray(values, dtype=np.float64), float(ridge)
-    # Until the core's one-factorisation entry point lands: one factorisation per class.
-    results = [
-        _native.complexity(x, np.ascontiguousarray(labels[:, c]), threads)
-        for c in range(labels.shape[1])
-    ]
-    return np.array([value for value, _ in results]), max(ridge for _, ridge in results)
-
-
 def _complexities(
     rows: Rows, codes: np.ndarray, limit: int, seed: int
 ) -> tuple[list[tuple[float, float]], int, list[str]]:
@@ -244,7 +230,7 @@ def _complexities(
     sub_codes = codes[subset]
     classes = np.arange(int(codes.max()) + 1)
     labels = np.where(sub_codes[:, None] == classes[None, :], 1.0, -1.0)
-    values, ridge = _each_class(x, labels, resolve_threads(None))
+    values, ridge = _native.complexities(x, labels, resolve_threads(None))
     notes = []
     if ridge > 0:
         notes.append(
