@@ -1,5 +1,5 @@
 //! Criterion benches of the three phases of a block: the Gram, the arc-cosine transform, and
-//! Cholesky + leave-one-out, over block sizes k and feature counts d.
+//! Cholesky + leave-one-out (H in f64, and in f32 as mixed precision stores it), over k and d.
 //!
 //! `cargo bench --bench block` runs k ∈ {1024, 4096} in a few minutes. `CGFAST_BENCH_LARGE=1` adds
 //! k = 8192 (H is 512 MiB); `CGFAST_BENCH_THREADS=n` sets the thread count (default: all CPUs).
@@ -11,7 +11,7 @@ use std::time::Duration;
 use cgfast::cholesky::cholesky_lower;
 use cgfast::element::normalise_rows;
 use cgfast::gram::{gram_lower, kernel_lower};
-use cgfast::precision::Precision;
+use cgfast::real::Real;
 use cgfast::solve::{solve, trailing_inverse_diagonal};
 use cgfast::threads::with_threads;
 use cgfast::timing::NoTiming;
@@ -46,14 +46,13 @@ fn rows(k: usize, d: usize) -> Array2<f64> {
     })
 }
 
-/// H's lower triangle for the rows `x`, into the column-major `k x k` buffer `h`.
-fn kernel(x: ArrayView2<'_, f64>, h: &mut [f64], precision: Precision, par: faer::Par) {
+/// H's lower triangle for the rows `x`, into the column-major `k x k` buffer `h`, in `E`.
+fn kernel<E: Real>(x: ArrayView2<'_, f64>, h: &mut [E], par: faer::Par) {
     let k = x.nrows();
     let unit = normalise_rows(x, par).unwrap();
     kernel_lower(
         &unit,
         MatMut::from_column_major_slice_mut(h, k, k),
-        precision,
         par,
         &mut NoTiming,
     )
@@ -84,19 +83,18 @@ fn gram(c: &mut Criterion) {
                     let unit = normalise_rows(x.view(), par).unwrap();
                     b.iter(|| {
                         gram_lower(
-                            &unit,
+                            unit.at(),
                             MatMut::from_column_major_slice_mut(&mut h, k, k),
                             par,
                         )
                     })
                 })
             });
-            // Mixed precision fuses the f32 Gram with the transform panel by panel: this is the
-            // whole kernel, to compare with the f64 Gram plus the transform bench.
-            group.bench_function(BenchmarkId::new(format!("mixed-kernel/k{k}"), d), |b| {
-                with_threads(threads(), |par| {
-                    b.iter(|| kernel(x.view(), &mut h, Precision::Mixed, par))
-                })
+            // Mixed precision's H: the f32 Gram and the transform into f32, the whole kernel,
+            // to compare with the f64 Gram plus the transform bench.
+            let mut h32 = vec![0.0f32; k * k];
+            group.bench_function(BenchmarkId::new(format!("f32-kernel/k{k}"), d), |b| {
+                with_threads(threads(), |par| b.iter(|| kernel(x.view(), &mut h32, par)))
             });
         }
     }
@@ -112,7 +110,7 @@ fn transform(c: &mut Criterion) {
         let unit = with_threads(threads(), |par| normalise_rows(x.view(), par).unwrap());
         with_threads(threads(), |par| {
             gram_lower(
-                &unit,
+                unit.at(),
                 MatMut::from_column_major_slice_mut(&mut cosines, k, k),
                 par,
             );
@@ -131,34 +129,44 @@ fn transform(c: &mut Criterion) {
     group.finish();
 }
 
+/// Cholesky + α + diag(H⁻¹) of the positives with H stored and factorised in `E`.
+fn factor_and_solve<E: Real>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    x: ArrayView2<'_, f64>,
+    p: usize,
+) {
+    let k = x.nrows();
+    let mut h = vec![E::default(); k * k];
+    with_threads(threads(), |par| kernel(x, &mut h, par));
+    let y: Vec<f64> = (0..k).map(|i| if i < k - p { -1.0 } else { 1.0 }).collect();
+    group.bench_function(BenchmarkId::new(name, k), |b| {
+        with_threads(threads(), |par| {
+            b.iter_batched_ref(
+                || h.clone(),
+                |l| {
+                    assert!(cholesky_lower(
+                        MatMut::from_column_major_slice_mut(l, k, k),
+                        par
+                    ));
+                    let l = MatRef::from_column_major_slice(l, k, k);
+                    (solve(l, &y, par), trailing_inverse_diagonal(l, p, par))
+                },
+                BatchSize::LargeInput,
+            )
+        })
+    });
+}
+
 fn cholesky_loo(c: &mut Criterion) {
     let mut group = configure(c, "cholesky-loo");
     for k in sizes() {
         let (d, p) = (784, k / 2);
         let x = rows(k, d);
-        let mut h = vec![0.0; k * k];
-        with_threads(threads(), |par| {
-            kernel(x.view(), &mut h, Precision::Double, par)
-        });
-        let y: Vec<f64> = (0..k).map(|i| if i < k - p { -1.0 } else { 1.0 }).collect();
         let flops = (k * k * k / 3 + p * p * p / 3 + 2 * k * k) as u64;
         group.throughput(Throughput::Elements(flops));
-        group.bench_function(BenchmarkId::from_parameter(k), |b| {
-            with_threads(threads(), |par| {
-                b.iter_batched_ref(
-                    || h.clone(),
-                    |l| {
-                        assert!(cholesky_lower(
-                            MatMut::from_column_major_slice_mut(l, k, k),
-                            par
-                        ));
-                        let l = MatRef::from_column_major_slice(l, k, k);
-                        (solve(l, &y, par), trailing_inverse_diagonal(l, p, par))
-                    },
-                    BatchSize::LargeInput,
-                )
-            })
-        });
+        factor_and_solve::<f64>(&mut group, "f64", x.view(), p);
+        factor_and_solve::<f32>(&mut group, "f32", x.view(), p);
     }
     group.finish();
 }

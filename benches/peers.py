@@ -181,7 +181,7 @@ def blocks_section(args, gemm: float, out: list[str]) -> None:
             x = rows(k, d, seed=k + d)
             cg_t, cg_ph = float("inf"), {}
             for _ in range(args.repeats):
-                terms, _, ph = _core.profile_block_f64(x, p, args.threads)
+                terms, _, _, ph = _core.profile_block_f64(x, p, args.threads)
                 score = terms[0]
                 if ph["total"] < cg_t:
                     cg_t, cg_ph = ph["total"], ph
@@ -225,7 +225,7 @@ def authors_section(args, out: list[str]) -> None:
     authors_total = setup + per_example * p
     # cgfast puts the positives last: same block, rows reordered.
     xb = np.concatenate([x[p:], x[:p]])
-    cg_t, (terms, _) = best_of(args.repeats, _core.score_block_f64, xb, p, args.threads)
+    cg_t, (terms, *_) = best_of(args.repeats, _core.score_block_f64, xb, p, args.threads)
     score = terms[0]
     sp_t, _ = best_of(args.repeats, scipy_closed_form, xb, p)
     start = len(out)
@@ -306,10 +306,10 @@ def mixed_section(args, out: list[str]) -> None:
         for c in np.unique(y):
             pos, neg = np.flatnonzero(y == c), np.flatnonzero(y != c)
             xb = np.ascontiguousarray(np.concatenate([x[neg], x[pos]]))
-            td, (sd, _) = best_of(
+            td, (sd, *_) = best_of(
                 args.repeats, _core.score_block_f64, xb, len(pos), args.threads, "double"
             )
-            tm, (sm, _) = best_of(
+            tm, (sm, *_) = best_of(
                 args.repeats, _core.score_block_f64, xb, len(pos), args.threads, "mixed"
             )
             double[pos], mixed[pos] = sd[0], sm[0]
@@ -376,7 +376,7 @@ def threads_section(args, out: list[str]) -> None:
     x = rows(k, d, seed=11)
     ok = []
     for precision in ("double", "mixed"):
-        ref, _ = _core.score_block_f64(x, 1400, counts[0], precision)
+        ref = _core.score_block_f64(x, 1400, counts[0], precision)[0]
         same = all(
             np.array_equal(ref, _core.score_block_f64(x, 1400, n, precision)[0])
             for n in range(1, max(counts) + 1)

@@ -7,29 +7,31 @@ use crate::element::{normalise_rows, Element};
 use crate::error::CoreError;
 use crate::gram::kernel_lower;
 use crate::loo::{self, BlockScores};
+use crate::mixed::mixed_scores;
 use crate::precision::Precision;
+use crate::real::Real;
 use crate::threads::with_threads;
 use crate::timing::{NoTiming, Phase, Recorder};
 
-/// A zeroed `k x k` buffer for H, from the allocator's zeroed pages: no pass over 8k² bytes before
-/// the Gram writes them, and the first touch of each page happens in the parallel Gram.
-fn kernel_buffer(k: usize) -> Result<Vec<f64>, CoreError> {
+/// A zeroed `k x k` buffer for H, from the allocator's zeroed pages: no pass over the buffer before
+/// the Gram writes it, and the first touch of each page happens in the parallel Gram.
+fn kernel_buffer<E: Real>(k: usize) -> Result<Vec<E>, CoreError> {
     let too_large = || {
         CoreError::Shape(format!(
             "cannot allocate the {k} x {k} kernel matrix ({:.1} GiB)",
-            k as f64 * k as f64 * 8.0 / (1u64 << 30) as f64
+            (k as f64 * k as f64 * std::mem::size_of::<E>() as f64) / (1u64 << 30) as f64
         ))
     };
     let len = k.checked_mul(k).ok_or_else(too_large)?;
     if len == 0 {
         return Ok(Vec::new());
     }
-    let layout = std::alloc::Layout::array::<f64>(len).map_err(|_| too_large())?;
+    let layout = std::alloc::Layout::array::<E>(len).map_err(|_| too_large())?;
     // SAFETY: the layout has a non-zero size. A non-null result is a zeroed allocation of `len`
-    // f64s (all-zero bits are 0.0) from the global allocator with the layout `Vec<f64>` uses for
-    // capacity `len`, so the Vec may own and free it.
+    // values of E, f64 or f32 (all-zero bits are 0.0 in both), from the global allocator with the
+    // layout `Vec<E>` uses for capacity `len`, so the Vec may own and free it.
     unsafe {
-        let ptr = std::alloc::alloc_zeroed(layout).cast::<f64>();
+        let ptr = std::alloc::alloc_zeroed(layout).cast::<E>();
         if ptr.is_null() {
             return Err(too_large());
         }
@@ -40,7 +42,8 @@ fn kernel_buffer(k: usize) -> Result<Vec<f64>, CoreError> {
 /// Scores the last `p` rows of the block `x` (`k x d`) against the first `k − p`.
 ///
 /// `threads` = 0 uses every CPU this process may run on. `rec` receives the seconds of each
-/// phase; pass [`NoTiming`] when nobody reads them.
+/// phase; pass [`NoTiming`] when nobody reads them. With [`Precision::Mixed`], a block float32
+/// cannot resolve is scored in float64 instead, with `fallback` set.
 pub fn score_block<T: Element, R: Recorder>(
     x: ArrayView2<'_, T>,
     p: usize,
@@ -53,16 +56,25 @@ pub fn score_block<T: Element, R: Recorder>(
     if p == 0 || p > k {
         return Err(CoreError::Shape(format!("{p} positives in a block of {k}")));
     }
-    let mut buf = kernel_buffer(k)?;
     let scores = with_threads(threads, |par| {
         let rows = rec.time(Phase::Normalise, || normalise_rows(x, par))?;
-        loo::block_scores(
+        if precision == Precision::Mixed {
+            if let Some(out) = mixed_scores(&rows, &mut kernel_buffer(k)?, p, par, rec)? {
+                return Ok(out);
+            }
+        }
+        let mut buf = kernel_buffer::<f64>(k)?;
+        let out = loo::block_scores(
             MatMut::from_column_major_slice_mut(&mut buf, k, k),
             p,
             par,
-            |h, rec| kernel_lower(&rows, h, precision, par, rec),
+            |h, rec| kernel_lower(&rows, h, par, rec),
             rec,
-        )
+        )?;
+        Ok(BlockScores {
+            fallback: precision == Precision::Mixed,
+            ..out
+        })
     })?;
     rec.add_since(Phase::Total, start);
     Ok(scores)
@@ -71,13 +83,12 @@ pub fn score_block<T: Element, R: Recorder>(
 /// The full symmetric H of the block `x` (`k x d`).
 pub fn gram<T: Element>(x: ArrayView2<'_, T>, threads: usize) -> Result<Array2<f64>, CoreError> {
     let k = x.nrows();
-    let mut h = kernel_buffer(k)?;
+    let mut h = kernel_buffer::<f64>(k)?;
     with_threads(threads, |par| {
         let rows = normalise_rows(x, par)?;
         kernel_lower(
             &rows,
             MatMut::from_column_major_slice_mut(&mut h, k, k),
-            Precision::Double,
             par,
             &mut NoTiming,
         )
@@ -104,14 +115,14 @@ pub fn complexity<T: Element>(
             labels.nrows()
         )));
     }
-    let mut h = kernel_buffer(k)?;
+    let mut h = kernel_buffer::<f64>(k)?;
     with_threads(threads, |par| {
         let rows = normalise_rows(x, par)?;
         loo::complexity(
             MatMut::from_column_major_slice_mut(&mut h, k, k),
             labels,
             par,
-            |h, rec| kernel_lower(&rows, h, Precision::Double, par, rec),
+            |h, rec| kernel_lower(&rows, h, par, rec),
         )
     })
 }
@@ -175,16 +186,36 @@ mod tests {
         let double = score(x.view(), p, 2, Precision::Double);
         let mixed = score(x.view(), p, 2, Precision::Mixed);
         assert_eq!(mixed.ridge, 0.0);
-        let scale = double.score.iter().fold(0.0f64, |m, s| m.max(s.abs()));
+        assert!(!mixed.fallback, "this block is well within float32's reach");
         for (a, b) in double.score.iter().zip(&mixed.score) {
-            assert!(
-                (a - b).abs() <= 1e-3 * scale,
-                "double {a} mixed {b} (max {scale})"
-            );
+            assert!((a - b).abs() <= 1e-4 * a.abs(), "double {a} mixed {b}");
         }
         assert_ne!(
             double, mixed,
             "mixed precision should not silently run in f64"
+        );
+    }
+
+    #[test]
+    fn mixed_precision_hands_near_duplicates_to_double() {
+        let (k, d, p) = (200, 30, 80);
+        let mut x = sample(k, d);
+        // Rows 150..160 repeat rows 10..20 up to 1e-9: float32 cannot tell them apart.
+        for r in 150..160 {
+            for c in 0..d {
+                x[(r, c)] = x[(r - 140, c)] * (1.0 + 1e-9 * (c as f64 - 10.0));
+            }
+        }
+        let double = score(x.view(), p, 2, Precision::Double);
+        let mixed = score(x.view(), p, 2, Precision::Mixed);
+        assert!(mixed.fallback);
+        assert!(!double.fallback);
+        assert_eq!(
+            BlockScores {
+                fallback: false,
+                ..mixed
+            },
+            double
         );
     }
 
@@ -230,7 +261,7 @@ mod tests {
         assert_eq!(ridge, 0.0);
         let h = gram(x.view(), 1).unwrap();
         let mut l: Vec<f64> = h.iter().copied().collect();
-        assert!(crate::cholesky::cholesky_lower(
+        assert!(crate::cholesky::cholesky_lower::<f64>(
             MatMut::from_column_major_slice_mut(&mut l, k, k),
             Par::Seq
         ));

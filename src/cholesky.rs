@@ -5,6 +5,7 @@ use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_s
 use faer::{MatMut, MatRef, Par};
 
 use crate::error::CoreError;
+use crate::real::Real;
 use crate::timing::{Phase, Recorder};
 use crate::views::{col, col_mut};
 
@@ -21,16 +22,18 @@ pub const FIRST_RIDGE: f64 = 1e-9;
 /// The largest ridge tried, relative to mean(diag H), before giving up.
 pub const MAX_RIDGE: f64 = 1e-6;
 
-fn mean_diag(h: MatRef<'_, f64>) -> f64 {
+fn mean_diag<E: Real>(h: MatRef<'_, E>) -> f64 {
     let k = h.nrows();
-    (0..k).map(|j| col(h, j)[j]).sum::<f64>() / k as f64
+    (0..k).map(|j| col(h, j)[j].to_f64()).sum::<f64>() / k as f64
 }
 
-/// Factors the lower triangle of the `k x k` view `h` in place. On failure `h` holds garbage.
-pub fn cholesky_lower(mut h: MatMut<'_, f64>, par: Par) -> bool {
+/// Factors the lower triangle of the `k x k` view `h` in place, in `E`'s arithmetic. False when a
+/// pivot L_ii² falls below `E::SINGULAR_PIVOT` (or `k · ε`) times mean(diag H): on failure `h`
+/// holds garbage.
+pub fn cholesky_lower<E: Real>(mut h: MatMut<'_, E>, par: Par) -> bool {
     let k = h.nrows();
-    let floor = SINGULAR_PIVOT.max(k as f64 * f64::EPSILON) * mean_diag(h.as_ref());
-    let mut buf = MemBuffer::new(cholesky_in_place_scratch::<f64>(k, par, Default::default()));
+    let floor = E::SINGULAR_PIVOT.max(k as f64 * E::EPS) * mean_diag(h.as_ref());
+    let mut buf = MemBuffer::new(cholesky_in_place_scratch::<E>(k, par, Default::default()));
     let ok = cholesky_in_place(
         h.as_mut(),
         Default::default(),
@@ -41,7 +44,7 @@ pub fn cholesky_lower(mut h: MatMut<'_, f64>, par: Par) -> bool {
     .is_ok();
     ok && {
         (0..k).all(|j| {
-            let pivot = col(h.as_ref(), j)[j];
+            let pivot = col(h.as_ref(), j)[j].to_f64();
             pivot.is_finite() && pivot * pivot > floor
         })
     }

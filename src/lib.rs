@@ -7,11 +7,13 @@ pub mod element;
 pub mod error;
 pub mod gram;
 pub mod loo;
+pub mod mixed;
 pub mod near;
 pub mod panel;
 pub mod precision;
 #[cfg(test)]
 mod proptests;
+pub mod real;
 pub mod simd;
 pub mod solve;
 pub mod threads;
@@ -91,8 +93,9 @@ macro_rules! bind_dtype {
     ($t:ty, $score:ident, $profile:ident, $gram:ident, $complexity:ident) => {
         /// Scores the last `n_pos` rows of the block `x` against the rows before them.
         ///
-        /// `precision`: "double" or "mixed". Returns (terms, ridge): terms is (4, n_pos), the
-        /// rows score, a2, ab, b2 of the positives in block order.
+        /// `precision`: "double" or "mixed". Returns (terms, ridge, fallback): terms is
+        /// (4, n_pos), the rows score, a2, ab, b2 of the positives in block order; fallback is
+        /// True when "mixed" was asked for and the block was scored in float64 instead.
         #[pyfunction]
         #[pyo3(signature = (x, n_pos, threads=0, precision="double"))]
         fn $score<'py>(
@@ -101,14 +104,14 @@ macro_rules! bind_dtype {
             n_pos: usize,
             threads: usize,
             precision: &str,
-        ) -> PyResult<(Bound<'py, PyArray2<f64>>, f64)> {
+        ) -> PyResult<(Bound<'py, PyArray2<f64>>, f64, bool)> {
             let precision = parse_precision(precision)?;
             let x = x.as_array();
             let out = run_detached(py, || {
                 block::score_block(x, n_pos, threads, precision, &mut NoTiming)
             })?;
-            let ridge = out.ridge;
-            Ok((terms_array(py, out)?, ridge))
+            let (ridge, fallback) = (out.ridge, out.fallback);
+            Ok((terms_array(py, out)?, ridge, fallback))
         }
 
         /// Like the scoring function, also returning the seconds of each phase, for benchmarks.
@@ -120,7 +123,7 @@ macro_rules! bind_dtype {
             n_pos: usize,
             threads: usize,
             precision: &str,
-        ) -> PyResult<(Bound<'py, PyArray2<f64>>, f64, Bound<'py, PyDict>)> {
+        ) -> PyResult<(Bound<'py, PyArray2<f64>>, f64, bool, Bound<'py, PyDict>)> {
             let precision = parse_precision(precision)?;
             let x = x.as_array();
             let (out, t) = run_detached(py, || {
@@ -131,8 +134,8 @@ macro_rules! bind_dtype {
             for (name, seconds) in t.named() {
                 times.set_item(name, seconds)?;
             }
-            let ridge = out.ridge;
-            Ok((terms_array(py, out)?, ridge, times))
+            let (ridge, fallback) = (out.ridge, out.fallback);
+            Ok((terms_array(py, out)?, ridge, fallback, times))
         }
 
         /// The full arc-cosine kernel matrix H of the rows of `x`.

@@ -25,6 +25,13 @@ pub struct BlockScores {
     pub b2: Vec<f64>,
     /// The ridge added to H, relative to mean(diag H); 0 when none was needed.
     pub ridge: f64,
+    /// Mixed precision was asked for, but the block needed float64 and was scored in it.
+    pub fallback: bool,
+}
+
+/// The labels of a block of `k` with its `p` positives last: −1, then +1.
+pub(crate) fn labels(k: usize, p: usize) -> Vec<f64> {
+    (0..k).map(|i| if i < k - p { -1.0 } else { 1.0 }).collect()
 }
 
 /// Leave-one-out scores of the last `p` of the `k` examples whose kernel `build` writes into `h`.
@@ -45,7 +52,7 @@ pub fn block_scores<R: Recorder>(
             h.ncols()
         )));
     }
-    let y: Vec<f64> = (0..k).map(|i| if i < k - p { -1.0 } else { 1.0 }).collect();
+    let y = labels(k, p);
     let mut found = None;
     let accept = |l: MatRef<'_, f64>, rec: &mut R| {
         let alpha = rec.time(Phase::Solve, || solve(l, &y, par));
@@ -66,13 +73,14 @@ pub fn block_scores<R: Recorder>(
 }
 
 /// Scores and terms of the positives from their α_i and D = G_ii (labels +1).
-fn terms(alpha: &[f64], diag: &[f64]) -> BlockScores {
+pub(crate) fn terms(alpha: &[f64], diag: &[f64]) -> BlockScores {
     let mut out = BlockScores {
         score: Vec::with_capacity(alpha.len()),
         a2: Vec::with_capacity(alpha.len()),
         ab: Vec::with_capacity(alpha.len()),
         b2: Vec::with_capacity(alpha.len()),
         ridge: 0.0,
+        fallback: false,
     };
     for (&a, &d) in alpha.iter().zip(diag) {
         let b = a - d;

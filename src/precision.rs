@@ -3,14 +3,14 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// How the inner products of a block are computed; the factorisation is always in f64.
+/// The float type H is built and factorised in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
-    /// Normalised rows and their inner products in f64.
+    /// H, its Cholesky factor, α and diag(H⁻¹) in f64.
     #[default]
     Double,
-    /// Rows normalised in f64, rounded to f32, inner products in f32 (half the Gram's time),
-    /// widened to f64 before the arc-cosine transform.
+    /// H built and factorised in f32 (half the memory), α refined in f64 against the f64 kernel,
+    /// diag(H⁻¹) from the f32 factor; a block f32 cannot resolve falls back to `Double`.
     Mixed,
 }
 

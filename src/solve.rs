@@ -4,7 +4,7 @@ use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
 use faer::{Mat, MatRef, Par};
 use rayon::prelude::*;
 
-use crate::simd::dot;
+use crate::real::Real;
 use crate::views::col;
 
 /// Columns of L handled per step of the blocked triangular solves.
@@ -12,13 +12,14 @@ const SOLVE_BLOCK: usize = 256;
 /// Rows of the solution one task updates at a time in the forward solve.
 const SOLVE_ROWS: usize = 512;
 
-/// Solves L z = y in place (`z` holds y on entry), L the lower factor in the `k x k` view `l`.
+/// Solves L z = y in place (`z` holds y on entry), L the lower factor in the `k x k` view `l`,
+/// in f64 arithmetic whatever type L is stored in.
 ///
 /// Blocked and right-looking: after each block of `z` is solved, the rows below are updated in
 /// parallel chunks. Each z_i sees the same operations in the same order, `z_i -= L_ij z_j` for
 /// j = 0, 1, …, whatever the chunks, so the result does not depend on the thread count (faer's
 /// parallel single-right-hand-side solve splits its sums by thread count, and so would).
-pub fn solve_lower(l: MatRef<'_, f64>, z: &mut [f64], par: Par) {
+pub fn solve_lower<E: Real>(l: MatRef<'_, E>, z: &mut [f64], par: Par) {
     let k = l.nrows();
     assert_eq!(
         z.len(),
@@ -29,10 +30,10 @@ pub fn solve_lower(l: MatRef<'_, f64>, z: &mut [f64], par: Par) {
         let b1 = (b0 + SOLVE_BLOCK).min(k);
         for j in b0..b1 {
             let col = col(l, j);
-            let zj = z[j] / col[j];
+            let zj = z[j] / col[j].to_f64();
             z[j] = zj;
             for (zi, lij) in z[j + 1..b1].iter_mut().zip(&col[j + 1..b1]) {
-                *zi -= lij * zj;
+                *zi -= lij.to_f64() * zj;
             }
         }
         let (head, tail) = z.split_at_mut(b1);
@@ -42,7 +43,7 @@ pub fn solve_lower(l: MatRef<'_, f64>, z: &mut [f64], par: Par) {
             for (j, &zj) in (b0..b1).zip(solved) {
                 let col = &col(l, j)[r0..r0 + chunk.len()];
                 for (zi, lij) in chunk.iter_mut().zip(col) {
-                    *zi -= lij * zj;
+                    *zi -= lij.to_f64() * zj;
                 }
             }
         };
@@ -58,7 +59,7 @@ pub fn solve_lower(l: MatRef<'_, f64>, z: &mut [f64], par: Par) {
 /// Blocked from the last block up: the dot products of a block's columns of L with the part of
 /// x already solved run in parallel, one whole dot product per task in a fixed order, so again the
 /// thread count cannot change a bit.
-pub fn solve_upper_transposed(l: MatRef<'_, f64>, x: &mut [f64], par: Par) {
+pub fn solve_upper_transposed<E: Real>(l: MatRef<'_, E>, x: &mut [f64], par: Par) {
     let k = l.nrows();
     assert_eq!(
         x.len(),
@@ -72,7 +73,7 @@ pub fn solve_upper_transposed(l: MatRef<'_, f64>, x: &mut [f64], par: Par) {
         let solved = &*solved;
         let block = &mut head[b0..b1];
         let reduce = |(j, xj): (usize, &mut f64)| {
-            *xj -= dot(&col(l, j)[b1..], solved);
+            *xj -= E::dot_f64(&col(l, j)[b1..], solved);
         };
         match par {
             Par::Seq => block
@@ -87,8 +88,8 @@ pub fn solve_upper_transposed(l: MatRef<'_, f64>, x: &mut [f64], par: Par) {
         }
         for j in (b0..b1).rev() {
             let col = col(l, j);
-            let s = dot(&col[j + 1..b1], &x[j + 1..b1]);
-            x[j] = (x[j] - s) / col[j];
+            let s = E::dot_f64(&col[j + 1..b1], &x[j + 1..b1]);
+            x[j] = (x[j] - s) / col[j].to_f64();
         }
     }
 }
@@ -96,7 +97,7 @@ pub fn solve_upper_transposed(l: MatRef<'_, f64>, x: &mut [f64], par: Par) {
 /// Solves H α = y given the lower Cholesky factor in `l`: L z = y, then Lᵀ α = z.
 ///
 /// Both solves are written so that the thread count cannot change a bit of α.
-pub fn solve(l: MatRef<'_, f64>, y: &[f64], par: Par) -> Vec<f64> {
+pub fn solve<E: Real>(l: MatRef<'_, E>, y: &[f64], par: Par) -> Vec<f64> {
     let mut alpha = y.to_vec();
     solve_lower(l, &mut alpha, par);
     solve_upper_transposed(l, &mut alpha, par);
@@ -111,20 +112,20 @@ const INVERSE_PANEL: usize = 64;
 /// inv(L_SS) is found panel by panel: columns `c0..c0+w` of it are zero above row c0, so they solve
 /// L[c0.., c0..] X = I[c0.., c0..c0+w], p³/3 flops in all. Panels are independent tasks, each solved
 /// sequentially, so the result does not depend on the thread count, and the scratch is one
-/// p x w panel per thread rather than a p x p inverse.
-pub fn trailing_inverse_diagonal(l: MatRef<'_, f64>, p: usize, par: Par) -> Vec<f64> {
+/// p x w panel per thread rather than a p x p inverse. The panels are solved in L's own type; the
+/// squared norms are summed in f64.
+pub fn trailing_inverse_diagonal<E: Real>(l: MatRef<'_, E>, p: usize, par: Par) -> Vec<f64> {
     let k = l.nrows();
     let lss = l.submatrix(k - p, k - p, p, p);
     let mut diag = vec![0.0f64; p];
     let panel = |(b, out): (usize, &mut [f64])| {
         let c0 = b * INVERSE_PANEL;
         let (w, m) = (out.len(), p - c0);
-        let mut x = Mat::<f64>::zeros(m, w);
-        (0..w).for_each(|c| x[(c, c)] = 1.0);
+        let mut x = Mat::<E>::zeros(m, w);
+        (0..w).for_each(|c| x[(c, c)] = E::narrow(1.0));
         solve_lower_triangular_in_place(lss.submatrix(c0, c0, m, m), x.as_mut(), Par::Seq);
         for (c, d) in out.iter_mut().enumerate() {
-            let tail = &col(x.as_ref(), c)[c..];
-            *d = dot(tail, tail);
+            *d = E::sum_squares(&col(x.as_ref(), c)[c..]);
         }
     };
     match par {
@@ -180,7 +181,7 @@ pub(crate) mod tests {
 
     fn factor(k: usize) -> Vec<f64> {
         let mut l = spd(k);
-        assert!(cholesky_lower(
+        assert!(cholesky_lower::<f64>(
             MatMut::from_column_major_slice_mut(&mut l, k, k),
             Par::Seq
         ));

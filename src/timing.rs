@@ -17,6 +17,8 @@ pub enum Phase {
     Solve,
     /// The trailing p x p triangular inverse and its column norms.
     Inverse,
+    /// Mixed precision: the f64 residuals y − H α, H recomputed from the rows.
+    Refine,
     /// The whole block, allocation of H included.
     Total,
 }
@@ -60,12 +62,13 @@ pub struct PhaseTimes {
     pub cholesky: f64,
     pub solve: f64,
     pub inverse: f64,
+    pub refine: f64,
     pub total: f64,
 }
 
 impl PhaseTimes {
     /// (name, seconds) of every phase, `total` last: the names the Python side reports.
-    pub fn named(&self) -> [(&'static str, f64); 7] {
+    pub fn named(&self) -> [(&'static str, f64); 8] {
         [
             ("normalise", self.normalise),
             ("gram", self.gram),
@@ -73,6 +76,7 @@ impl PhaseTimes {
             ("cholesky", self.cholesky),
             ("solve", self.solve),
             ("inverse", self.inverse),
+            ("refine", self.refine),
             ("total", self.total),
         ]
     }
@@ -93,6 +97,7 @@ impl Recorder for PhaseTimes {
             Phase::Cholesky => &mut self.cholesky,
             Phase::Solve => &mut self.solve,
             Phase::Inverse => &mut self.inverse,
+            Phase::Refine => &mut self.refine,
             Phase::Total => &mut self.total,
         };
         *slot += seconds;

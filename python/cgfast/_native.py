@@ -11,10 +11,15 @@ from . import _core
 
 @dataclass(frozen=True)
 class BlockOutput:
-    """What the core returns for one block: the terms of its positives and the ridge it needed."""
+    """What the core returns for one block: the terms of its positives and the ridge it needed.
+
+    ``fallback`` is True when ``precision="mixed"`` was asked for but the block was scored in
+    float64, because float32 could not resolve it (near-duplicate rows, a pivot too small).
+    """
 
     terms: np.ndarray  # (4, p): score, a2, ab, b2, positives in block order
     ridge: float
+    fallback: bool = False
 
 
 def _entry(name: str, x: np.ndarray):
@@ -31,8 +36,8 @@ def score_block(x: np.ndarray, n_pos: int, threads: int, precision: str) -> Bloc
 
     ``precision`` is ``"double"`` or ``"mixed"``, passed through to the core, which refuses others.
     """
-    terms, ridge = _entry("score_block", x)(x, n_pos, threads, precision)
-    return BlockOutput(terms, ridge)
+    terms, ridge, fallback = _entry("score_block", x)(x, n_pos, threads, precision)
+    return BlockOutput(terms, ridge, fallback)
 
 
 def gram(x: np.ndarray, threads: int) -> np.ndarray:
