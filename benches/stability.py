@@ -74,7 +74,7 @@ class _StratifiedStream(_CoverStream):
 def _replan(run: engine.Run, design: str) -> None:
     """Replaces the negatives of ``run``'s plan by those of another design, sizes unchanged."""
     codes, seed = run.codes, run.options.seed
-    streams: dict[int, _CoverStream] = {}
+    streams: dict = {}
     blocks = []
     for index, block in enumerate(run.blocks):
         pool = np.flatnonzero(codes != block.label)
@@ -92,6 +92,20 @@ def _replan(run: engine.Run, design: str) -> None:
                 streams[block.label] = stream
             stream = streams[block.label]
             start = block.repeat * sum(stream.stretches) + sum(stream.stretches[: block.chunk])
+            negatives = np.sort(stream.window(start, want))
+        elif design == "two-streams":
+            # Even and odd repeats read two independent cover streams: each half covers the
+            # pool evenly on its own, and the halves are independent draws of each other.
+            key = (block.label, block.repeat % 2)
+            if key not in streams:
+                sizes = [
+                    len(b.negatives)
+                    for b in run.blocks[: run.per_repeat]
+                    if b.label == block.label
+                ]
+                streams[key] = _CoverStream(pool, 2 * seed + key[1], block.label, sizes)
+            stream = streams[key]
+            start = block.repeat // 2 * sum(stream.stretches) + sum(stream.stretches[: block.chunk])
             negatives = np.sort(stream.window(start, want))
         elif design == "per-repeat":
             # Disjoint within a repeat (one permutation shared by the chunks), fresh each repeat.
@@ -135,12 +149,13 @@ def configs(block: int, per_class_block: int) -> list[dict]:
         dict(name="one block, R=3", max_block=one, repeats=3, sampler="independent"),
         dict(name="one block, R=3 cover", max_block=one, repeats=3, sampler="cover"),
         dict(name="one block, R=9 cover", max_block=one, repeats=9, sampler="cover"),
+        dict(name="one block, R=9 two-streams", max_block=one, repeats=9, design="two-streams"),
     ]
     for size, repeats in ((1000, 10), (block, 6), (block, 8)):
         for sampler in ("independent", "cover"):
             rows.append(dict(name=f"blocks {size}, R={repeats} {sampler}", max_block=size,
                              repeats=repeats, sampler=sampler))  # fmt: skip
-        for design in ("stratified", "per-repeat"):
+        for design in ("stratified", "per-repeat", "two-streams"):
             rows.append(dict(name=f"blocks {size}, R={repeats} {design}", max_block=size,
                              repeats=repeats, design=design))  # fmt: skip
     rows.append(dict(name=f"blocks {block}, auto", max_block=block, repeats="auto"))

@@ -52,10 +52,33 @@ def test_score_npy_matches_the_library_and_prints_a_summary(files):
     tmp, X, y = files
     result = ok(cgfast_cli("score", "X.npy", "y.npy", "-o", "s.npy", "--repeats", "2", cwd=tmp))
     assert re.fullmatch(
-        r"cgfast score: 90 examples, 6 blocks, [\d.]+ s -> s.npy", result.stdout.strip()
+        r"cgfast score: 90 examples, 6 blocks, [\d.]+ s, stability 0\.\d{3} -> s.npy",
+        result.stdout.strip(),
     )
     assert "cgfast" in result.stderr  # the progress bar
     np.testing.assert_array_equal(np.load(tmp / "s.npy"), cgfast.score(X, y, repeats=2))
+
+
+def test_score_auto_repeats_prints_repeats_and_stability(files):
+    tmp, X, y = files
+    args = ("--max-block", "40", "--stability", "0.8", "--max-repeats", "12", "--no-progress")
+    result = ok(cgfast_cli("score", "X.npy", "y.npy", "--repeats", "auto", *args, "-o", "s.npy",
+                           cwd=tmp))  # fmt: skip
+    found = re.fullmatch(
+        r"cgfast score: 90 examples, (\d+) blocks, [\d.]+ s, (\d+) repeats, "
+        r"stability (0\.\d{3}) -> s.npy",
+        result.stdout.strip(),
+    )
+    assert found, result.stdout
+    terms = cgfast.score(
+        X, y, repeats="auto", max_block=40, stability=0.8, max_repeats=12, return_terms=True
+    )
+    assert int(found.group(2)) == terms.repeats and found.group(3) == f"{terms.stability:.3f}"
+    np.testing.assert_array_equal(np.load(tmp / "s.npy"), terms.score)
+    independent = ok(cgfast_cli("score", "X.npy", "y.npy", "--sampler", "independent",
+                                "--no-progress", "-o", "i.npy", cwd=tmp))  # fmt: skip
+    assert "stability" not in independent.stdout  # one repeat: nothing to estimate from
+    np.testing.assert_array_equal(np.load(tmp / "i.npy"), cgfast.score(X, y, sampler="independent"))
 
 
 def test_score_npz_keys_and_csv_columns(files):
@@ -184,6 +207,9 @@ def test_python_dash_m_cgfast(tmp_path):
         (["score", "X.npy", "y.npy"], "Missing option '-o'"),
         (["score", "X.npy", "y.npy", "-o", "s.npy", "--ratio", "-1"], "--ratio"),
         (["score", "X.npy", "y.npy", "-o", "s.npy", "--repeats", "0"], "--repeats"),
+        (["score", "X.npy", "y.npy", "-o", "s.npy", "--repeats", "many"], "--repeats"),
+        (["score", "X.npy", "y.npy", "-o", "s.npy", "--stability", "1"], "--stability"),
+        (["score", "X.npy", "y.npy", "-o", "s.npy", "--sampler", "best"], "--sampler"),
         (["score", "X.npy", "y.npy", "-o", "s.npy", "--precision", "half"], "--precision"),
         (["score", "X.npy", "y.npy", "-o", "s.npy", "--terms"], "--terms"),
         (["score", "garbage.npy", "y.npy", "-o", "s.npy"], "not a .npy file"),

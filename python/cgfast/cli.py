@@ -223,8 +223,9 @@ def _run_score(
     checkpoint: Path | None = None,
     return_terms: bool = False,
     part: tuple[int, int] | None = None,
-) -> tuple[Any, str]:
-    """Scores with a progress bar on stderr; returns the result and the summary line.
+) -> tuple[Any, str, Options]:
+    """Scores with a progress bar on stderr; returns the result, the summary line and the
+    options the run used (``max_block`` resolved).
 
     With ``part = (i, N)`` only part i of N of the plan is scored into the checkpoint, and the
     result is None (``cgfast assemble`` adds the parts up).
@@ -239,7 +240,7 @@ def _run_score(
         share = _library(score_share, run, checkpoint, part[0], part[1], progress=progress)
         seconds = time.perf_counter() - start
         summary = f"part {part[0]} of {part[1]}: {share.describe()}"
-        return None, f"{summary}, {seconds:.2f} s"
+        return None, f"{summary}, {seconds:.2f} s", run.options
     outcome = _library(complete, run, LocalExecutor(), checkpoint=checkpoint, progress=progress)
     terms = _library(assemble, outcome.results, run.rows.n, outcome.repeats, True)
     seconds = time.perf_counter() - start
@@ -249,7 +250,7 @@ def _run_score(
         summary += f", {outcome.repeats} repeats"
     if terms.stability is not None:
         summary += f", stability {terms.stability:.3f}"
-    return (terms if return_terms else terms.score), summary
+    return (terms if return_terms else terms.score), summary, run.options
 
 
 def _save_scores(result: Any, output: Path, terms: bool) -> None:
@@ -371,7 +372,7 @@ def score(
     data = _read(open_x, x, x_key, labels=(y, y_key))
     options = _library(Options.pick, scoring)
     share = None if part is None else (part, parts)
-    result, summary = _run_score(
+    result, summary, _ = _run_score(
         data, labels, options, progress, checkpoint=checkpoint, return_terms=terms, part=share
     )
     if result is None:
@@ -475,7 +476,8 @@ Examples:
     "--shape",
     metavar="HxW[xC]",
     help="Image shape of one row, e.g. 28x28, 32x32x3 or 3x32x32 "
-    "(default: inferred for square grey or RGB rows; other rows are shown as tables).",
+    "(default: examples are drawn as images only when X already has an image's shape; "
+    "flat rows are shown as tables).",
 )
 @click.option(
     "--per-class",
@@ -534,9 +536,9 @@ def report(
         values = _read(read_scores, scores)
     else:
         options = _library(Options.pick, scoring)
-        terms, summary = _run_score(data, labels, options, progress, return_terms=True)
+        terms, summary, used = _run_score(data, labels, options, progress, return_terms=True)
         values = terms.score
-        run = dict(options.manifest(), repeats=terms.repeats, stability=terms.stability)
+        run = dict(used.manifest(), repeats=terms.repeats, stability=terms.stability)
         arguments["scored"] = summary
     _library(
         write_report,

@@ -97,6 +97,7 @@ def run_demo(
         noisy,
         scores,
         shape=(8, 8),
+        run={"seed": seed, "repeats": terms.repeats, "stability": terms.stability},
         arguments={
             "data": "scikit-learn digits (8x8 greyscale)",
             "labels flipped": f"{k} of {len(y)} ({noise:.0%}), seed {seed}",

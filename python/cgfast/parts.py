@@ -54,11 +54,13 @@ class Share:
     first: int
     last: int
     finished: bool = False
+    rounds: bool = False  # repeats="auto": the run goes round by round
 
     def describe(self) -> str:
         if self.finished:
             return "the run is complete, nothing to score; run `cgfast assemble`"
-        return f"{self.blocks} of {self.of} blocks of repeats {self.first}-{self.last}"
+        what = f"{self.blocks} of {self.of} blocks"
+        return f"{what} of repeats {self.first}-{self.last}" if self.rounds else what
 
 
 def score_share(
@@ -73,11 +75,11 @@ def score_share(
     results = [store.load(i, block.positives) for i, block in enumerate(run.blocks)]
     done, total, _ = pending_round(run.options, run.per_repeat, run.rows.n, results)
     if total is None:
-        return Share(0, 0, done, done, finished=True)
+        return Share(0, 0, done, done, finished=True, rounds=run.options.auto)
     wanted = range(done * run.per_repeat, total * run.per_repeat)
     mine = split_plan(run, parts, wanted)[part]
     execute(run, LocalExecutor(), indices=mine, checkpoint=checkpoint, progress=progress)
-    return Share(len(mine), len(wanted), done + 1, total)
+    return Share(len(mine), len(wanted), done + 1, total, rounds=run.options.auto)
 
 
 def score_part(
