@@ -51,6 +51,17 @@ def test_cluster_scores_are_bit_identical_to_local(dataset, client):
     assert np.array_equal(cgfast.score(np.load(path, mmap_mode="r"), y, client=client, **ARGS), ref)
 
 
+def test_auto_repeats_on_a_cluster_take_the_same_rounds(dataset, client, tmp_path):
+    path, X, y, _ = dataset
+    args = dict(max_block=240, repeats="auto", stability=0.97, max_repeats=8, seed=3)
+    local = cgfast.score(X, y, return_terms=True, **args)
+    remote = cgfast.score(
+        str(path), y, client=client, checkpoint=tmp_path, return_terms=True, **args
+    )
+    assert local.repeats > 4  # more than one round
+    assert np.array_equal(remote.score, local.score) and remote.stability == local.stability
+
+
 def test_dask_array_input(dataset, client):
     da = pytest.importorskip("dask.array")
     path, X, y, ref = dataset

@@ -161,3 +161,14 @@ def test_the_package_has_no_import_cycles():
     for module in sorted(graph):
         visit(module, [])
     assert "_dask" not in graph["engine"]
+
+
+def test_the_public_signatures_default_to_the_options_defaults():
+    import dataclasses
+    import inspect
+
+    defaults = {f.name: f.default for f in dataclasses.fields(Options)}
+    for function in (cgfast.score,):
+        for name, parameter in inspect.signature(function).parameters.items():
+            if name in defaults:
+                assert parameter.default == defaults[name], (function.__name__, name)
