@@ -75,10 +75,12 @@ def test_score_auto_repeats_prints_repeats_and_stability(files):
     )
     assert int(found.group(2)) == terms.repeats and found.group(3) == f"{terms.stability:.3f}"
     np.testing.assert_array_equal(np.load(tmp / "s.npy"), terms.score)
-    independent = ok(cgfast_cli("score", "X.npy", "y.npy", "--sampler", "independent",
-                                "--no-progress", "-o", "i.npy", cwd=tmp))  # fmt: skip
+    one = ("--sampler", "independent", "--repeats", "1", "--no-progress", "-o", "i.npy")
+    independent = ok(cgfast_cli("score", "X.npy", "y.npy", *one, cwd=tmp))
     assert "stability" not in independent.stdout  # one repeat: nothing to estimate from
-    np.testing.assert_array_equal(np.load(tmp / "i.npy"), cgfast.score(X, y, sampler="independent"))
+    np.testing.assert_array_equal(
+        np.load(tmp / "i.npy"), cgfast.score(X, y, sampler="independent", repeats=1)
+    )
 
 
 def test_score_npz_keys_and_csv_columns(files):
@@ -164,8 +166,8 @@ def test_job_array_parts_then_assemble(files):
     for part in (0, 1, 2):
         result = ok(
             cgfast_cli(
-                "score", "X.npy", "y.npy", "--max-block", "40", "--checkpoint", "run",
-                "--part", part, "--parts", 3, "--no-progress", cwd=tmp,
+                "score", "X.npy", "y.npy", "--max-block", "40", "--repeats", "1",
+                "--checkpoint", "run", "--part", part, "--parts", 3, "--no-progress", cwd=tmp,
             )
         )  # fmt: skip
         assert re.fullmatch(
@@ -174,7 +176,9 @@ def test_job_array_parts_then_assemble(files):
         )
     ok(cgfast_cli("assemble", "run", "-o", "s.npy", cwd=tmp))
     ok(cgfast_cli("assemble", "run", "--terms", "-o", "t.npz", cwd=tmp))
-    np.testing.assert_array_equal(np.load(tmp / "s.npy"), cgfast.score(X, y, max_block=40))
+    np.testing.assert_array_equal(
+        np.load(tmp / "s.npy"), cgfast.score(X, y, max_block=40, repeats=1)
+    )
     assert np.array_equal(np.load(tmp / "t.npz")["score"], np.load(tmp / "s.npy"))
 
 

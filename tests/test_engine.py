@@ -49,7 +49,7 @@ def test_an_executor_returning_blocks_out_of_order_gives_identical_scores(seed):
 
 def test_a_fake_executor_sees_only_the_unfinished_blocks(tmp_path):
     X, y = data()
-    options = Options(max_block=30)
+    options = Options(max_block=30, repeats=1)
     run = engine.prepare(X, y, options, fingerprint=True)
     first = engine.execute(run, engine.LocalExecutor(), indices=[0, 2], checkpoint=tmp_path)
     assert [r is not None for r in first[:3]] == [True, False, True]
@@ -62,7 +62,7 @@ def test_a_fake_executor_sees_only_the_unfinished_blocks(tmp_path):
     results = engine.execute(run, executor, checkpoint=tmp_path)
     assert 0 not in seen and 2 not in seen and sorted(seen) == seen
     got = engine.assemble(results, run.rows.n, 1, return_terms=False)
-    assert np.array_equal(got, cgfast.score(X, y, max_block=30))
+    assert np.array_equal(got, cgfast.score(X, y, max_block=30, repeats=1))
 
 
 INVALID = [

@@ -65,7 +65,7 @@ def mixture(n=600, d=10, classes=3, seed=0, flip=0.1):
 
 def test_stability_is_on_the_result_and_none_with_one_repeat():
     X, y = mixture()
-    one = cgfast.score(X, y, return_terms=True)
+    one = cgfast.score(X, y, repeats=1, return_terms=True)
     assert one.stability is None and one.repeats == 1
     many = cgfast.score(X, y, repeats=4, max_block=100, return_terms=True)
     assert 0 < many.stability <= 1 and many.repeats == 4

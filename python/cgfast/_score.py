@@ -25,7 +25,7 @@ def score(
     y: Any,
     *,
     ratio: Ratio = 1.0,
-    repeats: int | str = 1,
+    repeats: int | str = "auto",
     seed: int = 0,
     max_block: int | None = None,
     n_jobs: int | None = None,
@@ -57,19 +57,34 @@ def score(
     ratio : float or "all", default 1.0
         Negatives per positive. ``"all"`` takes every other-class example: with two classes that
         is exactly the paper's binary definition.
-    repeats : int, default 1
-        Number of independent negative samples to average over.
+    repeats : int or "auto", default "auto"
+        Number of negative samples to average over. ``"auto"`` adds them in rounds until the
+        ranking's estimated stability (see ``stability``) reaches the target, or until
+        ``max_repeats``. ``repeats=1`` is a quick look: its ranking of the bulk of the data
+        (all but the most irregular examples) changes much from one seed to the next.
     seed : int, default 0
         Seed of every random draw; same seed, same scores, to the bit.
     max_block : int, optional
-        Most rows in one block. Default: as large as half the available memory allows, up to 8192.
+        Most rows in one block. Default: as large as half the available memory allows, up to
+        2048 (smaller blocks with more repeats are steadier at equal cost; see the README).
     n_jobs : int, optional
         Threads for the arithmetic. Default (None or -1): every CPU this process (or, with
         ``client``, each worker) may run on.
     progress : bool, default False
         Show a progress bar over the blocks, weighted by their arithmetic, on stderr.
     return_terms : bool, default False
-        Return a :class:`ScoreTerms` (``score``, ``a2``, ``ab``, ``b2``) instead of the scores.
+        Return a :class:`ScoreTerms` (``score``, ``a2``, ``ab``, ``b2``, and the run's
+        ``stability`` and ``repeats``) instead of the scores.
+    sampler : {"cover", "independent"}, default "cover"
+        How negatives are drawn: ``"cover"`` spreads each class's pool of other-class examples
+        evenly over repeats and chunks; ``"independent"`` draws every block afresh (the only
+        sampler of release 0.1.0, whose scores it reproduces).
+    stability : float, default 0.95
+        Target of ``repeats="auto"``: the Spearman correlation expected between this ranking
+        and that of a run with another seed, as estimated from the repeats themselves.
+    max_repeats : int, default 24
+        Most repeats ``repeats="auto"`` runs; reaching it below the target warns
+        (:class:`cgfast.StabilityWarning`).
     precision : {"double", "mixed"}, default "double"
         ``"mixed"`` computes the inner products of the Gram in float32 (faster, rankings kept:
         see the README's performance section) and factorises in float64.

@@ -154,7 +154,7 @@ def _scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--repeats",
-                default=1,
+                default="auto",
                 show_default=True,
                 type=RepeatsType(),
                 metavar="INT|auto",
@@ -193,7 +193,7 @@ def _scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--max-block",
                 type=click.IntRange(min=2),
-                help="Most rows in one block (default: what memory allows, up to 8192).",
+                help="Most rows in one block (default: what memory allows, up to 2048).",
             ),
             click.option(
                 "--precision",

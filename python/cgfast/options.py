@@ -99,7 +99,7 @@ class Options:
     """
 
     ratio: Ratio = 1.0
-    repeats: int | str = 1
+    repeats: int | str = "auto"
     seed: int = 0
     max_block: int | None = None
     precision: str = "double"

@@ -103,9 +103,9 @@ def score_part(
     >>> import numpy as np, tempfile, cgfast
     >>> X = np.random.default_rng(0).normal(size=(40, 4)); y = np.arange(40) % 2
     >>> d = tempfile.mkdtemp()
-    >>> sum(cgfast.score_part(X, y, checkpoint=d, part=p, parts=2) for p in range(2))
-    2
-    >>> bool(np.array_equal(cgfast.assemble(d), cgfast.score(X, y)))
+    >>> sum(cgfast.score_part(X, y, checkpoint=d, part=p, parts=2, repeats=3) for p in range(2))
+    6
+    >>> bool(np.array_equal(cgfast.assemble(d), cgfast.score(X, y, repeats=3)))
     True
     """
     parts = check_count("parts", parts, 1)
