@@ -10,18 +10,20 @@ use faer::{MatMut, MatRef, Par};
 use crate::cholesky::cholesky_lower;
 use crate::element::UnitRows;
 use crate::error::CoreError;
-use crate::gram::kernel_lower;
+use crate::gram::kernel_lower_near;
 use crate::loo::{labels, terms, BlockScores};
 use crate::panel::residual;
 use crate::solve::{solve, trailing_inverse_diagonal};
 use crate::timing::{Phase, Recorder};
+use crate::transform::NearPairs;
 
 /// Most refinement steps (each one f64 residual, k²d flops) before the iteration is cut off.
 pub const MAX_REFINE: usize = 4;
-/// The iteration stops once the last correction, times the rate at which corrections shrink,
-/// falls below this fraction of max|α|: the error left in α is then far below what the f32
-/// diag(H⁻¹) carries, so a further f64 residual would change no score at the 1e-6 level.
-pub const REFINE_TOLERANCE: f64 = 1e-9;
+/// The iteration stops once the last correction, times the rate at which corrections shrink
+/// (the error it leaves in α), falls below this fraction of max|α|. Scores are quadratic in α,
+/// so they then carry at most ~1e-5 of it, below what the f32 diag(H⁻¹) carries (measured 3e-5
+/// of the largest score on 8192-row image blocks), and each further step costs a k²d f64 Gram.
+pub const REFINE_TOLERANCE: f64 = 3e-6;
 
 fn max_abs(v: &[f64]) -> f64 {
     v.iter().fold(0.0f64, |m, x| m.max(x.abs()))
@@ -39,13 +41,13 @@ pub fn mixed_scores<R: Recorder>(
 ) -> Result<Option<BlockScores>, CoreError> {
     let k = rows.len();
     let mut h = MatMut::from_column_major_slice_mut(buf, k, k);
-    kernel_lower(rows, h.as_mut(), par, rec)?;
+    let near = kernel_lower_near(rows, h.as_mut(), true, par, rec)?;
     if !rec.time(Phase::Cholesky, || cholesky_lower(h.as_mut(), par)) {
         return Ok(None);
     }
     let l = h.as_ref();
     let y = labels(k, p);
-    let Some(alpha) = refined_solve(rows, l, &y, par, rec) else {
+    let Some(alpha) = refined_solve(rows, &near, l, &y, par, rec) else {
         return Ok(None);
     };
     let diag = rec.time(Phase::Inverse, || trailing_inverse_diagonal(l, p, par));
@@ -65,13 +67,14 @@ pub fn mixed_scores<R: Recorder>(
 /// when no step shrank the residual by at least half: the f32 factor is too far from H.
 fn refined_solve<R: Recorder>(
     rows: &UnitRows,
+    near: &[NearPairs],
     l: MatRef<'_, f32>,
     y: &[f64],
     par: Par,
     rec: &mut R,
 ) -> Option<Vec<f64>> {
     let mut alpha = rec.time(Phase::Solve, || solve(l, y, par));
-    let mut r = rec.time(Phase::Refine, || residual(rows, &alpha, y, par));
+    let mut r = rec.time(Phase::Refine, || residual(rows, near, &alpha, y, par));
     let first = max_abs(&r);
     let mut size = first;
     let mut converged = false;
@@ -94,7 +97,7 @@ fn refined_solve<R: Recorder>(
             converged = true;
             break;
         }
-        let r_next = rec.time(Phase::Refine, || residual(rows, &next, y, par));
+        let r_next = rec.time(Phase::Refine, || residual(rows, near, &next, y, par));
         let size_next = max_abs(&r_next);
         // Stopped shrinking (or went NaN): keep the α we had.
         if size_next.partial_cmp(&size) != Some(std::cmp::Ordering::Less) {
