@@ -1,4 +1,4 @@
-"""_native.complexities: yᵀH⁻¹y for many label vectors from one factorisation, against the oracle."""
+"""_native.complexities: yᵀH⁻¹y for many label vectors from one factorisation, vs the oracle."""
 
 from __future__ import annotations
 

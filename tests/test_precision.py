@@ -1,4 +1,4 @@
-"""precision="mixed": H in float32, α refined in float64; same ranking, deterministic, honest fallback.
+"""precision="mixed": H in float32, α refined in float64; same ranking, deterministic, fallback.
 
 Bounds. The mixed scores carry the float32 factor's error in diag(H⁻¹) (~1e-5 of the largest
 score on these blocks) and what the refinement leaves in α (≤ 3e-6 of max|α|); "relative error"
