@@ -172,3 +172,19 @@ def test_the_public_signatures_default_to_the_options_defaults():
         for name, parameter in inspect.signature(function).parameters.items():
             if name in defaults:
                 assert parameter.default == defaults[name], (function.__name__, name)
+
+
+def test_a_float32_fallback_is_reported_and_kept_in_the_checkpoint(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 10))
+    X[1] = X[0]  # an exact duplicate: float32 cannot factorise this block
+    y = np.arange(200) % 2
+    args = dict(precision="mixed", repeats=1, checkpoint=tmp_path)
+    with pytest.warns(cgfast.PrecisionWarning, match="2 of 2 block"):
+        first = cgfast.score(X, y, **args)
+    with pytest.warns(cgfast.PrecisionWarning, match="2 of 2 block"):
+        again = cgfast.score(X, y, **args)  # read back from the checkpoint
+    assert np.array_equal(first, again)
+    from cgfast.checkpoint import Checkpoint
+
+    assert Checkpoint.existing(tmp_path).load(0).fallback

@@ -8,6 +8,7 @@ __all__ = [
     "BlockTooLargeError",
     "CgfastWarning",
     "InternalError",
+    "PrecisionWarning",
     "RidgeWarning",
     "SingularKernelError",
     "StabilityWarning",
@@ -20,6 +21,10 @@ class CgfastWarning(UserWarning):
 
 class RidgeWarning(CgfastWarning):
     """A block's kernel matrix was singular (duplicate rows) and was scored with a small ridge."""
+
+
+class PrecisionWarning(CgfastWarning):
+    """precision="mixed" was asked for, but some blocks needed float64 and were scored in it."""
 
 
 class StabilityWarning(CgfastWarning):

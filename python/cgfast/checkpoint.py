@@ -3,7 +3,7 @@
 Layout::
 
     DIR/manifest.json          arguments, data fingerprint, number of blocks
-    DIR/blocks/000042.npz      positives, terms (score, a2, ab, b2), ridge, checksum
+    DIR/blocks/000042.npz      positives, terms (score, a2, ab, b2), ridge, fallback, checksum
 
 Every file is written to a temporary name and renamed into place, so a run killed at any moment
 leaves only whole files; a block file that fails its checksum is reported and recomputed.
@@ -11,6 +11,7 @@ leaves only whole files; a block file that fails its checksum is reported and re
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -38,13 +39,16 @@ class BlockResult:
     positives: np.ndarray
     terms: np.ndarray  # (4, p): score, a2, ab, b2
     ridge: float
+    fallback: bool = False  # precision="mixed" asked, float64 used: float32 could not resolve it
 
 
-def _checksum(positives: np.ndarray, terms: np.ndarray, ridge: float) -> str:
+def _checksum(positives: np.ndarray, terms: np.ndarray, ridge: float, fallback: bool) -> str:
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(positives, dtype=np.int64).tobytes())
     h.update(np.ascontiguousarray(terms, dtype=np.float64).tobytes())
     h.update(np.float64(ridge).tobytes())
+    if fallback:  # absent from files of 0.1.0, which had no float32 factorisation
+        h.update(b"fallback")
     return h.hexdigest()
 
 
@@ -141,7 +145,10 @@ class Checkpoint:
             "positives": np.asarray(result.positives, dtype=np.int64),
             "terms": np.asarray(result.terms, dtype=np.float64),
             "ridge": np.float64(result.ridge),
-            "checksum": np.array(_checksum(result.positives, result.terms, result.ridge)),
+            "fallback": np.bool_(result.fallback),
+            "checksum": np.array(
+                _checksum(result.positives, result.terms, result.ridge, result.fallback)
+            ),
         }
         _write_atomic(self._path(index), lambda f: np.savez(f, **payload))
 
@@ -156,9 +163,12 @@ class Checkpoint:
             return None
         try:
             with np.load(path, allow_pickle=False) as data:
-                result = BlockResult(data["positives"], data["terms"], float(data["ridge"]))
+                fallback = bool(data["fallback"]) if "fallback" in data.files else False
+                result = BlockResult(
+                    data["positives"], data["terms"], float(data["ridge"]), fallback
+                )
                 stored = str(data["checksum"])
-            intact = stored == _checksum(result.positives, result.terms, result.ridge)
+            intact = stored == _checksum(*dataclasses.astuple(result))
             intact &= result.terms.shape == (4, len(result.positives))
         except Exception as err:  # a damaged zip raises many types: all mean "recompute"
             warnings.warn(

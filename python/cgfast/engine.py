@@ -10,6 +10,7 @@ the same scores to the bit.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -20,7 +21,7 @@ import numpy as np
 
 from . import _native
 from ._data import Rows, check_rows, new_fingerprint, open_rows
-from ._errors import InternalError, RidgeWarning, StabilityWarning
+from ._errors import InternalError, PrecisionWarning, RidgeWarning, StabilityWarning
 from ._labels import encode_labels
 from ._memory import check_fits, default_max_block
 from ._threads import resolve_threads
@@ -110,7 +111,7 @@ def prepare(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> R
 def score_block(rows: Rows, block: Block, threads: int, precision: str) -> BlockResult:
     """Gathers the rows of ``block`` (negatives first, positives last) and scores its positives."""
     out = _native.score_block(rows.take(block.rows), len(block.positives), threads, precision)
-    return BlockResult(block.positives, out.terms, out.ridge)
+    return BlockResult(block.positives, out.terms, out.ridge, out.fallback)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class BlockTask:
             local = Block(self.block.repeat, self.block.label, self.block.chunk,
                           np.arange(split), np.arange(split, self.block.size))  # fmt: skip
         result = score_block(rows, local, resolve_threads(self.n_jobs), self.precision)
-        result = BlockResult(self.block.positives, result.terms, result.ridge)
+        result = dataclasses.replace(result, positives=self.block.positives)
         if self.store is not None:
             self.store.save(self.index, result)
         return result
@@ -236,11 +237,13 @@ def assemble(
         raise ValueError(f"{len(missing)} block(s) are not finished yet, the first is {missing[0]}")
     sums = np.zeros((4, n))
     ridges = []
+    fallbacks = 0
     for result in results:
         assert result is not None
         sums[:, result.positives] += result.terms
         if result.ridge > 0:
             ridges.append(result.ridge)
+        fallbacks += result.fallback
     if ridges:
         warnings.warn(
             f"{len(ridges)} of {len(results)} block(s) had a singular kernel matrix "
@@ -248,6 +251,14 @@ def assemble(
             "X has duplicate or near-duplicate rows (same-label copies score near zero, "
             "opposite-label copies score high)",
             RidgeWarning,
+            stacklevel=3,
+        )
+    if fallbacks:
+        warnings.warn(
+            f"{fallbacks} of {len(results)} block(s) could not be factorised in float32 "
+            "(near-duplicate rows or pivots below what float32 resolves) and were scored in "
+            'float64: precision="mixed" changed nothing there',
+            PrecisionWarning,
             stacklevel=3,
         )
     means = sums / repeats
