@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+import tempfile
 import time
 import warnings
 import zipfile
@@ -15,6 +17,7 @@ import click
 import numpy as np
 
 from ._files import open_x, read_labels, read_scores
+from .checkpoint import _write_atomic
 from .options import PRECISIONS, SAMPLERS, Options
 
 # Exceptions the library raises for bad input; the command line prints them as one line.
@@ -65,11 +68,27 @@ def _check_output(path: Path) -> None:
 
 
 def _write(path: Path, write: Callable[[Any], None]) -> None:
+    """Writes ``path`` whole or not at all: a temporary file in its folder, fsynced, renamed."""
     try:
-        with open(path, "wb") as handle:
-            write(handle)
+        _write_atomic(path, write)
     except OSError as err:
         raise InputError(f"cannot write {path}: {_one_line(err)}") from err
+
+
+def _write_by_name(path: Path, write: Callable[[Path], Any]) -> None:
+    """Like :func:`_write` for writers that take a file name: ``write`` fills a temporary file
+    in ``path``'s folder, which is renamed to ``path`` only once it is complete."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    temporary = Path(name)
+    try:
+        write(temporary)
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 # ----------------------------------------------------------------------------- options
@@ -541,15 +560,18 @@ def report(
         run = dict(used.manifest(), repeats=terms.repeats, stability=terms.stability)
         arguments["scored"] = summary
     _library(
-        write_report,
+        _write_by_name,
         output,
-        data,
-        labels,
-        values,
-        shape=picture,
-        per_class=per_class,
-        run=run,
-        arguments=arguments,
+        lambda temporary: write_report(
+            temporary,
+            data,
+            labels,
+            values,
+            shape=picture,
+            per_class=per_class,
+            run=run,
+            arguments=arguments,
+        ),
     )
     click.echo(f"cgfast report: {len(labels)} examples -> {output}")
 

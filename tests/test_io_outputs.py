@@ -1,0 +1,82 @@
+"""Outputs are written whole or not at all: a failed write leaves no file and no temporary."""
+
+from __future__ import annotations
+
+import errno
+
+import numpy as np
+import pytest
+
+from cgfast import cli
+
+
+def run_cli(*args):
+    with pytest.raises(SystemExit) as stop:
+        cli.main([str(a) for a in args])
+    return stop.value.code
+
+
+@pytest.fixture
+def data(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4)) + np.repeat(np.eye(2, 4), 20, axis=0) * 2
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", np.repeat([0, 1], 20))
+    return tmp_path
+
+
+def full_disk(real):
+    """A writer that puts some bytes down, then fails as a full disk does."""
+
+    def write(target, *args, **kwargs):
+        target.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    return write
+
+
+@pytest.mark.parametrize("name, terms", [("s.npy", False), ("t.npz", True)])
+def test_a_failed_score_write_leaves_nothing(data, monkeypatch, capsys, name, terms):
+    monkeypatch.setattr(np, "save", full_disk(np.save))
+    monkeypatch.setattr(np, "savez", full_disk(np.savez))
+    extra = ["--terms"] if terms else []
+    status = run_cli("score", data / "X.npy", data / "y.npy", *extra, "--repeats", "1",
+                     "--no-progress", "-o", data / name)  # fmt: skip
+    assert status == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in data.iterdir()) == ["X.npy", "y.npy"]
+
+
+def test_a_failed_write_keeps_the_previous_file(data, monkeypatch):
+    previous = np.arange(40.0)
+    np.save(data / "s.npy", previous)
+    monkeypatch.setattr(np, "save", full_disk(np.save))
+    status = run_cli("score", data / "X.npy", data / "y.npy", "--repeats", "1", "--no-progress",
+                     "-o", data / "s.npy")  # fmt: skip
+    monkeypatch.undo()
+    assert status == 2
+    np.testing.assert_array_equal(np.load(data / "s.npy"), previous)
+    assert sorted(p.name for p in data.iterdir()) == ["X.npy", "s.npy", "y.npy"]
+
+
+def test_a_failed_report_leaves_nothing(data, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    import cgfast.report
+
+    def fails(path, *args, **kwargs):
+        with open(path, "w") as handle:
+            handle.write("<html>")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cgfast.report, "write_report", fails)
+    status = run_cli("report", data / "X.npy", data / "y.npy", "--repeats", "1", "--no-progress",
+                     "-o", data / "r.html")  # fmt: skip
+    assert status == 2
+    assert sorted(p.name for p in data.iterdir()) == ["X.npy", "y.npy"]
+
+
+def test_a_successful_write_leaves_only_the_output(data):
+    assert run_cli("score", data / "X.npy", data / "y.npy", "--repeats", "1", "--no-progress",
+                   "-o", data / "s.npy") == 0  # fmt: skip
+    assert sorted(p.name for p in data.iterdir()) == ["X.npy", "s.npy", "y.npy"]
+    assert np.load(data / "s.npy").shape == (40,)
