@@ -34,7 +34,7 @@ def score(
     precision: str = "double",
     sampler: str = "cover",
     stability: float = 0.95,
-    max_repeats: int = 24,
+    max_repeats: int = 32,
     checkpoint: str | os.PathLike | None = None,
     client: Any = None,
 ) -> np.ndarray | ScoreTerms:
@@ -82,7 +82,7 @@ def score(
     stability : float, default 0.95
         Target of ``repeats="auto"``: the Spearman correlation expected between this ranking
         and that of a run with another seed, as estimated from the repeats themselves.
-    max_repeats : int, default 24
+    max_repeats : int, default 32
         Most repeats ``repeats="auto"`` runs; reaching it below the target warns
         (:class:`cgfast.StabilityWarning`).
     precision : {"double", "mixed"}, default "double"

@@ -189,7 +189,7 @@ def _scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--max-repeats",
-                default=24,
+                default=32,
                 show_default=True,
                 type=click.IntRange(min=2),
                 help="Most repeats --repeats auto may run.",

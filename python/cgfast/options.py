@@ -105,7 +105,7 @@ class Options:
     precision: str = "double"
     sampler: str = "cover"
     stability: float = field(default=0.95, metadata=_AUTO)
-    max_repeats: int = field(default=24, metadata=_AUTO)
+    max_repeats: int = field(default=32, metadata=_AUTO)
     n_jobs: int | None = field(default=None, metadata=_EXECUTION)
 
     def __post_init__(self) -> None:
