@@ -80,6 +80,45 @@ pub fn score_block<T: Element, R: Recorder>(
     Ok(scores)
 }
 
+/// Scores and terms of every row of the block `x` (`k x d`) under each labelling in the columns
+/// of `labels` (`k x m`, entries ±1), from one float64 factorisation of H: what m separate blocks
+/// of the same rows would give, at the cost of one. Returns one [`BlockScores`] per column, rows
+/// in block order, and the ridge used.
+pub fn score_labels<T: Element, R: Recorder>(
+    x: ArrayView2<'_, T>,
+    labels: ArrayView2<'_, f64>,
+    threads: usize,
+    rec: &mut R,
+) -> Result<(Vec<BlockScores>, f64), CoreError> {
+    let start = rec.mark();
+    let k = x.nrows();
+    if labels.nrows() != k {
+        return Err(CoreError::Shape(format!(
+            "{} labels for a block of {k}",
+            labels.nrows()
+        )));
+    }
+    if let Some((row, v)) = labels.indexed_iter().find(|(_, &v)| v != 1.0 && v != -1.0) {
+        return Err(CoreError::Shape(format!(
+            "labels must be +1 or -1, row {} of column {} is {v}",
+            row.0, row.1
+        )));
+    }
+    let mut buf = kernel_buffer::<f64>(k)?;
+    let out = with_threads(threads, |par| {
+        let rows = rec.time(Phase::Normalise, || normalise_rows(x, par))?;
+        loo::label_scores(
+            MatMut::from_column_major_slice_mut(&mut buf, k, k),
+            labels,
+            par,
+            |h, rec| kernel_lower(&rows, h, par, rec),
+            rec,
+        )
+    })?;
+    rec.add_since(Phase::Total, start);
+    Ok(out)
+}
+
 /// The full symmetric H of the block `x` (`k x d`).
 pub fn gram<T: Element>(x: ArrayView2<'_, T>, threads: usize) -> Result<Array2<f64>, CoreError> {
     let k = x.nrows();
@@ -148,6 +187,87 @@ mod tests {
         precision: Precision,
     ) -> BlockScores {
         score_block(x, p, threads, precision, &mut NoTiming).unwrap()
+    }
+
+    #[test]
+    fn one_factorisation_scores_every_labelling_like_separate_blocks() {
+        let (k, d) = (300, 12);
+        let mut state = 99u64;
+        let x = Array2::from_shape_simple_fn((k, d), || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        });
+        // Three labellings: a class in rows 0..100, one in rows 100..300, and one scattered.
+        let labels = Array2::from_shape_fn((k, 3), |(i, c)| match c {
+            0 => {
+                if i < 100 {
+                    1.0
+                } else {
+                    -1.0
+                }
+            }
+            1 => {
+                if i < 100 {
+                    -1.0
+                } else {
+                    1.0
+                }
+            }
+            _ => {
+                if i % 3 == 0 {
+                    1.0
+                } else {
+                    -1.0
+                }
+            }
+        });
+        let (all, ridge) = score_labels(x.view(), labels.view(), 2, &mut NoTiming).unwrap();
+        assert_eq!(ridge, 0.0);
+        for (c, out) in all.iter().enumerate() {
+            // The separate block: the same rows, negatives first, positives last.
+            let pos: Vec<usize> = (0..k).filter(|&i| labels[(i, c)] > 0.0).collect();
+            let neg: Vec<usize> = (0..k).filter(|&i| labels[(i, c)] < 0.0).collect();
+            let order: Vec<usize> = neg.iter().chain(&pos).copied().collect();
+            let block = x.select(ndarray::Axis(0), &order);
+            let want = score(block.view(), pos.len(), 1, Precision::Double);
+            for (j, &i) in pos.iter().enumerate() {
+                for (got, want) in [
+                    (out.score[i], want.score[j]),
+                    (out.a2[i], want.a2[j]),
+                    (out.ab[i], want.ab[j]),
+                    (out.b2[i], want.b2[j]),
+                ] {
+                    assert!(
+                        (got - want).abs() <= 1e-10 * want.abs(),
+                        "column {c} row {i}: {got} vs {want}"
+                    );
+                }
+            }
+            // Negatives are scored too: their block is the same one with the labels negated.
+            let flipped: Vec<usize> = pos.iter().chain(&neg).copied().collect();
+            let block = x.select(ndarray::Axis(0), &flipped);
+            let want = score(block.view(), neg.len(), 1, Precision::Double);
+            for (j, &i) in neg.iter().enumerate() {
+                // y → −y gives α → −α: the same score and a2, ab and b2 unchanged.
+                assert!((out.score[i] - want.score[j]).abs() <= 1e-10 * want.score[j]);
+                assert!((out.b2[i] - want.b2[j]).abs() <= 1e-10 * want.b2[j]);
+            }
+        }
+        let one = score_labels(x.view(), labels.view(), 1, &mut NoTiming).unwrap();
+        assert_eq!(one, (all, ridge), "threads changed a bit");
+    }
+
+    #[test]
+    fn labels_other_than_plus_or_minus_one_are_refused() {
+        let x = sample(4, 3);
+        let labels = Array2::from_shape_vec((4, 1), vec![1.0, -1.0, 0.5, 1.0]).unwrap();
+        let err = score_labels(x.view(), labels.view(), 1, &mut NoTiming).unwrap_err();
+        assert!(
+            err.to_string().contains("row 2 of column 0 is 0.5"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -23,8 +23,8 @@ pub mod views;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use numpy::ndarray::Array2;
-use numpy::{PyArray1, PyArray2, PyReadonlyArray2};
+use numpy::ndarray::{Array2, Array3};
+use numpy::{PyArray1, PyArray2, PyArray3, PyReadonlyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -89,8 +89,24 @@ fn terms_array<'py>(py: Python<'py>, out: BlockScores) -> PyResult<Bound<'py, Py
     Ok(PyArray2::from_owned_array(py, terms))
 }
 
+/// The terms of every labelling as an `(m, 4, k)` array: per column, score, a2, ab, b2 by row.
+fn labelled_terms_array<'py>(
+    py: Python<'py>,
+    all: Vec<BlockScores>,
+    k: usize,
+) -> PyResult<Bound<'py, PyArray3<f64>>> {
+    let m = all.len();
+    let flat: Vec<f64> = all
+        .into_iter()
+        .flat_map(|out| [out.score, out.a2, out.ab, out.b2].concat())
+        .collect();
+    let terms = Array3::from_shape_vec((m, 4, k), flat)
+        .map_err(|e| InternalError::new_err(e.to_string()))?;
+    Ok(PyArray3::from_owned_array(py, terms))
+}
+
 macro_rules! bind_dtype {
-    ($t:ty, $score:ident, $profile:ident, $gram:ident, $complexity:ident) => {
+    ($t:ty, $score:ident, $profile:ident, $labels:ident, $gram:ident, $complexity:ident) => {
         /// Scores the last `n_pos` rows of the block `x` against the rows before them.
         ///
         /// `precision`: "double" or "mixed". Returns (terms, ridge, fallback): terms is
@@ -138,6 +154,26 @@ macro_rules! bind_dtype {
             Ok((terms_array(py, out)?, ridge, fallback, times))
         }
 
+        /// Scores every row of `x` under each labelling in the columns of `labels` (k x m, ±1),
+        /// from one float64 factorisation. Returns (terms, ridge): terms is (m, 4, k), per
+        /// labelling the rows score, a2, ab, b2 of every example in block order.
+        #[pyfunction]
+        #[pyo3(signature = (x, labels, threads=0))]
+        fn $labels<'py>(
+            py: Python<'py>,
+            x: PyReadonlyArray2<'py, $t>,
+            labels: PyReadonlyArray2<'py, f64>,
+            threads: usize,
+        ) -> PyResult<(Bound<'py, PyArray3<f64>>, f64)> {
+            let k = x.as_array().nrows();
+            let x = x.as_array();
+            let labels = labels.as_array();
+            let (all, ridge) = run_detached(py, || {
+                block::score_labels(x, labels, threads, &mut NoTiming)
+            })?;
+            Ok((labelled_terms_array(py, all, k)?, ridge))
+        }
+
         /// The full arc-cosine kernel matrix H of the rows of `x`.
         #[pyfunction]
         #[pyo3(signature = (x, threads=0))]
@@ -173,6 +209,7 @@ bind_dtype!(
     f32,
     score_block_f32,
     profile_block_f32,
+    score_block_labels_f32,
     gram_f32,
     complexity_f32
 );
@@ -180,6 +217,7 @@ bind_dtype!(
     f64,
     score_block_f64,
     profile_block_f64,
+    score_block_labels_f64,
     gram_f64,
     complexity_f64
 );
@@ -190,6 +228,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(score_block_f64, m)?)?;
     m.add_function(wrap_pyfunction!(profile_block_f32, m)?)?;
     m.add_function(wrap_pyfunction!(profile_block_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(score_block_labels_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(score_block_labels_f64, m)?)?;
     m.add_function(wrap_pyfunction!(gram_f32, m)?)?;
     m.add_function(wrap_pyfunction!(gram_f64, m)?)?;
     m.add_function(wrap_pyfunction!(complexity_f32, m)?)?;

@@ -57,13 +57,10 @@ pub fn block_scores<R: Recorder>(
     let accept = |l: MatRef<'_, f64>, rec: &mut R| {
         let alpha = rec.time(Phase::Solve, || solve(l, &y, par));
         let diag = rec.time(Phase::Inverse, || trailing_inverse_diagonal(l, p, par));
-        let out = terms(&alpha[k - p..], &diag);
+        let out = terms(&alpha[k - p..], &diag, &y[k - p..]);
         // A factor that passed the pivot test can still overflow here (H scaled near the bottom
         // of the float range): such a factor is rejected like a singular one.
-        let ok = diag.iter().all(|&d| d > 0.0)
-            && [&out.score, &out.a2, &out.ab, &out.b2]
-                .iter()
-                .all(|v| v.iter().all(|x| x.is_finite()));
+        let ok = diag.iter().all(|&d| d > 0.0) && all_finite(&out);
         found = ok.then_some(out);
         ok
     };
@@ -72,8 +69,8 @@ pub fn block_scores<R: Recorder>(
     Ok(BlockScores { ridge, ..out })
 }
 
-/// Scores and terms of the positives from their α_i and D = G_ii (labels +1).
-pub(crate) fn terms(alpha: &[f64], diag: &[f64]) -> BlockScores {
+/// Scores and terms of examples from their α_i, D = G_ii and labels y_i.
+pub(crate) fn terms(alpha: &[f64], diag: &[f64], y: &[f64]) -> BlockScores {
     let mut out = BlockScores {
         score: Vec::with_capacity(alpha.len()),
         a2: Vec::with_capacity(alpha.len()),
@@ -82,14 +79,59 @@ pub(crate) fn terms(alpha: &[f64], diag: &[f64]) -> BlockScores {
         ridge: 0.0,
         fallback: false,
     };
-    for (&a, &d) in alpha.iter().zip(diag) {
-        let b = a - d;
+    for ((&a, &d), &y) in alpha.iter().zip(diag).zip(y) {
+        let b = a - d * y;
         out.score.push(a * a / d);
         out.a2.push(b * b / d);
-        out.ab.push(b);
-        out.b2.push(d);
+        out.ab.push(y * b);
+        out.b2.push(y * y * d);
     }
     out
+}
+
+fn all_finite(out: &BlockScores) -> bool {
+    [&out.score, &out.a2, &out.ab, &out.b2]
+        .iter()
+        .all(|v| v.iter().all(|x| x.is_finite()))
+}
+
+/// Leave-one-out scores and terms of every example, for each column y of `labels` (`k x m`,
+/// entries ±1), from one factorisation of the kernel `build` writes: α = H⁻¹y per column and
+/// diag(H⁻¹) for every row (k³/3 flops, once). Returns one [`BlockScores`] per column, in row
+/// order, and the ridge used.
+pub fn label_scores<R: Recorder>(
+    h: MatMut<'_, f64>,
+    labels: ArrayView2<'_, f64>,
+    par: Par,
+    build: impl FnMut(MatMut<'_, f64>, &mut R) -> Result<(), CoreError>,
+    rec: &mut R,
+) -> Result<(Vec<BlockScores>, f64), CoreError> {
+    let k = h.nrows();
+    if k == 0 || labels.nrows() != k || h.ncols() != k {
+        return Err(CoreError::Shape(format!(
+            "{} labels for a block of {k}",
+            labels.nrows()
+        )));
+    }
+    let mut found = Vec::new();
+    let accept = |l: MatRef<'_, f64>, rec: &mut R| {
+        let diag = rec.time(Phase::Inverse, || trailing_inverse_diagonal(l, k, par));
+        found = labels
+            .columns()
+            .into_iter()
+            .map(|y| {
+                let y = y.to_vec();
+                let alpha = rec.time(Phase::Solve, || solve(l, &y, par));
+                terms(&alpha, &diag, &y)
+            })
+            .collect();
+        diag.iter().all(|&d| d > 0.0) && found.iter().all(all_finite)
+    };
+    let ridge = factor_with_ridge(h, par, build, accept, rec)?;
+    for out in found.iter_mut() {
+        out.ridge = ridge;
+    }
+    Ok((found, ridge))
 }
 
 /// yᵀ H⁻¹ y = ‖L⁻¹ y‖² for every column y of `labels` (`k x m`), from one factorisation of the

@@ -51,7 +51,7 @@ pub fn mixed_scores<R: Recorder>(
         return Ok(None);
     };
     let diag = rec.time(Phase::Inverse, || trailing_inverse_diagonal(l, p, par));
-    let out = terms(&alpha[k - p..], &diag);
+    let out = terms(&alpha[k - p..], &diag, &y[k - p..]);
     let finite = diag.iter().all(|&d| d > 0.0)
         && [&out.score, &out.a2, &out.ab, &out.b2]
             .iter()

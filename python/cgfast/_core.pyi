@@ -7,6 +7,8 @@ __all__ = [
     "score_block_f64",
     "profile_block_f32",
     "profile_block_f64",
+    "score_block_labels_f32",
+    "score_block_labels_f64",
     "gram_f32",
     "gram_f64",
     "complexity_f32",
@@ -37,6 +39,10 @@ def profile_block_f32(
 def profile_block_f64(
     x: _F64, n_pos: int, threads: int = 0, precision: str = "double"
 ) -> tuple[_F64, float, bool, dict[str, float]]: ...
+def score_block_labels_f32(
+    x: npt.NDArray[np.float32], labels: _F64, threads: int = 0
+) -> tuple[_F64, float]: ...
+def score_block_labels_f64(x: _F64, labels: _F64, threads: int = 0) -> tuple[_F64, float]: ...
 def gram_f32(x: npt.NDArray[np.float32], threads: int = 0) -> _F64: ...
 def gram_f64(x: _F64, threads: int = 0) -> _F64: ...
 def complexity_f32(

@@ -40,6 +40,25 @@ def score_block(x: np.ndarray, n_pos: int, threads: int, precision: str) -> Bloc
     return BlockOutput(terms, ridge, fallback)
 
 
+@dataclass(frozen=True)
+class LabelsOutput:
+    """Every row of one row set scored under several labellings, from one factorisation."""
+
+    terms: np.ndarray  # (m, 4, k): per labelling, score, a2, ab, b2 of every row in block order
+    ridge: float
+
+
+def score_labels(x: np.ndarray, labels: np.ndarray, threads: int) -> LabelsOutput:
+    """Scores every row of ``x`` under each ±1 labelling in the columns of ``labels`` (k x m).
+
+    One float64 factorisation of H serves all m labellings; column c gives what the block of the
+    same rows with ``labels[:, c]`` (negatives −1, positives +1) gives, for every row, negatives
+    included (to ~1e-10 relative: only the order of the rows differs).
+    """
+    terms, ridge = _entry("score_block_labels", x)(x, np.asarray(labels, dtype=np.float64), threads)
+    return LabelsOutput(terms, ridge)
+
+
 def gram(x: np.ndarray, threads: int) -> np.ndarray:
     """The k x k arc-cosine kernel matrix of the rows of ``x``."""
     return _entry("gram", x)(x, threads)
