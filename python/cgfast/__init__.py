@@ -16,6 +16,7 @@ from ._errors import (
     StabilityWarning,
 )
 from ._score import complexity, gram, score
+from ._table import score_table, to_table
 from .checkpoint import CheckpointWarning
 from .engine import ScoreTerms
 from .parts import assemble, score_part
@@ -45,5 +46,7 @@ __all__ = [
     "rank",
     "score",
     "score_part",
+    "score_table",
+    "to_table",
     "write_report",
 ]

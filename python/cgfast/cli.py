@@ -17,6 +17,7 @@ import click
 import numpy as np
 
 from ._files import open_x, read_labels, read_scores
+from ._table import TABLE_FORMATS, check_table_path, table_columns, write_table
 from .checkpoint import _write_atomic
 from .options import PRECISIONS, SAMPLERS, Options
 
@@ -280,15 +281,33 @@ def _save_scores(result: Any, output: Path, terms: bool) -> None:
         _write(output, lambda handle: np.save(handle, result))
 
 
-def _check_score_output(output: Path, terms: bool) -> None:
-    wanted = ".npz" if terms else ".npy"
-    if output.suffix != wanted:
+def _check_score_output(output: Path, terms: bool, *, table: bool = True) -> None:
+    """Fails before any work when ``output``'s extension is not one this command writes."""
+    suffix = output.suffix.lower()
+    if table and suffix in TABLE_FORMATS:
+        _read(lambda path: check_table_path(path), output)
+    elif suffix in (".npy", ".npz"):
+        wanted = ".npz" if terms else ".npy"
+        if suffix != wanted:
+            raise click.BadParameter(
+                f"{'--terms writes an .npz archive' if terms else 'scores are written as .npy'}"
+                f"{' (or a .csv/.parquet table)' if table else ''}: give a name ending in {wanted}",
+                param_hint="'-o'",
+            )
+    else:
+        kinds = ".npy (scores), .npz (with --terms)" + (
+            ", .csv or .parquet (a table)" if table else ""
+        )
         raise click.BadParameter(
-            f"{'--terms writes an .npz archive' if terms else 'scores are written as .npy'}: "
-            f"give a name ending in {wanted}",
+            f"cannot tell what to write from the extension of {output.name!r}: use {kinds}",
             param_hint="'-o'",
         )
     _check_output(output)
+
+
+def _save_table(result: Any, labels: np.ndarray, ids: Any, output: Path, terms: bool) -> None:
+    columns = _library(table_columns, result, labels, ids, with_terms=terms)
+    write_table(output, columns, _write)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -321,6 +340,7 @@ def cli(ctx: click.Context) -> None:
     epilog="""\b
 Examples:
   cgfast score X.npy y.npy -o scores.npy
+  cgfast score X.npy y.npy -o scores.csv
   cgfast score data.npz data.npz --x-key images --y-key labels -o scores.npy
   cgfast score table.csv table.csv --y-key label --repeats 5 -o scores.npy
   cgfast score X.npy y.npy --terms -o terms.npz --checkpoint ckpt/
@@ -351,7 +371,13 @@ Examples:
     type=click.IntRange(min=1),
     help="Number of parts the plan is split into (with --part).",
 )
-@click.option("-o", "--output", type=OUTPUT, help="Where to write the scores (not with --part).")
+@click.option(
+    "-o",
+    "--output",
+    type=OUTPUT,
+    help="Where to write the scores (not with --part): .npy (the scores), .npz (with --terms), "
+    ".csv or .parquet (a table: id, label, score, rank_in_class, label_issue, stability).",
+)
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
 def score(
     x: Path,
@@ -366,11 +392,14 @@ def score(
     progress: bool,
     **scoring: Any,
 ) -> None:
-    """Score every example of X (labels Y) and save one float per example.
+    """Score every example of X (labels Y) and save the scores, or a table of them.
 
     X and Y are .npy, .npz, .csv or .parquet files (they may be the same file). A .npy X
-    is memory-mapped and read a block at a time. With --part/--parts, score one share of the
-    blocks into the --checkpoint directory (one task of a job array) and write no scores.
+    is memory-mapped and read a block at a time. A .csv or .parquet output is a table with one
+    row per example: its id (row index), label, score, rank within its class (1 = highest),
+    whether find_label_issues flags it, and the run's stability. With --part/--parts, score one
+    share of the blocks into the --checkpoint directory (one task of a job array) and write no
+    scores.
     """
     if (part is None) != (parts is None):
         raise click.UsageError("--part and --parts go together")
@@ -389,15 +418,26 @@ def score(
         _check_score_output(output, terms)
     labels = _read(read_labels, y, y_key)
     data = _read(open_x, x, x_key, labels=(y, y_key))
+    ids = None
     options = _library(Options.pick, scoring)
     share = None if part is None else (part, parts)
+    table = output is not None and output.suffix.lower() in TABLE_FORMATS
     result, summary, _ = _run_score(
-        data, labels, options, progress, checkpoint=checkpoint, return_terms=terms, part=share
+        data,
+        labels,
+        options,
+        progress,
+        checkpoint=checkpoint,
+        return_terms=terms or table,
+        part=share,
     )
     if result is None:
         click.echo(f"cgfast score: {summary} -> {checkpoint}")
         return
-    _save_scores(result, output, terms)
+    if table:
+        _save_table(result, labels, ids, output, terms)
+    else:
+        _save_scores(result, output, terms)
     click.echo(f"cgfast score: {summary} -> {output}")
 
 
@@ -425,7 +465,7 @@ def assemble(checkpoint: Path, terms: bool, output: Path) -> None:
     """
     import cgfast
 
-    _check_score_output(output, terms)
+    _check_score_output(output, terms, table=False)
     result = _library(cgfast.assemble, checkpoint, return_terms=terms)
     _save_scores(result, output, terms)
     n = len(result.score if terms else result)
