@@ -83,16 +83,54 @@ class Rows:
         return (open_rows, (self.path,))
 
 
+class SparseRows:
+    """A ``scipy.sparse`` matrix as rows: indexing returns dense rows, a block at a time.
+
+    CSC (and every other layout) is converted to CSR once, for row access. Scores equal the
+    dense matrix's: a block is densified exactly (``toarray``) before the kernel sees it.
+    """
+
+    def __init__(self, matrix: Any) -> None:
+        csr = matrix.tocsr()
+        if csr.dtype.kind not in "fiub":
+            raise TypeError(f"X must hold real numbers, got a sparse matrix of dtype {csr.dtype}")
+        bad = np.flatnonzero(~np.isfinite(csr.data)) if csr.dtype.kind == "f" else []
+        if len(bad):
+            at = int(bad[0])
+            row = int(np.searchsorted(csr.indptr, at, side="right") - 1)
+            raise ValueError(
+                f"X has a non-finite value ({csr.data[at]}) at row {row}, feature "
+                f"{csr.indices[at]} (stored explicitly in the sparse matrix)"
+            )
+        self.matrix = csr
+        self.shape = csr.shape
+        self.dtype = csr.dtype
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        return self.matrix[index].toarray()
+
+
+def is_sparse(X: Any) -> bool:
+    """True for a ``scipy.sparse`` matrix or array (checked without importing scipy)."""
+    return type(X).__module__.startswith("scipy.sparse") and hasattr(X, "tocsr")
+
+
 def open_rows(X: Any) -> Rows:
-    """Wraps X: array-like, ``np.memmap``, Zarr or dask array, or a path that ``_files`` reads.
+    """Wraps X: array-like, ``np.memmap``, Zarr or dask array, ``scipy.sparse`` matrix, or a
+    path that ``_files`` reads.
 
     Each example is flattened: X of shape (n, 8, 8) is read as (n, 64). A .npy path is memory
-    mapped and a Zarr store opened lazily: nothing is loaded that is not already in memory.
+    mapped and a Zarr store opened lazily: nothing is loaded that is not already in memory. A
+    sparse matrix is densified one block of rows at a time.
     """
     path = None
     if isinstance(X, (str, os.PathLike)):
         path = str(X)
         array = open_x(X)
+        if is_sparse(array):
+            array = SparseRows(array)
+    elif is_sparse(X):
+        array = SparseRows(X)
     elif isinstance(X, np.ndarray) or _is_zarr(X) or is_dask_array(X):
         array = X
         path = _zarr_path(X)

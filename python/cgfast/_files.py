@@ -54,6 +54,12 @@ def _npz_member(path: Path, key: str | None, default: str, option: str) -> np.nd
         return archive[key]
 
 
+def _is_sparse_npz(path: Path) -> bool:
+    """True for the archive ``scipy.sparse.save_npz`` writes (a CSR/CSC/COO matrix)."""
+    with np.load(path, allow_pickle=False) as archive:
+        return {"format", "shape", "data"} <= set(archive.files)
+
+
 def _is_number(cell: str) -> bool:
     try:
         float(cell)
@@ -111,7 +117,8 @@ def open_x(
 ) -> Any:
     """X stored at ``path``: a memory-mapped .npy, a Zarr array, or an array read from a file.
 
-    ``key`` chooses inside the file: the array of an .npz (default: the only one, else ``"X"``),
+    ``key`` chooses inside the file: the array of an .npz (default: the only one, else ``"X"``;
+    an .npz written by ``scipy.sparse.save_npz`` is read as that sparse matrix),
     or comma-separated feature columns of a .csv/.parquet (default: every column but the label
     column). ``labels``, the (path, key) the labels come from, tells which column of a shared
     table is not a feature.
@@ -125,6 +132,10 @@ def open_x(
     if suffix == ".npy":
         return _npy(path, mmap=True)
     if suffix == ".npz":
+        if key is None and _is_sparse_npz(path):
+            import scipy.sparse
+
+            return scipy.sparse.load_npz(path)
         return _npz_member(path, key, "X", "--x-key (x_key=)")
     if suffix in (".csv", ".parquet"):
         names, columns = _table(path)
