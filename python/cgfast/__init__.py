@@ -15,6 +15,7 @@ from ._errors import (
     SingularKernelError,
     StabilityWarning,
 )
+from ._files import open_dataset
 from ._score import complexity, gram, score
 from ._table import score_table, to_table
 from .checkpoint import CheckpointWarning
@@ -41,6 +42,7 @@ __all__ = [
     "complexity",
     "find_label_issues",
     "gram",
+    "open_dataset",
     "plan_blocks",
     "prune",
     "rank",

@@ -9,12 +9,71 @@ file and, where it helps, the option (``x_key`` / ``--x-key``) that chooses insi
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-X_FORMATS = ".npy, .npz, .csv or .parquet file, or a Zarr array"
+from ._dataset import Dataset, has_glob
+
+X_FORMATS = (
+    ".npy, .npz, .csv or .parquet file, a Zarr array, a folder or glob of parquet files, "
+    "or a folder of images in one subfolder per class"
+)
+
+
+def is_dataset(path: str | os.PathLike) -> bool:
+    """True for what :func:`open_dataset` reads: parquet shards (a folder or a glob) or an
+    image folder (a folder that is not a Zarr store)."""
+    return has_glob(path) or (Path(path).is_dir() and not _is_zarr_store(Path(path)))
+
+
+def open_dataset(
+    path: str | os.PathLike,
+    *,
+    x_key: str | None = None,
+    y_key: str | None = None,
+    id_key: str | None = None,
+    image_size: str | tuple[int, int] | None = None,
+    skip_unreadable: bool = False,
+    cache: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> Dataset:
+    """Opens a folder or glob of parquet shards, or a folder of images, as a :class:`Dataset`.
+
+    Parquet (a glob, or a folder holding .parquet files): X is the ``x_key`` column(s), the
+    labels column ``y_key`` and the ids column ``id_key`` (see ``_parquet.open_parquet``).
+    Images (a folder with one subfolder per class): the label is the subfolder's name, the id
+    the file's path relative to the folder (see ``_images.open_images``). Either is
+    converted once into a float .npy cache that is reused while the files are unchanged.
+
+    Examples
+    --------
+    >>> import cgfast
+    >>> data = cgfast.open_dataset("digits/", image_size="28x28")     # doctest: +SKIP
+    >>> table = cgfast.score_table(data.X, data.y, ids=data.ids)       # doctest: +SKIP
+    """
+    from ._parquet import open_parquet, parquet_files
+
+    if has_glob(path) or parquet_files(path) is not None:
+        if image_size is not None or skip_unreadable:
+            raise ValueError("image_size and skip_unreadable apply to image folders, not parquet")
+        return open_parquet(
+            path, x_key=x_key, y_key=y_key, id_key=id_key, cache=cache, progress=progress
+        )
+    if not Path(path).is_dir():
+        raise ValueError(f"{str(path)!r} is neither a folder nor a glob of parquet files")
+    if x_key is not None or y_key is not None or id_key is not None:
+        raise ValueError(
+            f"{str(path)!r} holds no .parquet file; as an image folder it takes no "
+            "x_key, y_key or id_key (labels are the subfolders' names)"
+        )
+    from ._images import open_images
+
+    return open_images(
+        path, image_size=image_size, skip_unreadable=skip_unreadable, cache=cache, progress=progress
+    )
 
 
 def _is_zarr_store(path: Path) -> bool:
@@ -114,6 +173,7 @@ def open_x(
     key: str | None = None,
     *,
     labels: tuple[str | Path, str | None] | None = None,
+    exclude: str | None = None,
 ) -> Any:
     """X stored at ``path``: a memory-mapped .npy, a Zarr array, or an array read from a file.
 
@@ -121,14 +181,18 @@ def open_x(
     an .npz written by ``scipy.sparse.save_npz`` is read as that sparse matrix),
     or comma-separated feature columns of a .csv/.parquet (default: every column but the label
     column). ``labels``, the (path, key) the labels come from, tells which column of a shared
-    table is not a feature.
+    table is not a feature; ``exclude`` names one more (an id column).
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if path.is_dir() or suffix == ".zarr":
         if _is_zarr_store(path):
             return _zarr(path)
-        raise ValueError(f"X as a path must name a {X_FORMATS}; {str(path)!r} is a directory")
+    if is_dataset(path):
+        label_key = None
+        if labels is not None and Path(labels[0]).resolve() == path.resolve():
+            label_key = labels[1]
+        return open_dataset(path, x_key=key, y_key=label_key).X
     if suffix == ".npy":
         return _npy(path, mmap=True)
     if suffix == ".npz":
@@ -152,7 +216,7 @@ def open_x(
                     raise ValueError(
                         f"X and y are both {path}: name the label column with --y-key (y_key=)"
                     )
-            chosen = [name for name in names if name != label_key]
+            chosen = [name for name in names if name not in (label_key, exclude)]
         if not chosen:
             raise ValueError(f"{path} has no feature columns left")
         return np.column_stack([_numbers(columns[name], name, path) for name in chosen])

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import click
 import numpy as np
 
-from ._files import open_x, read_labels, read_scores
+from ._files import has_glob, is_dataset, open_dataset, open_x, read_labels, read_scores
 from ._table import TABLE_FORMATS, check_table_path, table_columns, write_table
 from .checkpoint import _write_atomic
 from .options import PRECISIONS, SAMPLERS, Options
@@ -115,28 +115,119 @@ class RatioType(click.ParamType):
         return number
 
 
+class InputPath(click.Path):
+    """An existing file or folder, or a glob of parquet files (left for ``_files`` to expand)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if has_glob(value):
+            return Path(value)
+        return super().convert(value, param, ctx)
+
+
 def _data_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """X and y arguments and the options that say where inside their files to look."""
+    """X and Y arguments and the options that say where inside their files to look."""
     for decorator in reversed(
         [
-            click.argument("x", metavar="X", type=EXISTING),
-            click.argument("y", metavar="Y", type=EXISTING),
+            click.argument("x", metavar="X", type=InputPath(exists=True, path_type=Path)),
+            click.argument("y", metavar="[Y]", type=EXISTING, required=False),
             click.option(
                 "--x-key",
                 metavar="NAME",
-                help="Array of X in a .npz (default: the only one, else 'X'); in a .csv/.parquet, "
-                "comma-separated feature columns (default: every column but the label column).",
+                help="Array of X in a .npz (default: the only one, else 'X'); in a .csv/.parquet "
+                "or parquet shards, the embedding column or comma-separated feature columns "
+                "(default: the only list column, else every numeric column but the label and "
+                "id columns).",
             ),
             click.option(
                 "--y-key",
                 metavar="NAME",
-                help="Array of y in a .npz (default: the only one, else 'y'); in a .csv/.parquet, "
-                "the label column (needed when the file has several).",
+                help="Array of y in a .npz (default: the only one, else 'y'); in a .csv/.parquet "
+                "or parquet shards, the label column (needed when the file has several).",
+            ),
+            click.option(
+                "--id-key",
+                metavar="NAME",
+                help="Column of X's .csv/.parquet or parquet shards holding each example's id "
+                "(the table's id column; default: the row index).",
+            ),
+            click.option(
+                "--image-size",
+                metavar="HxW",
+                help="Resize every image of an image folder to this size (needed when their "
+                "sizes differ), e.g. 32x32.",
+            ),
+            click.option(
+                "--skip-unreadable",
+                is_flag=True,
+                help="Leave out the images of an image folder that cannot be decoded "
+                "(default: stop, naming the first).",
+            ),
+            click.option(
+                "--cache",
+                type=click.Path(file_okay=False, path_type=Path),
+                metavar="DIR",
+                help="Folder for the .npy that an image folder or parquet shards are converted "
+                "into once (default: next to them, or ~/.cache/cgfast when that is read-only).",
             ),
         ]
     ):
         command = decorator(command)
     return command
+
+
+def _read_data(
+    x: Path,
+    y: Path | None,
+    x_key: str | None,
+    y_key: str | None,
+    id_key: str | None,
+    image_size: str | None,
+    skip_unreadable: bool,
+    cache: Path | None,
+    progress: bool,
+) -> tuple[Any, np.ndarray, Any]:
+    """X, the labels and the ids (None: the row index) from the command's arguments.
+
+    X may be a file, a Zarr store, parquet shards (a folder or glob) or an image folder; Y may
+    be left out when X names its labels (an image folder's subfolders, a label column of X).
+    """
+    if is_dataset(x):
+        from ._parquet import parquet_files
+
+        shards = _read(parquet_files, x) is not None
+        if shards and y is None and y_key is None:
+            raise click.UsageError(f"{x} has no labels: name their column with --y-key, or give Y")
+        data = _read(
+            lambda path: open_dataset(
+                path,
+                x_key=x_key,
+                y_key=y_key if y is None else None,
+                id_key=id_key,
+                image_size=image_size,
+                skip_unreadable=skip_unreadable,
+                cache=cache,
+                progress=progress,
+            ),
+            x,
+        )
+        labels = data.y if y is None else _read(read_labels, y, y_key)
+        if labels is None:
+            raise click.UsageError(f"{x} has no labels: name their column with --y-key, or give Y")
+        return data.X, labels, data.ids
+    if image_size is not None or skip_unreadable:
+        raise click.UsageError("--image-size and --skip-unreadable apply to an image folder X")
+    if y is None:
+        if x.suffix.lower() not in (".npz", ".csv", ".parquet"):
+            raise click.UsageError("Missing argument 'Y' (the labels).")
+        y = x
+    labels = _read(read_labels, y, y_key)
+    ids = None
+    if id_key is not None:
+        if x.suffix.lower() not in (".csv", ".parquet"):
+            raise click.UsageError("--id-key names a column of a .csv/.parquet X or parquet shards")
+        ids = _read(read_labels, x, id_key)
+    data = _read(open_x, x, x_key, labels=(y, y_key), exclude=id_key)
+    return data, labels, ids
 
 
 class RepeatsType(click.ParamType):
@@ -341,6 +432,9 @@ def cli(ctx: click.Context) -> None:
 Examples:
   cgfast score X.npy y.npy -o scores.npy
   cgfast score X.npy y.npy -o scores.csv
+  cgfast score shards/ --x-key embedding --y-key label --id-key id -o scores.parquet
+  cgfast score 'shards/*.parquet' y.npy -o scores.npy
+  cgfast score digits/ --image-size 28x28 -o scores.csv
   cgfast score data.npz data.npz --x-key images --y-key labels -o scores.npy
   cgfast score table.csv table.csv --y-key label --repeats 5 -o scores.npy
   cgfast score X.npy y.npy --terms -o terms.npz --checkpoint ckpt/
@@ -381,9 +475,13 @@ Examples:
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
 def score(
     x: Path,
-    y: Path,
+    y: Path | None,
     x_key: str | None,
     y_key: str | None,
+    id_key: str | None,
+    image_size: str | None,
+    skip_unreadable: bool,
+    cache: Path | None,
     checkpoint: Path | None,
     terms: bool,
     part: int | None,
@@ -394,9 +492,13 @@ def score(
 ) -> None:
     """Score every example of X (labels Y) and save the scores, or a table of them.
 
-    X and Y are .npy, .npz, .csv or .parquet files (they may be the same file). A .npy X
-    is memory-mapped and read a block at a time. A .csv or .parquet output is a table with one
-    row per example: its id (row index), label, score, rank within its class (1 = highest),
+    X and Y are .npy, .npz, .csv or .parquet files (they may be the same file; Y may then be
+    left out). X may also be a folder or glob of parquet shards, or a folder of images with one
+    subfolder per class (the subfolder's name is the label): either is converted once into a
+    .npy cache next to it (see --cache) and reused while unchanged. A .npy X is memory-mapped
+    and read a block at a time. A .csv or .parquet output is a table with one
+    row per example: its id (the path within an image folder, the --id-key column, else the
+    row index), label, score, rank within its class (1 = highest),
     whether find_label_issues flags it, and the run's stability. With --part/--parts, score one
     share of the blocks into the --checkpoint directory (one task of a job array) and write no
     scores.
@@ -416,9 +518,9 @@ def score(
         raise click.UsageError("Missing option '-o' / '--output'.")
     else:
         _check_score_output(output, terms)
-    labels = _read(read_labels, y, y_key)
-    data = _read(open_x, x, x_key, labels=(y, y_key))
-    ids = None
+    data, labels, ids = _read_data(
+        x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress
+    )
     options = _library(Options.pick, scoring)
     share = None if part is None else (part, parts)
     table = output is not None and output.suffix.lower() in TABLE_FORMATS
@@ -551,9 +653,13 @@ Examples:
 def report(
     ctx: click.Context,
     x: Path,
-    y: Path,
+    y: Path | None,
     x_key: str | None,
     y_key: str | None,
+    id_key: str | None,
+    image_size: str | None,
+    skip_unreadable: bool,
+    cache: Path | None,
     scores: Path | None,
     shape: str | None,
     per_class: int,
@@ -576,8 +682,9 @@ def report(
 
     _check_output(output)
     picture = _library(parse_shape, shape) if shape is not None else None
-    labels = _read(read_labels, y, y_key)
-    data = _read(open_x, x, x_key, labels=(y, y_key))
+    data, labels, _ = _read_data(
+        x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress
+    )
     arguments = {k: v for k, v in ctx.params.items() if v is not None}
     run = None
     if scores is not None:

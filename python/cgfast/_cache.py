@@ -1,0 +1,78 @@
+"""The on-disk .npy cache that image folders and parquet shards are converted into once.
+
+A cache file is named by a hash of everything it was made from (the files, their sizes and
+modification times, and the options), written to a temporary name and renamed when complete,
+so an interrupted conversion leaves no cache that looks finished, and a changed source makes a
+new one. It is then opened as a memory map: blocks, checkpoints and Dask workers read it like
+any .npy X.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CACHE_PREFIX = ".cgfast-cache-"
+
+
+def source_key(files: Iterable[Path], settings: dict[str, Any]) -> str:
+    """A hash of the files' paths, sizes and modification times and of ``settings``."""
+    h = hashlib.blake2b(digest_size=12)
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    for path in files:
+        stat = path.stat()
+        h.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _writable(folder: Path) -> bool:
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+
+
+def cache_path(near: Path, key: str, cache: str | os.PathLike | None = None) -> Path:
+    """Where the cache for ``key`` lives: in ``cache`` when given, else next to the data
+    (``near``, so that cluster workers on shared storage find it), else in the user's cache
+    folder (``$XDG_CACHE_HOME/cgfast`` or ``~/.cache/cgfast``) when ``near`` is read-only."""
+    if cache is not None:
+        folder = Path(cache)
+        folder.mkdir(parents=True, exist_ok=True)
+    elif _writable(near):
+        folder = near
+    else:
+        home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        folder = Path(home) / "cgfast"
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{CACHE_PREFIX}{key}.npy"
+
+
+def build_cache(
+    path: Path, shape: tuple[int, ...], dtype: np.dtype, fill: Callable[[np.ndarray], None]
+) -> np.memmap:
+    """Creates the .npy ``path`` of ``shape`` and ``dtype`` through ``fill(memmap)`` and opens it
+    read-only; the file appears only once ``fill`` has returned and it is flushed to disk."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
+    os.close(fd)
+    temporary = Path(name)
+    try:
+        out = np.lib.format.open_memmap(temporary, mode="w+", dtype=dtype, shape=shape)
+        fill(out)
+        out.flush()
+        del out
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return open_cache(path)
+
+
+def open_cache(path: Path) -> np.memmap:
+    return np.load(path, mmap_mode="r")

@@ -1,0 +1,24 @@
+"""What opening data as users keep it (parquet shards, image folders) gives: X, labels, ids."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Examples as users keep them, opened: ``X`` (rows cgfast reads: a memory-mapped .npy
+    cache), ``y`` (labels; None when the source names none) and ``ids`` (one per example: a
+    path relative to an image folder, an id column, else the row index)."""
+
+    X: Any
+    y: np.ndarray | None
+    ids: np.ndarray
+
+
+def has_glob(path: str | os.PathLike) -> bool:
+    return any(c in str(path) for c in "*?[")
