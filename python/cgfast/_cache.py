@@ -52,20 +52,40 @@ def cache_path(near: Path, key: str, cache: str | os.PathLike | None = None) -> 
     return folder / f"{CACHE_PREFIX}{key}.npy"
 
 
+class RowWriter:
+    """Writes blocks of rows into an .npy file with positioned writes, safe from several threads.
+
+    Plain writes rather than a writable memory map, so the pages written do not count towards
+    this process's resident memory: converting a dataset of any size takes bounded memory.
+    """
+
+    def __init__(self, fd: int, offset: int, shape: tuple[int, ...], dtype: np.dtype):
+        self.fd, self.offset, self.dtype = fd, offset, np.dtype(dtype)
+        self.row_bytes = int(np.prod(shape[1:])) * self.dtype.itemsize
+
+    def write(self, start: int, block: np.ndarray) -> None:
+        data = np.ascontiguousarray(block, dtype=self.dtype).data
+        written = os.pwrite(self.fd, data, self.offset + start * self.row_bytes)
+        if written != data.nbytes:
+            raise OSError(f"short write to the cache ({written} of {data.nbytes} bytes)")
+
+
 def build_cache(
-    path: Path, shape: tuple[int, ...], dtype: np.dtype, fill: Callable[[np.ndarray], None]
+    path: Path, shape: tuple[int, ...], dtype: np.dtype, fill: Callable[[RowWriter], None]
 ) -> np.memmap:
-    """Creates the .npy ``path`` of ``shape`` and ``dtype`` through ``fill(memmap)`` and opens it
+    """Creates the .npy ``path`` of ``shape`` and ``dtype`` through ``fill(writer)`` and opens it
     read-only; the file appears only once ``fill`` has returned and it is flushed to disk."""
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
-    os.close(fd)
     temporary = Path(name)
     try:
-        out = np.lib.format.open_memmap(temporary, mode="w+", dtype=dtype, shape=shape)
-        fill(out)
-        out.flush()
-        del out
-        with open(temporary, "rb") as handle:
+        with os.fdopen(fd, "r+b") as handle:
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                      "fortran_order": False, "shape": tuple(shape)}  # fmt: skip
+            np.lib.format.write_array_header_1_0(handle, header)
+            offset = handle.tell()
+            handle.truncate(offset + int(np.prod(shape)) * np.dtype(dtype).itemsize)
+            handle.flush()
+            fill(RowWriter(handle.fileno(), offset, shape, dtype))
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._cache import build_cache, cache_path, open_cache, source_key
+from ._cache import RowWriter, build_cache, cache_path, open_cache, source_key
 from ._dataset import Dataset, has_glob
 
 
@@ -210,7 +210,7 @@ def open_parquet(
         if X.shape == (n, d):
             return Dataset(X, y, ids)
 
-    def fill(out: np.ndarray) -> None:
+    def fill(out: RowWriter) -> None:
         start = 0
         with tqdm(total=n, desc="cgfast: reading parquet", unit="row", disable=not progress) as bar:
             for batch in _batches(dataset, columns.names):
@@ -220,7 +220,7 @@ def open_parquet(
                         f"column {columns.names[0]!r} of {where} is ragged: row {start} has "
                         f"{block.shape[1]} values, row 0 has {d}"
                     )
-                out[start : start + len(block)] = block
+                out.write(start, block)
                 start += len(block)
                 bar.update(len(block))
 
