@@ -48,10 +48,15 @@ def check_n_jobs(n_jobs: object) -> int | None:
     return int(n_jobs)
 
 
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """One of the named ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return str(value)
+
+
 def check_sampler(sampler: object) -> str:
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-    return str(sampler)
+    return check_choice("sampler", sampler, SAMPLERS)
 
 
 def check_repeats(repeats: object) -> int | str:
@@ -66,12 +71,6 @@ def check_target(stability: object) -> float:
     if not 0 < stability < 1:
         raise ValueError(f"stability must be a number in (0, 1), got {stability!r}")
     return float(stability)
-
-
-def _check_precision(precision: object) -> str:
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    return str(precision)
 
 
 # Fields that say how a run executes, not what it computes: kept out of checkpoint manifests.
@@ -113,7 +112,7 @@ class Options:
             "ratio": check_ratio(self.ratio),
             "repeats": check_repeats(self.repeats),
             "seed": check_count("seed", self.seed, 0),
-            "precision": _check_precision(self.precision),
+            "precision": check_choice("precision", self.precision, PRECISIONS),
             "max_block": None
             if self.max_block is None
             else check_count("max_block", self.max_block, 2),
