@@ -24,8 +24,19 @@ fn score_block<T: crate::element::Element>(
     p: usize,
     threads: usize,
 ) -> Result<BlockScores, CoreError> {
+    score_block_in(x, k, d, p, threads, Precision::Double)
+}
+
+fn score_block_in<T: crate::element::Element>(
+    x: &[T],
+    k: usize,
+    d: usize,
+    p: usize,
+    threads: usize,
+    precision: Precision,
+) -> Result<BlockScores, CoreError> {
     let x = ArrayView2::from_shape((k, d), x).expect("k * d values");
-    block::score_block(x, p, threads, Precision::Double, &mut NoTiming)
+    block::score_block(x, p, threads, precision, &mut NoTiming)
 }
 
 /// Leave-one-out scores of the symmetric column-major `full` (`k x k`) as H.
@@ -135,6 +146,22 @@ proptest! {
             }
             Err(CoreError::NotPositiveDefinite { .. }) => prop_assert!(!has_bad_row(&x, d)),
             Err(e) => prop_assert!(false, "unexpected error {e:?}"),
+        }
+    }
+
+    #[test]
+    fn mixed_precision_is_finite_or_an_error_like_double((x, k, d, p) in block(), threads in 1usize..=2) {
+        // Mixed precision fails exactly where double does (its fallback is the double path), and
+        // a block it scores without falling back has finite terms that add up.
+        let double = score_block(&x, k, d, p, 1);
+        match score_block_in(&x, k, d, p, threads, Precision::Mixed) {
+            Ok(out) => {
+                check_scores(&out, p, true)?;
+                if out.fallback {
+                    prop_assert_eq!(Ok(BlockScores { fallback: false, ..out }), double);
+                }
+            }
+            Err(e) => prop_assert_eq!(Err(e), double),
         }
     }
 
