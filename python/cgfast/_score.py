@@ -86,8 +86,10 @@ def score(
         Most repeats ``repeats="auto"`` runs; reaching it below the target warns
         (:class:`cgfast.StabilityWarning`).
     precision : {"double", "mixed"}, default "double"
-        ``"mixed"`` computes the inner products of the Gram in float32 (faster, rankings kept:
-        see the README's performance section) and factorises in float64.
+        ``"mixed"`` builds and factorises H in float32 (half the memory) and refines α in
+        float64 against the float64 kernel; a block float32 cannot resolve is scored in float64
+        (:class:`cgfast.PrecisionWarning`). Rankings are kept; the speed depends on the data
+        (see the README's performance section), so float64 stays the default.
     checkpoint : path, optional
         Directory where each finished block is written; a rerun with the same arguments and data
         skips them and returns identical scores.
