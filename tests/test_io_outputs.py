@@ -80,3 +80,13 @@ def test_a_successful_write_leaves_only_the_output(data):
                    "-o", data / "s.npy") == 0  # fmt: skip
     assert sorted(p.name for p in data.iterdir()) == ["X.npy", "s.npy", "y.npy"]
     assert np.load(data / "s.npy").shape == (40,)
+
+
+def test_outputs_get_the_permissions_of_a_new_file(data):
+    import os
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert run_cli("score", data / "X.npy", data / "y.npy", "--repeats", "1", "--no-progress",
+                   "-o", data / "s.csv") == 0  # fmt: skip
+    assert (data / "s.csv").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -32,6 +32,18 @@ def source_key(files: Iterable[Path], settings: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
+def file_mode() -> int:
+    """The permissions ``open()`` gives a new file (0o666 less the umask), for files made by
+    ``mkstemp`` (0o600) and then renamed into place."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o644
+
+
 def _writable(folder: Path) -> bool:
     return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
 
@@ -86,6 +98,7 @@ def build_cache(
             handle.truncate(offset + int(np.prod(shape)) * np.dtype(dtype).itemsize)
             handle.flush()
             fill(RowWriter(handle.fileno(), offset, shape, dtype))
+            os.fchmod(handle.fileno(), file_mode())
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:

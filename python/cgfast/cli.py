@@ -16,6 +16,7 @@ from typing import Any, Callable
 import click
 import numpy as np
 
+from ._cache import file_mode
 from ._files import has_glob, is_dataset, open_dataset, open_x, read_labels, read_scores
 from ._table import TABLE_FORMATS, check_table_path, table_columns, write_table
 from .checkpoint import _write_atomic
@@ -72,6 +73,7 @@ def _write(path: Path, write: Callable[[Any], None]) -> None:
     """Writes ``path`` whole or not at all: a temporary file in its folder, fsynced, renamed."""
     try:
         _write_atomic(path, write)
+        os.chmod(path, file_mode())
     except OSError as err:
         raise InputError(f"cannot write {path}: {_one_line(err)}") from err
 
@@ -85,6 +87,7 @@ def _write_by_name(path: Path, write: Callable[[Path], Any]) -> None:
     try:
         write(temporary)
         with open(temporary, "rb") as handle:
+            os.fchmod(handle.fileno(), file_mode())
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
