@@ -131,8 +131,13 @@ def _check(
     kept, skipped = [], []
     sizes: dict[tuple[int, int], Path] = {}
     modes: dict[str, Path] = {}
-    with ThreadPoolExecutor(workers) as pool:
-        for i, header in enumerate(pool.map(_header, files, chunksize=_CHUNK)):
+
+    def headers(first: int) -> list[tuple[tuple[int, int], str] | str]:
+        return [_header(path) for path in files[first : first + _CHUNK]]
+
+    with ThreadPoolExecutor(workers) as pool:  # one task per chunk: few futures alive at once
+        found = (h for chunk in pool.map(headers, range(0, len(files), _CHUNK)) for h in chunk)
+        for i, header in enumerate(found):
             if isinstance(header, str):
                 if not skip:
                     raise ValueError(
