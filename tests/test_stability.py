@@ -169,3 +169,15 @@ def test_the_sampler_is_part_of_the_checkpoint(tmp_path):
     cgfast.score(X, y, max_block=100, checkpoint=tmp_path)
     with pytest.raises(ValueError, match="arguments.sampler 'cover' there, 'independent' now"):
         cgfast.score(X, y, max_block=100, sampler="independent", checkpoint=tmp_path)
+
+
+def test_auto_runs_one_repeat_when_the_plan_draws_nothing():
+    # Two classes of 200 at ratio 1: each block holds the whole other class, every repeat the
+    # same block. "auto" sees that the score is exact and scores it once.
+    rng = np.random.default_rng(16)
+    X = rng.normal(size=(400, 24))
+    y = np.arange(400) % 2
+    terms = cgfast.score(X, y, return_terms=True)
+    assert terms.repeats == 1
+    assert np.array_equal(terms.score, cgfast.score(X, y, repeats=1))
+    assert cgfast.score(X, np.arange(400) % 3, max_block=100, return_terms=True).repeats > 1

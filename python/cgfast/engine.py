@@ -101,11 +101,25 @@ def prepare(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> R
         seed=options.seed,
         sampler=options.sampler,
     )
+    if options.auto and _draws_nothing(blocks[: len(blocks) // options.planned_repeats], codes):
+        # Every class is one block holding all of its pool: every repeat is the same block,
+        # the score is exact, and one repeat is all "auto" needs.
+        options = options.replace(repeats=1)
+        blocks = blocks[: len(blocks) // options.max_repeats]
     largest = max(blocks, key=lambda b: b.size)
     check_fits(largest.size, len(largest.positives), rows.d, itemsize)
     digest = new_fingerprint(rows, codes) if fingerprint else None
     check_rows(rows, digest)
     return Run(options, rows, classes, codes, blocks, digest.hexdigest() if digest else None)
+
+
+def _draws_nothing(first_repeat: list[Block], codes: np.ndarray) -> bool:
+    """Whether a repeat of the plan involves no random draw (so every repeat is the same)."""
+    counts = np.bincount(codes)
+    labels = [block.label for block in first_repeat]
+    return len(set(labels)) == len(labels) and all(
+        len(block.negatives) == len(codes) - counts[block.label] for block in first_repeat
+    )
 
 
 def score_block(rows: Rows, block: Block, threads: int, precision: str) -> BlockResult:
