@@ -188,3 +188,19 @@ def test_a_zero_row_in_the_complexity_subsample_is_named(tmp_path):
     X[7] = 0.0
     with pytest.raises(ValueError, match="row 7 of X"):
         cgfast.write_report(tmp_path / "r.html", X, y, np.arange(30.0))
+
+
+def test_ids_name_the_examples_and_the_page_is_written_whole(tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.random((40, 8, 8))
+    y = np.arange(40) % 2
+    ids = np.array([f"class{c}/img{i:03d}.png" for i, c in enumerate(y)])
+    scores = rng.random(40)
+    out = cgfast.write_report(tmp_path / "r.html", X, y, scores, ids=ids, per_class=2)
+    page = out.read_text()
+    top = int(np.argmax(np.where(y == 0, scores, -1)))
+    assert ids[top] in page
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]  # no temporary left
+    with pytest.raises(ValueError, match="ids has 3 entries"):
+        cgfast.write_report(tmp_path / "s.html", X, y, scores, ids=ids[:3])
+    assert not (tmp_path / "s.html").exists()

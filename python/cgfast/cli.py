@@ -685,7 +685,7 @@ def report(
 
     _check_output(output)
     picture = _library(parse_shape, shape) if shape is not None else None
-    data, labels, _ = _read_data(
+    data, labels, ids = _read_data(
         x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress
     )
     arguments = {k: v for k, v in ctx.params.items() if v is not None}
@@ -721,6 +721,7 @@ def report(
             per_class=per_class,
             run=run,
             arguments=arguments,
+            ids=ids,
         ),
     )
     click.echo(f"cgfast report: {len(labels)} examples -> {output}")

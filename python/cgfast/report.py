@@ -20,6 +20,7 @@ from ._data import Rows, open_rows
 from ._labels import encode_labels
 from ._memory import check_fits
 from ._threads import resolve_threads
+from .checkpoint import _write_atomic
 from .rank import rank
 
 # Smallest side of an example drawn as an image without an explicit shape.
@@ -274,6 +275,7 @@ def _examples_html(
     label: str,
     shape: tuple[int, ...] | None,
     intensity: tuple[float, float],
+    ids: Sequence[Any] | None,
 ) -> str:
     if len(indices) == 0:
         return "<p>(none)</p>"
@@ -281,9 +283,10 @@ def _examples_html(
         cells = []
         for index in indices:
             data = _thumbnail(_as_image(block[index], shape), *intensity)
+            name = f"#{index}" if ids is None else html.escape(str(ids[index]))
             cells.append(
                 f'<figure><img src="data:image/png;base64,{data}" alt="example {index}">'
-                f"<figcaption>#{index}<br>{values[index]:.3g}</figcaption></figure>"
+                f"<figcaption>{name}<br>{values[index]:.3g}</figcaption></figure>"
             )
         return '<div class="thumbs">' + "".join(cells) + "</div>"
     d = len(block[indices[0]])
@@ -293,14 +296,14 @@ def _examples_html(
     for index in indices:
         features = "".join(f"<td>{_cell(float(v))}</td>" for v in block[index][:shown])
         more = "<td>…</td>" if d > shown else ""
+        name = index if ids is None else html.escape(str(ids[index]))
         body.append(
-            f"<tr><td>{index}</td><td>{html.escape(label)}</td><td>{values[index]:.4g}</td>"
+            f"<tr><td>{name}</td><td>{html.escape(label)}</td><td>{values[index]:.4g}</td>"
             f"{features}{more}</tr>"
         )
     return (
-        f"<table><tr><th>index</th><th>label</th><th>score</th>{head}</tr>"
-        + "".join(body)
-        + "</table>"
+        f"<table><tr><th>{'index' if ids is None else 'id'}</th><th>label</th><th>score</th>"
+        f"{head}</tr>" + "".join(body) + "</table>"
     )
 
 
@@ -426,6 +429,7 @@ def _examples_section(
     picture_shape: tuple[int, ...] | None,
     per_class: int,
     max_classes: int,
+    ids: Sequence[Any] | None,
 ) -> str:
     shown = list(ranking.items())[:max_classes]
     ends = {label: (order[:per_class], order[::-1][:per_class]) for label, order in shown}
@@ -442,15 +446,15 @@ def _examples_section(
     if picture_shape is not None:
         parts.append(
             f"<p class='muted'>Rows drawn as {'×'.join(map(str, picture_shape))} images; "
-            "captions give the index and the score.</p>"
+            f"captions give the {'index' if ids is None else 'id'} and the score.</p>"
         )
     for label, (highest, lowest) in ends.items():
         name = str(label)
         parts.append(f"<h3>Class {html.escape(name)}</h3>")
         parts.append("<p>Highest scores (irregular, possibly mislabelled):</p>")
-        parts.append(_examples_html(block, highest, values, name, picture_shape, intensity))
+        parts.append(_examples_html(block, highest, values, name, picture_shape, intensity, ids))
         parts.append("<p>Lowest scores (typical, redundant):</p>")
-        parts.append(_examples_html(block, lowest, values, name, picture_shape, intensity))
+        parts.append(_examples_html(block, lowest, values, name, picture_shape, intensity, ids))
     return "".join(parts)
 
 
@@ -484,6 +488,7 @@ def write_report(
     complexity_rows: int = 2000,
     run: Mapping[str, Any] | None = None,
     arguments: Mapping[str, Any] | None = None,
+    ids: Sequence[Any] | None = None,
     seed: int = 0,
 ) -> Path:
     """Writes one self-contained HTML page about scored data: plots and images are embedded.
@@ -521,6 +526,9 @@ def write_report(
         None when it was not estimated. Without it the page says these settings are unknown.
     arguments : mapping, optional
         The options of the command writing the report, listed apart from the run's settings.
+    ids : sequence of n names, optional
+        What to call each example (an image's path in its folder, an id column) in captions and
+        tables, instead of its row index.
     seed : int, default 0
         Seed of the complexity subsample.
 
@@ -552,6 +560,8 @@ def write_report(
         per_class=(per_class, 1), max_classes=(max_classes, 1), complexity_rows=(complexity_rows, 2)
     )
     _check_run(run)
+    if ids is not None and len(ids) != rows.n:
+        raise ValueError(f"X has {rows.n} rows but ids has {len(ids)} entries")
     picture_shape = image_shape(rows.array.shape[1:], shape)
     names = [str(c) for c in classes.tolist()]
 
@@ -560,7 +570,9 @@ def write_report(
         _run_section(run, arguments),
         _distribution_section(values, codes, names),
         _complexity_section(rows, codes, names, complexity_rows, seed),
-        _examples_section(rows, rank(values, y), values, picture_shape, per_class, max_classes),
+        _examples_section(
+            rows, rank(values, y), values, picture_shape, per_class, max_classes, ids
+        ),
     ]
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -569,5 +581,6 @@ def write_report(
         + "\n</body></html>"
     )
     target = Path(path)
-    target.write_text(page, encoding="utf-8")
+    data = page.encode("utf-8")
+    _write_atomic(target, lambda handle: handle.write(data))
     return target
