@@ -111,6 +111,11 @@ def run_demo(
         f"({noise:.0%}) flipped at random (seed {seed})"
     )
     echo(f"scored every example in {seconds:.2f} s, no model trained")
+    if terms.stability is not None:
+        echo(
+            f"{terms.repeats} repeats; estimated stability of the ranking {terms.stability:.3f} "
+            "(the Spearman expected between two runs with different seeds)"
+        )
     echo(f"{'':28}{'cgfast':>8}{'random':>8}")
     echo(f"{'AUROC':28}{auroc:8.3f}{0.5:8.3f}")
     echo(f"{f'precision among top {k}':28}{precision_at_k:8.3f}{k / len(y):8.3f}")
