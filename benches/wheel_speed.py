@@ -7,8 +7,9 @@ Run it with each build's interpreter, e.g. the editable build and an installed w
 
 It prints one JSON line: the seconds of the fastest of `--repeat` calls, where the imported
 cgfast lives, its version and the CPU count. The data are seeded random rows (two classes,
-`--rows` each, `--dim` features), so every build scores the same problem. `.ci/wheels` runs it
-against both the caller's editable build and the wheel and reports the ratio.
+`--rows` each, `--dim` features) scored with one repeat, so every build does the same work.
+`.ci/wheels` runs it against both the caller's editable build and the wheel and reports the
+ratio.
 """
 
 from __future__ import annotations
@@ -34,11 +35,11 @@ def main(argv: list[str] | None = None) -> None:
     n = 2 * args.rows
     X = rng.normal(size=(n, args.dim))
     y = np.arange(n) % 2
-    cgfast.score(X[:200], y[:200])  # warm up: thread pool, first-touch of the code
+    cgfast.score(X[:200], y[:200], repeats=1)  # warm up: thread pool, first-touch of the code
     times = []
     for _ in range(args.repeat):
         start = time.perf_counter()
-        cgfast.score(X, y, ratio="all")
+        cgfast.score(X, y, ratio="all", repeats=1)  # one fixed workload, no auto repeats
         times.append(time.perf_counter() - start)
     print(
         json.dumps(
