@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -250,6 +251,10 @@ class RepeatsType(click.ParamType):
         return number
 
 
+# The flags' defaults are the options' own, written once in Options.
+_DEFAULT = {f.name: f.default for f in dataclasses.fields(Options)}
+
+
 def _scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options of cgfast.score shared by `score` and `report`, one flag per field of Options.
 
@@ -260,7 +265,7 @@ def _scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
         [
             click.option(
                 "--ratio",
-                default=1.0,
+                default=_DEFAULT["ratio"],
                 show_default=True,
                 type=RatioType(),
                 metavar="FLOAT|all",
@@ -268,7 +273,7 @@ def _scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--repeats",
-                default="auto",
+                default=_DEFAULT["repeats"],
                 show_default=True,
                 type=RepeatsType(),
                 metavar="INT|auto",
@@ -277,21 +282,21 @@ def _scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--stability",
-                default=0.95,
+                default=_DEFAULT["stability"],
                 show_default=True,
                 type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
                 help="Target of --repeats auto: the expected Spearman between two runs' rankings.",
             ),
             click.option(
                 "--max-repeats",
-                default=32,
+                default=_DEFAULT["max_repeats"],
                 show_default=True,
                 type=click.IntRange(min=2),
                 help="Most repeats --repeats auto may run.",
             ),
             click.option(
                 "--sampler",
-                default=SAMPLERS[0],
+                default=_DEFAULT["sampler"],
                 show_default=True,
                 type=click.Choice(SAMPLERS),
                 help="How negatives are drawn: 'cover' spreads the other classes evenly over "
@@ -299,7 +304,7 @@ def _scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--seed",
-                default=0,
+                default=_DEFAULT["seed"],
                 show_default=True,
                 type=click.IntRange(min=0),
                 help="Seed of every random draw.",
@@ -311,7 +316,7 @@ def _scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--precision",
-                default=PRECISIONS[0],
+                default=_DEFAULT["precision"],
                 show_default=True,
                 type=click.Choice(PRECISIONS),
                 help="Arithmetic of the kernel and its factorisation.",
