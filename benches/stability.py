@@ -99,9 +99,7 @@ def _replan(run: engine.Run, design: str) -> None:
             key = (block.label, block.repeat % 2)
             if key not in streams:
                 sizes = [
-                    len(b.negatives)
-                    for b in run.blocks[: run.per_repeat]
-                    if b.label == block.label
+                    len(b.negatives) for b in run.blocks[: run.per_repeat] if b.label == block.label
                 ]
                 streams[key] = _CoverStream(pool, 2 * seed + key[1], block.label, sizes)
             stream = streams[key]
@@ -193,8 +191,7 @@ def main() -> None:
             reference = np.load(path)
         else:
             runs = [base.score] + [
-                scores(X, y, unit_config, 1000 + s)[0].score
-                for s in range(1, args.reference_seeds)
+                scores(X, y, unit_config, 1000 + s)[0].score for s in range(1, args.reference_seeds)
             ]
             reference = np.mean(runs, axis=0)
             np.save(path, reference)
