@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ._cache import file_mode
 from ._errors import CgfastWarning
 
 FORMAT = 1
@@ -76,11 +77,14 @@ def _upgrade(manifest: Any) -> Any:
 
 
 def _write_atomic(path: Path, write: Any) -> None:
+    """Writes ``path`` through ``write(handle)`` into a temporary file in its folder, which is
+    synced and renamed into place only once complete, with the permissions open() would give."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            os.fchmod(f.fileno(), file_mode())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

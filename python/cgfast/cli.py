@@ -74,7 +74,6 @@ def _write(path: Path, write: Callable[[Any], None]) -> None:
     """Writes ``path`` whole or not at all: a temporary file in its folder, fsynced, renamed."""
     try:
         _write_atomic(path, write)
-        os.chmod(path, file_mode())
     except OSError as err:
         raise InputError(f"cannot write {path}: {_one_line(err)}") from err
 
