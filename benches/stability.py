@@ -157,6 +157,9 @@ def configs(block: int, per_class_block: int) -> list[dict]:
         for design in ("stratified", "per-repeat", "two-streams"):
             rows.append(dict(name=f"blocks {size}, R={repeats} {design}", max_block=size,
                              repeats=repeats, design=design))  # fmt: skip
+    for repeats in (10, 12, 16):
+        rows.append(dict(name=f"blocks {block}, R={repeats} cover", max_block=block,
+                         repeats=repeats, sampler="cover"))  # fmt: skip
     rows.append(dict(name=f"blocks {block}, auto", max_block=block, repeats="auto"))
     rows.append(dict(name="auto, max_block 1024", max_block=1024, repeats="auto"))
     rows.append(dict(name="default (auto, blocks up to 2048)", repeats="auto"))

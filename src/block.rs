@@ -1,6 +1,6 @@
 //! The block driver: from a `k x d` block of examples to the scores of its last `p` rows.
 
-use faer::MatMut;
+use faer::{MatMut, Par};
 use ndarray::{Array2, ArrayView2};
 
 use crate::element::{normalise_rows, Element};
@@ -80,6 +80,75 @@ pub fn score_block<T: Element, R: Recorder>(
     Ok(scores)
 }
 
+/// Scores the last `p` of the rows `index` of X against the others, from `kernel`, the full
+/// symmetric H of X (`n x n`, as [`gram`] returns it), rather than from X itself.
+///
+/// An entry of H is a function of its two rows alone: the Gram's inner products accumulate in
+/// an order set by d, never by which other rows share the block (`tests` check it over block
+/// sizes). So the gathered block H holds the same bits [`score_block`] builds in float64, and the
+/// scores are identical to it; only the Gram and transform phases are replaced by a copy.
+pub fn score_cached<R: Recorder>(
+    kernel: ArrayView2<'_, f64>,
+    index: &[usize],
+    p: usize,
+    threads: usize,
+    rec: &mut R,
+) -> Result<BlockScores, CoreError> {
+    let start = rec.mark();
+    let (n, k) = (kernel.nrows(), index.len());
+    if kernel.ncols() != n {
+        return Err(CoreError::Shape(format!(
+            "the kernel is {n} x {}, it must be square",
+            kernel.ncols()
+        )));
+    }
+    if let Some(&i) = index.iter().find(|&&i| i >= n) {
+        return Err(CoreError::Shape(format!("row {i} of a kernel of {n} rows")));
+    }
+    if p == 0 || p > k {
+        return Err(CoreError::Shape(format!("{p} positives in a block of {k}")));
+    }
+    let mut buf = kernel_buffer::<f64>(k)?;
+    let scores = with_threads(threads, |par| {
+        loo::block_scores(
+            MatMut::from_column_major_slice_mut(&mut buf, k, k),
+            p,
+            par,
+            |h, rec| {
+                rec.time(Phase::Gram, || gather_lower(kernel, index, h, par));
+                Ok(())
+            },
+            rec,
+        )
+    })?;
+    rec.add_since(Phase::Total, start);
+    Ok(scores)
+}
+
+/// Copies H[index[i], index[j]] into h[(i, j)] for i ≥ j: the lower triangle of the block's H.
+fn gather_lower(kernel: ArrayView2<'_, f64>, index: &[usize], h: MatMut<'_, f64>, par: Par) {
+    // Column j of the block's lower triangle is row index[j] of the symmetric kernel.
+    let fill = |j: usize, mut col: faer::ColMut<'_, f64>| {
+        let row = kernel.row(index[j]);
+        for (i, &r) in index.iter().enumerate().skip(j) {
+            col[i] = row[r];
+        }
+    };
+    match par {
+        Par::Seq => {
+            for (j, col) in h.col_iter_mut().enumerate() {
+                fill(j, col);
+            }
+        }
+        Par::Rayon(_) => {
+            use rayon::prelude::*;
+            h.par_col_chunks_mut(1)
+                .enumerate()
+                .for_each(|(j, cols)| fill(j, cols.col_mut(0)));
+        }
+    }
+}
+
 /// Scores and terms of every row of the block `x` (`k x d`) under each labelling in the columns
 /// of `labels` (`k x m`, entries ±1), from one float64 factorisation of H: what m separate blocks
 /// of the same rows would give, at the cost of one. Returns one [`BlockScores`] per column, rows
@@ -130,14 +199,48 @@ pub fn gram<T: Element>(x: ArrayView2<'_, T>, threads: usize) -> Result<Array2<f
             MatMut::from_column_major_slice_mut(&mut h, k, k),
             par,
             &mut NoTiming,
-        )
+        )?;
+        mirror_lower(&mut h, k, par);
+        Ok::<_, CoreError>(())
     })?;
-    for j in 0..k {
-        for i in j + 1..k {
-            h[i * k + j] = h[j * k + i];
+    Array2::from_shape_vec((k, k), h).map_err(|e| CoreError::Shape(e.to_string()))
+}
+
+/// Copies the strict lower triangle of the column-major `k x k` matrix `h` onto its upper one.
+///
+/// In tiles of 64 x 64, so that the strided side of the transpose stays in cache; each task
+/// fills the upper part of one band of 64 columns, bands in parallel. A copy: no bit depends on
+/// the order.
+fn mirror_lower(h: &mut [f64], k: usize, par: Par) {
+    const TILE: usize = 64;
+    assert_eq!(h.len(), k * k);
+    struct Shared(*mut f64);
+    // SAFETY: shared between the tasks below, which write only strictly-upper entries, each of
+    // them in its own band of columns, and read only strictly-lower entries, which nobody writes.
+    unsafe impl Sync for Shared {}
+    let shared = Shared(h.as_mut_ptr());
+    let band = |c0: usize| {
+        let base = &shared;
+        let c1 = (c0 + TILE).min(k);
+        for r0 in (0..c1).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(c1) {
+                for c in c0.max(r + 1)..c1 {
+                    // SAFETY: r < c < k, so both offsets are inside h; (r, c) at c k + r is
+                    // strictly upper and in this band, (c, r) at r k + c strictly lower.
+                    unsafe { *base.0.add(c * k + r) = *base.0.add(r * k + c) };
+                }
+            }
+        }
+    };
+    match par {
+        Par::Seq => (0..k).step_by(TILE).for_each(band),
+        Par::Rayon(_) => {
+            use rayon::prelude::*;
+            (0..k.div_ceil(TILE))
+                .into_par_iter()
+                .for_each(|t| band(t * TILE));
         }
     }
-    Array2::from_shape_vec((k, k), h).map_err(|e| CoreError::Shape(e.to_string()))
 }
 
 /// yᵀ H⁻¹ y for the block `x` (`k x d`) and each column y of `labels` (`k x m`), from one
@@ -171,7 +274,7 @@ mod tests {
     use super::*;
     use crate::solve::solve;
     use crate::timing::PhaseTimes;
-    use faer::{MatRef, Par};
+    use faer::MatRef;
 
     fn sample(k: usize, d: usize) -> Array2<f64> {
         Array2::from_shape_fn((k, d), |(r, c)| {
@@ -272,12 +375,16 @@ mod tests {
 
     #[test]
     fn gram_is_symmetric_with_half_diagonal() {
-        let h = gram(sample(11, 4).view(), 1).unwrap();
-        for i in 0..11 {
-            assert_eq!(h[(i, i)], 0.5);
-            for j in 0..11 {
-                assert_eq!(h[(i, j)], h[(j, i)]);
+        // One tile of the mirror, and several with a ragged last one.
+        for k in [11, 150] {
+            let h = gram(sample(k, 4).view(), 1).unwrap();
+            for i in 0..k {
+                assert_eq!(h[(i, i)], 0.5);
+                for j in 0..k {
+                    assert_eq!(h[(i, j)], h[(j, i)]);
+                }
             }
+            assert_eq!(gram(sample(k, 4).view(), 3).unwrap(), h);
         }
     }
 
@@ -395,5 +502,66 @@ mod tests {
             let (alone, _) = complexity(x.view(), labels.slice(ndarray::s![.., c..=c]), 3).unwrap();
             assert_eq!(alone[0].to_bits(), value.to_bits());
         }
+    }
+
+    #[test]
+    fn blocks_gathered_from_the_kernel_score_to_the_bit() {
+        // Gathered in a scrambled order, positives anywhere in X, and a block with duplicate
+        // rows that needs the ridge (whose retries gather again).
+        let (n, d) = (420, 23);
+        let mut x = sample(n, d);
+        for c in 0..d {
+            x[(400, c)] = x[(3, c)];
+        }
+        let kernel = gram(x.view(), 2).unwrap();
+        let mut state = 7u64;
+        let mut order: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            order.swap(i, (state >> 33) as usize % (i + 1));
+        }
+        let dup: Vec<usize> = (0..150).chain([400]).chain(150..250).collect();
+        for (index, p) in [
+            (&order[..1], 1),
+            (&order[..97], 40),
+            (&order[100..400], 150),
+            (&dup[..], 60),
+        ] {
+            let block = x.select(ndarray::Axis(0), index);
+            let want = score(block.view(), p, 1, Precision::Double);
+            for threads in [1, 2, 3] {
+                let got = score_cached(kernel.view(), index, p, threads, &mut NoTiming).unwrap();
+                assert_eq!(
+                    got,
+                    want,
+                    "block of {} with {p} positives, {threads} threads",
+                    index.len()
+                );
+            }
+        }
+        let ridged = score_cached(kernel.view(), &dup, 60, 1, &mut NoTiming).unwrap();
+        assert!(
+            ridged.ridge > 0.0,
+            "the duplicate rows should have needed the ridge"
+        );
+    }
+
+    #[test]
+    fn cached_scoring_refuses_bad_indices_and_shapes() {
+        let kernel = gram(sample(5, 3).view(), 1).unwrap();
+        let err = score_cached(kernel.view(), &[0, 5], 1, 1, &mut NoTiming).unwrap_err();
+        assert!(
+            err.to_string().contains("row 5 of a kernel of 5 rows"),
+            "{err}"
+        );
+        let err = score_cached(kernel.view(), &[0, 1], 3, 1, &mut NoTiming).unwrap_err();
+        assert!(
+            err.to_string().contains("3 positives in a block of 2"),
+            "{err}"
+        );
+        let wide = Array2::<f64>::zeros((2, 3));
+        assert!(score_cached(wide.view(), &[0], 1, 1, &mut NoTiming).is_err());
     }
 }

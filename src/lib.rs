@@ -24,7 +24,7 @@ pub mod views;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use numpy::ndarray::{Array2, Array3};
-use numpy::{PyArray1, PyArray2, PyArray3, PyReadonlyArray2};
+use numpy::{PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -222,6 +222,32 @@ bind_dtype!(
     complexity_f64
 );
 
+/// Scores the last `n_pos` of the rows `index` of X against the others, gathering their H from
+/// `kernel`, the full H of X (as `gram_f64` or `gram_f32` returns it): the same bits as
+/// `score_block_f64` on those rows with precision "double". Returns (terms, ridge, False).
+#[pyfunction]
+#[pyo3(signature = (kernel, index, n_pos, threads=0))]
+fn score_cached<'py>(
+    py: Python<'py>,
+    kernel: PyReadonlyArray2<'py, f64>,
+    index: PyReadonlyArray1<'py, i64>,
+    n_pos: usize,
+    threads: usize,
+) -> PyResult<(Bound<'py, PyArray2<f64>>, f64, bool)> {
+    let index: Vec<usize> = index
+        .as_array()
+        .iter()
+        .map(|&i| usize::try_from(i))
+        .collect::<Result<_, _>>()
+        .map_err(|_| PyValueError::new_err("row indices must not be negative"))?;
+    let kernel = kernel.as_array();
+    let out = run_detached(py, || {
+        block::score_cached(kernel, &index, n_pos, threads, &mut NoTiming)
+    })?;
+    let (ridge, fallback) = (out.ridge, out.fallback);
+    Ok((terms_array(py, out)?, ridge, fallback))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(score_block_f32, m)?)?;
@@ -230,6 +256,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(profile_block_f64, m)?)?;
     m.add_function(wrap_pyfunction!(score_block_labels_f32, m)?)?;
     m.add_function(wrap_pyfunction!(score_block_labels_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(score_cached, m)?)?;
     m.add_function(wrap_pyfunction!(gram_f32, m)?)?;
     m.add_function(wrap_pyfunction!(gram_f64, m)?)?;
     m.add_function(wrap_pyfunction!(complexity_f32, m)?)?;

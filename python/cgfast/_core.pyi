@@ -9,6 +9,7 @@ __all__ = [
     "profile_block_f64",
     "score_block_labels_f32",
     "score_block_labels_f64",
+    "score_cached",
     "gram_f32",
     "gram_f64",
     "complexity_f32",
@@ -39,6 +40,9 @@ def profile_block_f32(
 def profile_block_f64(
     x: _F64, n_pos: int, threads: int = 0, precision: str = "double"
 ) -> tuple[_F64, float, bool, dict[str, float]]: ...
+def score_cached(
+    kernel: _F64, index: npt.NDArray[np.int64], n_pos: int, threads: int = 0
+) -> tuple[_F64, float, bool]: ...
 def score_block_labels_f32(
     x: npt.NDArray[np.float32], labels: _F64, threads: int = 0
 ) -> tuple[_F64, float]: ...

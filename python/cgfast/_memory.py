@@ -88,6 +88,17 @@ def default_max_block(d: int, itemsize: int) -> int:
     return max(2, min(DEFAULT_BLOCK_CAP, fit))
 
 
+def kernel_bytes(n: int, d: int, itemsize: int) -> int:
+    """Peak bytes of the whole n x n kernel: H in float64 and the rows it is built from."""
+    return 8 * n * n + 8 * n * d + itemsize * n * d
+
+
+def kernel_fits(n: int, d: int, itemsize: int, block: int) -> bool:
+    """Whether the whole kernel and the largest block's working set fit the default budget."""
+    need = kernel_bytes(n, d, itemsize) + block_bytes(block, d, itemsize)
+    return need <= available_bytes() * DEFAULT_FRACTION
+
+
 def check_fits(k: int, p: int, d: int, itemsize: int, whole: bool = False) -> None:
     """Refuses, before any allocation, a block that would not fit in this process's memory.
 

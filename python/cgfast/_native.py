@@ -40,6 +40,15 @@ def score_block(x: np.ndarray, n_pos: int, threads: int, precision: str) -> Bloc
     return BlockOutput(terms, ridge, fallback)
 
 
+def score_cached(kernel: np.ndarray, index: np.ndarray, n_pos: int, threads: int) -> BlockOutput:
+    """Scores the last ``n_pos`` of the rows ``index`` of X against the others, in float64,
+    copying their H out of ``kernel``, the whole H of X (:func:`gram`): the same bits as
+    :func:`score_block` on ``X[index]``."""
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    terms, ridge, fallback = _core.score_cached(kernel, index, n_pos, threads)
+    return BlockOutput(terms, ridge, fallback)
+
+
 @dataclass(frozen=True)
 class LabelsOutput:
     """Every row of one row set scored under several labellings, from one factorisation."""

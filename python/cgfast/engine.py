@@ -23,7 +23,7 @@ from . import _native
 from ._data import Rows, check_rows, new_fingerprint, open_rows
 from ._errors import InternalError, PrecisionWarning, RidgeWarning, StabilityWarning
 from ._labels import encode_labels
-from ._memory import check_fits, default_max_block
+from ._memory import check_fits, default_max_block, kernel_fits
 from ._threads import resolve_threads
 from .checkpoint import BlockResult, Checkpoint
 from .options import Options
@@ -122,9 +122,20 @@ def _draws_nothing(first_repeat: list[Block], codes: np.ndarray) -> bool:
     )
 
 
-def score_block(rows: Rows, block: Block, threads: int, precision: str) -> BlockResult:
-    """Gathers the rows of ``block`` (negatives first, positives last) and scores its positives."""
-    out = _native.score_block(rows.take(block.rows), len(block.positives), threads, precision)
+def score_block(
+    rows: Rows, block: Block, threads: int, precision: str, kernel: np.ndarray | None = None
+) -> BlockResult:
+    """Gathers the rows of ``block`` (negatives first, positives last) and scores its positives.
+
+    With ``kernel``, the whole H of ``rows`` (float64 only), the block's H is copied out of it
+    rather than built: the same bits, without the block's Gram.
+    """
+    if kernel is not None:
+        if precision != "double":
+            raise InternalError(f"a kernel cache was passed to a {precision!r} block")
+        out = _native.score_cached(kernel, block.rows, len(block.positives), threads)
+    else:
+        out = _native.score_block(rows.take(block.rows), len(block.positives), threads, precision)
     return BlockResult(block.positives, out.terms, out.ridge, out.fallback)
 
 
@@ -138,11 +149,12 @@ class BlockTask:
     n_jobs: int | None
     store: Checkpoint | None
 
-    def __call__(self, source: Rows | np.ndarray) -> BlockResult:
+    def __call__(self, source: Rows | np.ndarray, kernel: np.ndarray | None = None) -> BlockResult:
         """Scores the block and, with a checkpoint, writes it there before returning it.
 
         ``source`` is X as :class:`Rows`, or the block's own rows already gathered in block
-        order (how a Dask worker receives a slice of a dask array).
+        order (how a Dask worker receives a slice of a dask array). ``kernel``: the whole H of
+        ``source`` (:class:`LocalExecutor` keeps one when it pays), which gives the same bits.
         """
         if isinstance(source, Rows):
             rows, local = source, self.block
@@ -151,7 +163,7 @@ class BlockTask:
             split = len(self.block.negatives)
             local = Block(self.block.repeat, self.block.label, self.block.chunk,
                           np.arange(split), np.arange(split, self.block.size))  # fmt: skip
-        result = score_block(rows, local, resolve_threads(self.n_jobs), self.precision)
+        result = score_block(rows, local, resolve_threads(self.n_jobs), self.precision, kernel)
         result = dataclasses.replace(result, positives=self.block.positives)
         if self.store is not None:
             self.store.save(self.index, result)
@@ -167,11 +179,53 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Runs the tasks one after another in this process, each on the core's thread pool."""
+    """Runs the tasks one after another in this process, each on the core's thread pool.
+
+    When the blocks' Grams add up to more than the Gram of all of X and the whole n x n kernel
+    fits in memory (:func:`kernel_pays`), it builds that kernel once and copies each block's H
+    out of it. An entry of H depends only on its two rows, so the scores are the same to the bit
+    (``tests/test_engine.py``); only the time changes. The kernel is kept for later rounds of
+    ``repeats="auto"``: ``complete`` calls one executor once per round.
+    """
+
+    def __init__(self, cache: bool | None = None) -> None:
+        self.cache = cache  # None: when it pays; True/False: always/never (tests, benchmarks)
+        self._kernel: tuple[Run, np.ndarray] | None = None
+
+    def kernel(self, run: Run, tasks: Sequence[BlockTask]) -> np.ndarray | None:
+        """The whole kernel of ``run``'s rows, built now if it pays for ``tasks``; or None."""
+        if self._kernel is not None and self._kernel[0] is run:
+            return self._kernel[1]
+        wanted = self.cache if self.cache is not None else kernel_pays(run, tasks)
+        if not wanted or run.options.precision != "double" or not tasks:
+            return None
+        threads = resolve_threads(run.options.n_jobs)
+        kernel = _native.gram(run.rows.whole(), threads)
+        self._kernel = (run, kernel)
+        return kernel
 
     def __call__(self, run: Run, tasks: Sequence[BlockTask]) -> Iterator[tuple[int, BlockResult]]:
+        kernel = self.kernel(run, tasks)
         for task in tasks:
-            yield task.index, task(run.rows)
+            yield task.index, task(run.rows, kernel)
+
+
+def kernel_pays(run: Run, tasks: Sequence[BlockTask]) -> bool:
+    """Whether building the whole kernel costs less than the Grams it saves, and fits memory.
+
+    The Gram of a block of k rows costs k²d, that of all n rows n²d. With ``repeats="auto"``
+    the rest of the plan counts, not only this round: most runs go on for several rounds.
+    """
+    if run.options.precision != "double" or not tasks:
+        return False
+    n = run.rows.n
+    blocks = [task.block for task in tasks]
+    if run.options.auto:
+        blocks = run.blocks[min(task.index for task in tasks) :]
+    if sum(block.size**2 for block in blocks) < n * n:
+        return False
+    largest = max(block.size for block in blocks)
+    return kernel_fits(n, run.rows.d, run.rows.dtype.itemsize, largest)
 
 
 def progress_bar(run: Run, indices: Sequence[int], enabled: bool, note: str | None) -> Any:
