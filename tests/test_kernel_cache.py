@@ -77,7 +77,7 @@ def test_the_kernel_is_built_once_when_repeats_pay_for_it(monkeypatch):
 def test_a_kernel_too_large_for_memory_is_not_built(monkeypatch):
     X, y = digits()
     run = engine.prepare(X, y, Options(repeats=6, max_block=100))
-    tasks = [engine.BlockTask(i, b, "double", None, None) for i, b in enumerate(run.blocks)]
+    tasks = [engine.task_of(run, i) for i in range(len(run.blocks))]
     assert engine.kernel_pays(run, tasks)
     monkeypatch.setattr(engine, "kernel_fits", lambda *args: False)
     assert not engine.kernel_pays(run, tasks)

@@ -58,6 +58,8 @@ class Run:
     codes: np.ndarray
     blocks: list[Block]
     fingerprint: str | None = None
+    # Blocks of one repeat that hold the same rows, factorised once: index -> the group's indices.
+    groups: dict[int, tuple[int, ...]] = dataclasses.field(default_factory=dict)
 
     @property
     def per_repeat(self) -> int:
@@ -110,7 +112,66 @@ def prepare(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> R
     check_fits(largest.size, len(largest.positives), rows.d, itemsize)
     digest = new_fingerprint(rows, codes) if fingerprint else None
     check_rows(rows, digest)
-    return Run(options, rows, classes, codes, blocks, digest.hexdigest() if digest else None)
+    groups = shared_rows(blocks, len(blocks) // options.planned_repeats, options.precision)
+    return Run(options, rows, classes, codes, blocks, digest.hexdigest() if digest else None, groups)
+
+
+def shared_rows(blocks: Sequence[Block], per: int, precision: str) -> dict[int, tuple[int, ...]]:
+    """Groups of blocks of one repeat that hold the same rows: ``{index: group}``, each group the
+    indices of its blocks in plan order; blocks alone in their rows are left out.
+
+    Two classes at ratio 1 with equal counts, and ``ratio="all"``, make such groups: every class's
+    block is all of X. A group is factorised once and its blocks' labellings solved together
+    (float64 only: ``precision="mixed"`` scores each block on its own). A pure function of the
+    plan, so every executor forms the same groups.
+    """
+    if precision != "double":
+        return {}
+    groups: dict[int, tuple[int, ...]] = {}
+    for start in range(0, len(blocks), per):
+        candidates: dict[tuple[int, int, int], list[int]] = {}
+        for i in range(start, min(start + per, len(blocks))):
+            rows = blocks[i].rows.astype(np.int64)
+            key = (len(rows), int(rows.sum()), int((rows * rows).sum()))
+            candidates.setdefault(key, []).append(i)
+        for same_key in candidates.values():
+            while len(same_key) > 1:
+                lead = np.sort(blocks[same_key[0]].rows)
+                members = [i for i in same_key if np.array_equal(np.sort(blocks[i].rows), lead)]
+                if len(members) > 1:
+                    groups.update(dict.fromkeys(members, tuple(members)))
+                same_key = [i for i in same_key if i not in members]
+    return groups
+
+
+def score_group(
+    source: Rows | np.ndarray, own: Block, group: Sequence[Block], threads: int
+) -> list[BlockResult]:
+    """Scores every block of ``group`` (the same rows, other labels) from one factorisation.
+
+    ``source`` is X as :class:`Rows`, or the rows of ``own`` (a member) gathered in its order.
+    The rows are factorised in the order of the group's first block, so every member, wherever
+    it is computed, gets the same bits.
+    """
+    lead = group[0].rows
+    if isinstance(source, Rows):
+        x = source.take(lead)
+    else:
+        x = np.asarray(source)[_positions(own.rows, lead)]
+    labels = np.full((len(lead), len(group)), -1.0)
+    for j, member in enumerate(group):
+        labels[_positions(lead, member.positives), j] = 1.0
+    out = _native.score_labels(x, labels, threads)
+    return [
+        BlockResult(member.positives, out.terms[j][:, _positions(lead, member.positives)], out.ridge)
+        for j, member in enumerate(group)
+    ]
+
+
+def _positions(order: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Where each of ``wanted`` sits in ``order`` (which holds each of them once)."""
+    sorter = np.argsort(order, kind="stable")
+    return sorter[np.searchsorted(order, wanted, sorter=sorter)]
 
 
 def _draws_nothing(first_repeat: list[Block], codes: np.ndarray) -> bool:
@@ -141,13 +202,19 @@ def score_block(
 
 @dataclass(frozen=True)
 class BlockTask:
-    """Block ``index`` of a run, ready to score anywhere: in this process or on a worker."""
+    """Block ``index`` of a run, ready to score anywhere: in this process or on a worker.
+
+    ``group`` lists the blocks (``group_indices``, in plan order, this one included) that hold
+    the same rows in the same repeat; they are scored together from one factorisation.
+    """
 
     index: int
     block: Block
     precision: str
     n_jobs: int | None
     store: Checkpoint | None
+    group: tuple[Block, ...] = ()
+    group_indices: tuple[int, ...] = ()
 
     def __call__(self, source: Rows | np.ndarray, kernel: np.ndarray | None = None) -> BlockResult:
         """Scores the block and, with a checkpoint, writes it there before returning it.
@@ -156,6 +223,16 @@ class BlockTask:
         order (how a Dask worker receives a slice of a dask array). ``kernel``: the whole H of
         ``source`` (:class:`LocalExecutor` keeps one when it pays), which gives the same bits.
         """
+        return self.finish(self.compute(source, kernel)[self.index])
+
+    def compute(
+        self, source: Rows | np.ndarray, kernel: np.ndarray | None = None
+    ) -> dict[int, BlockResult]:
+        """The results of this block and of the others of its group, by index; saves nothing."""
+        threads = resolve_threads(self.n_jobs)
+        if self.group:
+            results = score_group(source, self.block, self.group, threads)
+            return dict(zip(self.group_indices, results))
         if isinstance(source, Rows):
             rows, local = source, self.block
         else:
@@ -163,8 +240,11 @@ class BlockTask:
             split = len(self.block.negatives)
             local = Block(self.block.repeat, self.block.label, self.block.chunk,
                           np.arange(split), np.arange(split, self.block.size))  # fmt: skip
-        result = score_block(rows, local, resolve_threads(self.n_jobs), self.precision, kernel)
-        result = dataclasses.replace(result, positives=self.block.positives)
+        result = score_block(rows, local, threads, self.precision, kernel)
+        return {self.index: dataclasses.replace(result, positives=self.block.positives)}
+
+    def finish(self, result: BlockResult) -> BlockResult:
+        """Writes this block's ``result`` to the checkpoint, if there is one, and returns it."""
         if self.store is not None:
             self.store.save(self.index, result)
         return result
@@ -206,8 +286,11 @@ class LocalExecutor:
 
     def __call__(self, run: Run, tasks: Sequence[BlockTask]) -> Iterator[tuple[int, BlockResult]]:
         kernel = self.kernel(run, tasks)
+        scored: dict[int, BlockResult] = {}  # blocks of a group scored with an earlier task
         for task in tasks:
-            yield task.index, task(run.rows, kernel)
+            if task.index not in scored:
+                scored.update(task.compute(run.rows, kernel))
+            yield task.index, task.finish(scored.pop(task.index))
 
 
 def kernel_pays(run: Run, tasks: Sequence[BlockTask]) -> bool:
@@ -219,13 +302,24 @@ def kernel_pays(run: Run, tasks: Sequence[BlockTask]) -> bool:
     if run.options.precision != "double" or not tasks:
         return False
     n = run.rows.n
-    blocks = [task.block for task in tasks]
+    indices = [task.index for task in tasks]
     if run.options.auto:
-        blocks = run.blocks[min(task.index for task in tasks) :]
-    if sum(block.size**2 for block in blocks) < n * n:
+        indices = list(range(min(indices), len(run.blocks)))
+    # Blocks that share their rows build their H once, without the kernel.
+    blocks = [run.blocks[i] for i in indices if i not in run.groups]
+    if not blocks or sum(block.size**2 for block in blocks) < n * n:
         return False
     largest = max(block.size for block in blocks)
     return kernel_fits(n, run.rows.d, run.rows.dtype.itemsize, largest)
+
+
+def task_of(run: Run, index: int, store: Checkpoint | None = None) -> BlockTask:
+    """The task that scores block ``index`` of ``run``, with the group it shares its rows with."""
+    members = run.groups.get(index, ())
+    group = tuple(run.blocks[i] for i in members)
+    options = run.options
+    return BlockTask(index, run.blocks[index], options.precision, options.n_jobs, store,
+                     group, members)  # fmt: skip
 
 
 def progress_bar(run: Run, indices: Sequence[int], enabled: bool, note: str | None) -> Any:
@@ -270,9 +364,7 @@ def execute(
         for i in wanted:
             results[i] = store.load(i, run.blocks[i].positives)
     todo = [i for i in wanted if results[i] is None]
-    tasks = [
-        BlockTask(i, run.blocks[i], run.options.precision, run.options.n_jobs, store) for i in todo
-    ]
+    tasks = [task_of(run, i, store) for i in todo]
     bar, advance = progress_bar(run, todo, progress, note)
     with bar:
         for i, result in executor(run, tasks):

@@ -1,0 +1,100 @@
+"""Blocks of one repeat that hold the same rows are factorised once, for every executor alike."""
+
+from __future__ import annotations
+
+import numpy as np
+import oracle
+import pytest
+
+import cgfast
+from cgfast import _native, engine
+from cgfast.options import Options
+
+
+def two_classes(n=70, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(2 * n, d)) + np.repeat([[0.0], [0.7]], n, axis=0)
+    return X, np.repeat([3, 8], n)
+
+
+def separately(run):
+    """Every block of the plan scored on its own, as before rows were shared: per repeat sums."""
+    out = np.zeros((4, run.rows.n))
+    for block in run.blocks:
+        x = run.rows.take(block.rows)
+        out[:, block.positives] += _native.score_block(x, len(block.positives), 1, "double").terms
+    return out / run.options.planned_repeats
+
+
+@pytest.mark.parametrize(
+    "data, arguments, group",
+    [
+        (two_classes(), dict(repeats=1), 2),  # two equal classes at ratio 1: one block of all
+        (two_classes(), dict(ratio="all", repeats=1), 2),
+        ((np.random.default_rng(1).normal(size=(90, 5)), np.arange(90) % 3), dict(ratio="all"), 3),
+    ],
+)
+def test_blocks_with_the_same_rows_are_scored_once_like_separate_blocks(data, arguments, group):
+    X, y = data
+    run = engine.prepare(X, y, Options(**arguments))
+    assert len(run.groups) == len(run.blocks) and {len(g) for g in run.groups.values()} == {group}
+    calls = []
+    labels = _native.score_labels
+    terms = None
+    try:
+        _native.score_labels = lambda *a: calls.append(a[1].shape) or labels(*a)
+        terms = cgfast.score(X, y, return_terms=True, **arguments)
+    finally:
+        _native.score_labels = labels
+    assert calls == [(len(y), group)]  # one factorisation, every class's labelling
+    got = np.stack([terms.score, terms.a2, terms.ab, terms.b2])
+    # Only the order of the rows differs from separate blocks: rounding, relative to each term's
+    # largest value (a score near zero is a difference of solves, its own digits are noise).
+    assert normwise(got, separately(run)) <= 1e-10
+    assert normwise(got, np.stack(oracle.class_scores(X, y, terms=True))) <= 1e-8
+
+
+def normwise(got, want):
+    return float(np.max(np.abs(got - want).max(axis=1) / np.abs(want).max(axis=1)))
+
+
+def test_only_blocks_with_identical_rows_are_grouped():
+    X, y = two_classes()
+    y = y.copy()
+    y[:5] = 8  # 65 against 75: the smaller class's block is a sample of the larger one
+    run = engine.prepare(X, y, Options(repeats=1))
+    assert run.groups == {}
+    assert engine.prepare(*two_classes(), Options(repeats=1, precision="mixed")).groups == {}
+    # Chunked classes draw their negatives: no two blocks of a repeat hold the same rows.
+    assert engine.prepare(*two_classes(), Options(repeats=3, max_block=40)).groups == {}
+
+
+class EachAlone:
+    """Scores every task on its own, from the rows of its block only (as a Dask worker does)."""
+
+    def __call__(self, run, tasks):
+        for task in reversed(tasks):
+            yield task.index, task(run.rows.take(task.block.rows))
+
+
+def test_every_executor_and_a_resume_give_the_same_bits(tmp_path):
+    X, y = (np.random.default_rng(2).normal(size=(60, 4)), np.arange(60) % 3)
+    options = Options(ratio="all", repeats=1)
+    run = engine.prepare(X, y, options, fingerprint=True)
+    local = engine.assemble(engine.execute(run, engine.LocalExecutor()), 60, 1, True)
+    alone = engine.assemble(engine.execute(run, EachAlone()), 60, 1, True)
+    assert np.array_equal(local.score, alone.score) and np.array_equal(local.b2, alone.b2)
+    # A checkpoint that lost one block of a group: the rest are read, that one is recomputed.
+    first = engine.execute(run, engine.LocalExecutor(), checkpoint=tmp_path)
+    (tmp_path / "blocks" / "000001.npz").unlink()
+    seen = []
+
+    def executor(run, tasks):
+        seen.extend(task.index for task in tasks)
+        return engine.LocalExecutor()(run, tasks)
+
+    again = engine.execute(run, executor, checkpoint=tmp_path)
+    assert seen == [1]
+    for a, b in zip(first, again):
+        assert np.array_equal(a.terms, b.terms)
+    assert np.array_equal(engine.assemble(again, 60, 1, False), local.score)
