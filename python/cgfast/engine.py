@@ -113,7 +113,8 @@ def prepare(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> R
     digest = new_fingerprint(rows, codes) if fingerprint else None
     check_rows(rows, digest)
     groups = shared_rows(blocks, len(blocks) // options.planned_repeats, options.precision)
-    return Run(options, rows, classes, codes, blocks, digest.hexdigest() if digest else None, groups)
+    fingerprint_hex = digest.hexdigest() if digest else None
+    return Run(options, rows, classes, codes, blocks, fingerprint_hex, groups)
 
 
 def shared_rows(blocks: Sequence[Block], per: int, precision: str) -> dict[int, tuple[int, ...]]:
@@ -163,8 +164,8 @@ def score_group(
         labels[_positions(lead, member.positives), j] = 1.0
     out = _native.score_labels(x, labels, threads)
     return [
-        BlockResult(member.positives, out.terms[j][:, _positions(lead, member.positives)], out.ridge)
-        for j, member in enumerate(group)
+        BlockResult(m.positives, out.terms[j][:, _positions(lead, m.positives)], out.ridge)
+        for j, m in enumerate(group)
     ]
 
 
