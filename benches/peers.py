@@ -78,6 +78,17 @@ def flops(k: int, d: int, p: int) -> dict[str, float]:
 # --- peers -------------------------------------------------------------------------------------
 
 
+def numpy_arccos_kernel(u: np.ndarray) -> np.ndarray:
+    """H from the cosines ``u`` (clipped in place) with NumPy's arc-cosine, diagonal 1/2."""
+    np.clip(u, -1.0, 1.0, out=u)
+    h = np.arccos(u)
+    np.subtract(np.pi, h, out=h)
+    h *= u
+    h *= 1.0 / TWO_PI
+    np.fill_diagonal(h, 0.5)
+    return h
+
+
 def scipy_closed_form(x: np.ndarray, p: int, times: dict[str, float] | None = None) -> np.ndarray:
     """CG scores of the last p rows of x by the best closed form SciPy offers, phase by phase."""
     t = time.perf_counter
@@ -86,12 +97,7 @@ def scipy_closed_form(x: np.ndarray, p: int, times: dict[str, float] | None = No
     marks.append(t())
     u = xn @ xn.T  # GEMM: the full k x k product
     marks.append(t())
-    np.clip(u, -1.0, 1.0, out=u)
-    h = np.arccos(u)
-    np.subtract(np.pi, h, out=h)
-    h *= u
-    h *= 1.0 / TWO_PI
-    np.fill_diagonal(h, 0.5)
+    h = numpy_arccos_kernel(u)
     del u
     marks.append(t())
     k = len(x)
@@ -253,12 +259,7 @@ def scipy_one_block(x: np.ndarray, signs: np.ndarray) -> np.ndarray:
     one factorisation, α from it, and diag(H⁻¹) of every row from the inverse of the factor."""
     xn = x / np.linalg.norm(x, axis=1, keepdims=True)
     u = xn @ xn.T
-    np.clip(u, -1.0, 1.0, out=u)
-    h = np.arccos(u)
-    np.subtract(np.pi, h, out=h)
-    h *= u
-    h *= 1.0 / TWO_PI
-    np.fill_diagonal(h, 0.5)
+    h = numpy_arccos_kernel(u)
     del u
     c, info = lapack.dpotrf(h.T, lower=1, overwrite_a=1, clean=0)
     if info != 0:

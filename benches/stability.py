@@ -5,7 +5,8 @@ would see (over all examples, and over the examples whose labels are clean); the
 gives the Spearman to a reference (one block per class, averaged over 24 seeds), the average
 precision (AP) of the flipped labels, and the stability that cgfast estimates from its own
 repeats. Cost is time as a multiple of one R=1, one-block-per-class, float64 run of 0.1.0's
-sampler, measured in the same process.
+sampler, measured in the same process (and, beside it, the same ratio in flops, counting every
+block's Gram as if no kernel were cached).
 
     python benches/stability.py                 # Fashion-MNIST, 1500 per class (15000 rows)
     python benches/stability.py --set full      # all 60000 (no reference: too costly)
@@ -159,6 +160,9 @@ def configs(block: int, per_class_block: int) -> list[dict]:
                              repeats=repeats, design=design))  # fmt: skip
     for repeats in (10, 12, 16):
         rows.append(dict(name=f"blocks {block}, R={repeats} cover", max_block=block,
+                         repeats=repeats, sampler="cover"))  # fmt: skip
+    for repeats in (12, 16):
+        rows.append(dict(name=f"blocks 2048, R={repeats} cover", max_block=2048,
                          repeats=repeats, sampler="cover"))  # fmt: skip
     rows.append(dict(name=f"blocks {block}, auto", max_block=block, repeats="auto"))
     rows.append(dict(name="auto, max_block 1024", max_block=1024, repeats="auto"))

@@ -62,12 +62,16 @@ def test_the_kernel_is_built_once_when_repeats_pay_for_it(monkeypatch):
     gram = _native.gram
     monkeypatch.setattr(_native, "gram", lambda x, t: calls.append(len(x)) or gram(x, t))
     # repeats="auto" goes several rounds on one executor: one kernel serves them all.
-    with pytest.warns(cgfast.StabilityWarning, match="stopped at max_repeats=8"):
-        terms = cgfast.score(X, y, max_block=100, return_terms=True, stability=0.99, max_repeats=8)
+    with pytest.warns(cgfast.StabilityWarning, match="stopped at max_repeats=16"):
+        terms = cgfast.score(X, y, max_block=200, return_terms=True, stability=0.999,
+                             max_repeats=16)  # fmt: skip
     assert terms.repeats > 4 and calls == [600]
     calls.clear()
     # One repeat of one block per class: the blocks' Grams cost less than the whole kernel.
     cgfast.score(X, y, repeats=1, max_block=10_000)
+    assert calls == []
+    # Nor do three: the kernel must save clearly more than it costs.
+    cgfast.score(X, y, repeats=3, max_block=10_000)
     assert calls == []
     # Mixed precision builds its H in float32 and never uses the float64 kernel.
     cgfast.score(X, y, repeats=4, max_block=100, precision="mixed")
@@ -76,7 +80,7 @@ def test_the_kernel_is_built_once_when_repeats_pay_for_it(monkeypatch):
 
 def test_a_kernel_too_large_for_memory_is_not_built(monkeypatch):
     X, y = digits()
-    run = engine.prepare(X, y, Options(repeats=6, max_block=100))
+    run = engine.prepare(X, y, Options(repeats=16, max_block=200))
     tasks = [engine.task_of(run, i) for i in range(len(run.blocks))]
     assert engine.kernel_pays(run, tasks)
     monkeypatch.setattr(engine, "kernel_fits", lambda *args: False)

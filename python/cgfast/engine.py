@@ -294,21 +294,30 @@ class LocalExecutor:
             yield task.index, task.finish(scored.pop(task.index))
 
 
-def kernel_pays(run: Run, tasks: Sequence[BlockTask]) -> bool:
-    """Whether building the whole kernel costs less than the Grams it saves, and fits memory.
+# How many times the kernel's own cost the blocks' Grams must add up to before it is built. The
+# Gram of k rows costs k²d flops and the kernel n²d, but the kernel also pays per entry for its
+# transform, its mirrored triangle and its first touch of memory, and each block for copying
+# its entries out (about 100 flops' worth per entry): measured on Fashion-MNIST (d = 784) the
+# kernel paid off from about twice the blocks' Gram flops.
+KERNEL_MARGIN = 2
 
-    The Gram of a block of k rows costs k²d, that of all n rows n²d. With ``repeats="auto"``
-    the rest of the plan counts, not only this round: most runs go on for several rounds.
+
+def kernel_pays(run: Run, tasks: Sequence[BlockTask]) -> bool:
+    """Whether building the whole kernel costs clearly less than the Grams it saves, and fits.
+
+    The Grams of the blocks must add up to :data:`KERNEL_MARGIN` times the kernel's cost. With
+    ``repeats="auto"`` the rest of the plan counts, not only this round: most runs go on for
+    several rounds.
     """
     if run.options.precision != "double" or not tasks:
         return False
-    n = run.rows.n
+    n, d = run.rows.n, run.rows.d
     indices = [task.index for task in tasks]
     if run.options.auto:
         indices = list(range(min(indices), len(run.blocks)))
     # Blocks that share their rows build their H once, without the kernel.
     blocks = [run.blocks[i] for i in indices if i not in run.groups]
-    if not blocks or sum(block.size**2 for block in blocks) < n * n:
+    if not blocks or sum(block.size**2 for block in blocks) * d < KERNEL_MARGIN * n * n * (d + 100):
         return False
     largest = max(block.size for block in blocks)
     return kernel_fits(n, run.rows.d, run.rows.dtype.itemsize, largest)
