@@ -28,22 +28,26 @@ DEFAULT_SIZES = ["100000x256", "300000x256", "1000000x256", "100000x3072"]
 CHILD = """
 import json, resource, sys, time
 import numpy as np, cgfast
-from cgfast import _score
+from cgfast import engine
+from cgfast.options import Options
 X, y = sys.argv[1], np.load(sys.argv[2])
+job = engine.prepare(X, y, Options())
 t = time.perf_counter()
-job = _score.prepare(X, y)
-s = cgfast.score(X, y, progress=True)
+terms = cgfast.score(X, y, progress=True, return_terms=True)
 dt = time.perf_counter() - t
+used = job.blocks[: terms.repeats * job.per_repeat]
 print(json.dumps({
     "seconds": dt,
-    "flops": sum(job.work(b) for b in job.blocks),
-    "blocks": len(job.blocks),
-    "max_block": job.arguments["max_block"],
+    "flops": sum(job.work(b) for b in used),
+    "blocks": len(used),
+    "repeats": terms.repeats,
+    "stability": terms.stability,
+    "max_block": job.options.max_block,
     "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-    "finite": bool(np.isfinite(s).all()),
+    "finite": bool(np.isfinite(terms.score).all()),
     "scores": sys.argv[3],
 }))
-np.save(sys.argv[3], s)
+np.save(sys.argv[3], terms.score)
 """
 
 
@@ -59,9 +63,10 @@ def main() -> None:
     p.add_argument("--sizes", nargs="*", default=DEFAULT_SIZES, help="NxD, e.g. 100000x256")
     p.add_argument("--data", type=Path, default=Path("/tmp/cgfast-scale"))
     p.add_argument("--table-only", action="store_true", help="render benches/scale.json again")
+    p.add_argument("--json", type=Path, default=HERE / "scale.json", help="where the rows go")
     a = p.parse_args()
     if a.table_only:
-        render(json.loads((HERE / "scale.json").read_text()))
+        render(json.loads(a.json.read_text()))
         return
     sys.path.insert(0, str(HERE))
     from synth import generate
@@ -90,7 +95,7 @@ def main() -> None:
         r.update(n=n, d=d)
         rows.append(r)
         print(json.dumps(r), flush=True)
-    (HERE / "scale.json").write_text(json.dumps(rows, indent=1) + "\n")
+    a.json.write_text(json.dumps(rows, indent=1) + "\n")
     render(rows)
 
 
@@ -98,14 +103,16 @@ def render(rows: list[dict]) -> None:
     """Prints the table and writes benches/SCALE.md."""
     base = rows[0]["seconds"] / rows[0]["n"]
     lines = [
-        "| n | d | blocks | time (s) | µs / example | vs first row | TFLOP | GFLOP/s "
-        "| peak RSS (GiB) | AUROC flipped |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| n | d | blocks | repeats | stability | time (s) | µs / example | vs first row | TFLOP "
+        "| GFLOP/s | peak RSS (GiB) | AUROC flipped |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         per = r["seconds"] / r["n"]
         lines.append(
-            f"| {r['n']:,} | {r['d']} | {r['blocks']} | {r['seconds']:.0f} | {per * 1e6:.0f} | "
+            f"| {r['n']:,} | {r['d']} | {r['blocks']} | {r.get('repeats', 1)} "
+            f"| {'–' if r.get('stability') is None else format(r['stability'], '.3f')} "
+            f"| {r['seconds']:.0f} | {per * 1e6:.0f} | "
             f"{per / base:.2f}x | {r['flops'] / 1e12:.1f} | {r['flops'] / r['seconds'] / 1e9:.1f} "
             f"| {r['peak_rss'] / 2**30:.2f} | {r['auroc']:.3f} |"
         )

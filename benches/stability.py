@@ -174,7 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--set", default="fmnist15k", choices=["fmnist15k", "full", "mixture"])
     parser.add_argument("--block", type=int, default=1500, help="block size of the frontier rows")
-    parser.add_argument("--only", help="comma-separated substrings of config names to run")
+    parser.add_argument("--only", help="substrings of config names to run, separated by |")
     parser.add_argument("--reference-seeds", type=int, default=24)
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
@@ -209,7 +209,7 @@ def main() -> None:
         print(f"reference AP {ap_ref:.3f}")
 
     table = []
-    wanted = args.only.split(",") if args.only else None
+    wanted = args.only.split("|") if args.only else None
     for config in configs(args.block, one):
         if wanted and not any(w in config["name"] for w in wanted):
             continue

@@ -93,3 +93,10 @@ def test_a_cached_block_refuses_bad_rows():
         _native.score_cached(kernel, np.array([0, 9]), 1, 1)
     with pytest.raises(ValueError, match="must not be negative"):
         _native.score_cached(kernel, np.array([0, -1]), 1, 1)
+
+
+def test_cached_blocks_are_bit_identical_across_thread_counts():
+    X, y = digits()
+    one = scores(X, y, True, repeats=3, max_block=150, n_jobs=1)
+    for threads in (2, 3):
+        same_bits(scores(X, y, True, repeats=3, max_block=150, n_jobs=threads), one)

@@ -98,3 +98,12 @@ def test_every_executor_and_a_resume_give_the_same_bits(tmp_path):
     for a, b in zip(first, again):
         assert np.array_equal(a.terms, b.terms)
     assert np.array_equal(engine.assemble(again, 60, 1, False), local.score)
+
+
+@pytest.mark.parametrize("arguments", [dict(ratio="all"), dict(repeats=1)])
+def test_shared_factorisations_are_bit_identical_across_thread_counts(arguments):
+    X, y = two_classes(n=150, d=20)
+    one = cgfast.score(X, y, n_jobs=1, return_terms=True, **arguments)
+    for threads in (2, 3):
+        other = cgfast.score(X, y, n_jobs=threads, return_terms=True, **arguments)
+        assert np.array_equal(one.score, other.score) and np.array_equal(one.a2, other.a2)
