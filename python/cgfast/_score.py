@@ -70,6 +70,11 @@ def score(
     n_jobs : int, optional
         Threads for the arithmetic. Default (None or -1): every CPU this process (or, with
         ``client``, each worker) may run on.
+
+        Without ``client``, a run whose many blocks would rebuild the same kernel entries
+        many times over keeps the whole ``n x n`` kernel (``8 n²`` bytes) in memory, if it fits
+        in half of what this process may use, and copies each block's out of it: the same
+        scores to the bit, in less time (the README's "kernel cache").
     progress : bool, default False
         Show a progress bar over the blocks, weighted by their arithmetic, on stderr.
     return_terms : bool, default False
