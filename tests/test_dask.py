@@ -153,3 +153,9 @@ def test_assembly_names_missing_blocks(dataset, tmp_path):
     cgfast.score_part(str(path), y, checkpoint=tmp_path, part=0, parts=2, **ARGS)
     with pytest.raises(ValueError, match="blocks are missing"):
         cgfast.assemble(tmp_path)
+
+
+def test_blocks_sharing_their_rows_are_one_task_on_a_cluster(dataset, client):
+    path, X, y, _ = dataset
+    local = cgfast.score(X, y, ratio="all")
+    assert np.array_equal(cgfast.score(str(path), y, client=client, ratio="all"), local)

@@ -107,3 +107,22 @@ def test_shared_factorisations_are_bit_identical_across_thread_counts(arguments)
     for threads in (2, 3):
         other = cgfast.score(X, y, n_jobs=threads, return_terms=True, **arguments)
         assert np.array_equal(one.score, other.score) and np.array_equal(one.a2, other.a2)
+
+
+def test_a_job_array_keeps_each_group_in_one_part(tmp_path):
+    from cgfast.parts import split_plan
+
+    X, y = (np.random.default_rng(3).normal(size=(90, 4)), np.arange(90) % 3)
+    run = engine.prepare(X, y, Options(ratio="all", repeats=1))
+    shares = split_plan(run, 2)
+    assert sorted(map(len, shares)) == [0, 3]  # the three blocks share their rows
+    calls = []
+    labels = _native.score_labels
+    try:
+        _native.score_labels = lambda *a: calls.append(1) or labels(*a)
+        for part in range(2):
+            cgfast.score_part(X, y, checkpoint=tmp_path, part=part, parts=2, ratio="all")
+    finally:
+        _native.score_labels = labels
+    assert calls == [1]
+    assert np.array_equal(cgfast.assemble(tmp_path), cgfast.score(X, y, ratio="all"))

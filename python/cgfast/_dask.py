@@ -1,4 +1,5 @@
-"""Dask distributed execution: one task per block, each reading its own rows on its worker."""
+"""Dask distributed execution: one task per block (or per group of blocks sharing their rows),
+each reading its own rows on its worker."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from ._data import is_dask_array
 from .checkpoint import BlockResult
-from .engine import BlockTask, Run
+from .engine import BlockTask, Run, task_groups
 
 # Times a task is resubmitted when the worker running it dies.
 RETRIES = 3
@@ -46,25 +47,27 @@ class DaskExecutor:
 
         run_id = uuid.uuid4().hex[:12]
         futures = {}
+        # Blocks that share their rows travel as one task: one factorisation for all of them.
+        groups = task_groups(tasks)
         if is_dask_array(run.rows.array):
             import dask
 
             flat = run.rows.array.reshape(run.rows.n, run.rows.d)
-            for task in tasks:
-                x = flat[task.block.rows]
-                delayed = dask.delayed(task, pure=False)(x)
-                futures[self.client.compute(delayed, retries=RETRIES)] = task.index
+            for group in groups:
+                x = flat[group.tasks[0].block.rows]
+                delayed = dask.delayed(group, pure=False)(x)
+                futures[self.client.compute(delayed, retries=RETRIES)] = group
         else:
             if run.rows.path is None:
                 raise ValueError("with client=, X must be a path every worker can read")
-            for task in tasks:
+            for group in groups:
                 future = self.client.submit(
-                    task,
+                    group,
                     run.rows,
-                    key=f"cgfast-block-{run_id}-{task.index}",
+                    key=f"cgfast-block-{run_id}-{group.tasks[0].index}",
                     retries=RETRIES,
                     pure=False,
                 )
-                futures[future] = task.index
+                futures[future] = group
         for future in as_completed(futures):
-            yield futures[future], future.result()
+            yield from future.result().items()

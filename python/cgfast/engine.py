@@ -251,6 +251,32 @@ class BlockTask:
         return result
 
 
+@dataclass(frozen=True)
+class TaskGroup:
+    """Tasks of blocks that share their rows, run as one: one factorisation, each block saved.
+
+    A block alone in its rows is a group of one. Executors run groups, so that no factorisation
+    is done twice; any member alone would give the same bits, only slower.
+    """
+
+    tasks: tuple[BlockTask, ...]
+
+    def __call__(
+        self, source: Rows | np.ndarray, kernel: np.ndarray | None = None
+    ) -> dict[int, BlockResult]:
+        """Scores the group from ``source`` as its first task receives it; results by index."""
+        results = self.tasks[0].compute(source, kernel)
+        return {task.index: task.finish(results[task.index]) for task in self.tasks}
+
+
+def task_groups(tasks: Sequence[BlockTask]) -> list[TaskGroup]:
+    """``tasks`` gathered by the rows they share, in the order of each group's first task."""
+    groups: dict[tuple[int, ...], list[BlockTask]] = {}
+    for task in tasks:
+        groups.setdefault(task.group_indices or (task.index,), []).append(task)
+    return [TaskGroup(tuple(members)) for members in groups.values()]
+
+
 class Executor(Protocol):
     """Runs block tasks and yields ``(index, result)`` as each finishes, in any order."""
 
@@ -287,11 +313,8 @@ class LocalExecutor:
 
     def __call__(self, run: Run, tasks: Sequence[BlockTask]) -> Iterator[tuple[int, BlockResult]]:
         kernel = self.kernel(run, tasks)
-        scored: dict[int, BlockResult] = {}  # blocks of a group scored with an earlier task
-        for task in tasks:
-            if task.index not in scored:
-                scored.update(task.compute(run.rows, kernel))
-            yield task.index, task.finish(scored.pop(task.index))
+        for group in task_groups(tasks):
+            yield from group(run.rows, kernel).items()
 
 
 # How many times the kernel's own cost the blocks' Grams must add up to before it is built. The

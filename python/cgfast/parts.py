@@ -28,19 +28,24 @@ from .options import Options, check_count
 
 
 def split_plan(run: Run, parts: int, indices: Sequence[int] | None = None) -> list[list[int]]:
-    """Block indices of each of ``parts`` parts, balanced by flops (largest first, to the lightest).
+    """Block indices of each of ``parts`` parts, balanced by flops (largest first, to the lightest),
+    blocks that share their rows kept in one part.
 
     ``indices``: the blocks to share out (default: the whole plan). A pure function of the
     plan, so every array task computes the same split.
     """
-    loads = [(0.0, p) for p in range(parts)]
+    loads = [(0, p) for p in range(parts)]
     owned: list[list[int]] = [[] for _ in range(parts)]
     every = range(len(run.blocks)) if indices is None else indices
-    order = sorted(every, key=lambda i: (-run.work(run.blocks[i]), i))
-    for i in order:
+    # Blocks that share their rows go to one part together: they are factorised once.
+    units: dict[tuple[int, ...], list[int]] = {}
+    for i in every:
+        units.setdefault(run.groups.get(i, (i,)), []).append(i)
+    work = {key: sum(run.work(run.blocks[i]) for i in unit) for key, unit in units.items()}
+    for key in sorted(units, key=lambda key: (-work[key], key)):
         load, p = heapq.heappop(loads)
-        owned[p].append(i)
-        heapq.heappush(loads, (load + run.work(run.blocks[i]), p))
+        owned[p].extend(units[key])
+        heapq.heappush(loads, (load + work[key], p))
     return [sorted(o) for o in owned]
 
 
