@@ -46,7 +46,7 @@ class DaskExecutor:
         from dask.distributed import as_completed
 
         run_id = uuid.uuid4().hex[:12]
-        futures = {}
+        futures = []
         # Blocks that share their rows travel as one task: one factorisation for all of them.
         groups = task_groups(tasks)
         if is_dask_array(run.rows.array):
@@ -56,18 +56,19 @@ class DaskExecutor:
             for group in groups:
                 x = flat[group.tasks[0].block.rows]
                 delayed = dask.delayed(group, pure=False)(x)
-                futures[self.client.compute(delayed, retries=RETRIES)] = group
+                futures.append(self.client.compute(delayed, retries=RETRIES))
         else:
             if run.rows.path is None:
                 raise ValueError("with client=, X must be a path every worker can read")
             for group in groups:
-                future = self.client.submit(
-                    group,
-                    run.rows,
-                    key=f"cgfast-block-{run_id}-{group.tasks[0].index}",
-                    retries=RETRIES,
-                    pure=False,
+                futures.append(
+                    self.client.submit(
+                        group,
+                        run.rows,
+                        key=f"cgfast-block-{run_id}-{group.tasks[0].index}",
+                        retries=RETRIES,
+                        pure=False,
+                    )
                 )
-                futures[future] = group
         for future in as_completed(futures):
             yield from future.result().items()
