@@ -89,3 +89,133 @@ pub fn factor_with_ridge<R: Recorder>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::threads::with_threads;
+
+    /// A well-conditioned SPD matrix, column-major: B Bᵀ / m + I for a pseudo-random B (n x m).
+    fn spd(n: usize, seed: u64) -> Vec<f64> {
+        let m = 48;
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let b: Vec<f64> = (0..n * m)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+            })
+            .collect();
+        let mut a = vec![0.0; n * n];
+        for j in 0..n {
+            for i in j..n {
+                let v: f64 = (0..m).map(|c| b[i * m + c] * b[j * m + c]).sum::<f64>() / m as f64;
+                a[j * n + i] = v + if i == j { 1.0 } else { 0.0 };
+                a[i * n + j] = a[j * n + i];
+            }
+        }
+        a
+    }
+
+    fn factor(a: &[f64], n: usize, threads: usize) -> Vec<f64> {
+        let mut l = a.to_vec();
+        let ok = with_threads(threads, |par| {
+            cholesky_lower(MatMut::from_column_major_slice_mut(&mut l, n, n), par)
+        });
+        assert!(ok, "n={n}: factorisation failed");
+        l
+    }
+
+    #[test]
+    fn factor_reproduces_the_matrix() {
+        for n in [1, 7, 300, 1025] {
+            let a = spd(n, n as u64);
+            let l = factor(&a, n, 2);
+            let mut worst = 0.0f64;
+            for j in 0..n {
+                for i in j..n {
+                    let llt: f64 = (0..=j).map(|c| l[c * n + i] * l[c * n + j]).sum();
+                    worst = worst.max((llt - a[j * n + i]).abs());
+                }
+            }
+            assert!(worst < 1e-12, "n={n}: max |L Lᵀ − A| = {worst:e}");
+        }
+    }
+
+    #[test]
+    fn factor_is_the_same_on_any_thread_count() {
+        let n = 1500;
+        let a = spd(n, 3);
+        let one = factor(&a, n, 1);
+        for threads in [2, 3, 4] {
+            let many = factor(&a, n, threads);
+            for j in 0..n {
+                for i in j..n {
+                    assert_eq!(
+                        one[j * n + i].to_bits(),
+                        many[j * n + i].to_bits(),
+                        "({i},{j}) differs on {threads} threads"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_matrix_with_two_equal_rows_fails() {
+        let n = 700;
+        let mut a = spd(n, 9);
+        // Row and column n − 5 copy row and column 3: rank-deficient in the trailing half.
+        let (r, c) = (n - 5, 3);
+        for i in 0..n {
+            a[r * n + i] = a[c * n + i];
+        }
+        for j in 0..n {
+            a[j * n + r] = a[j * n + c];
+        }
+        a[r * n + r] = a[c * n + c];
+        let mut l = a.clone();
+        let ok = cholesky_lower(MatMut::from_column_major_slice_mut(&mut l, n, n), Par::Seq);
+        assert!(!ok, "a matrix with two equal rows was factorised");
+    }
+
+    /// `cargo test --release cholesky_stride -- --ignored --nocapture`: the factorisation with
+    /// the column stride equal to n against one padded by 8, seconds, on 1 and 2 threads.
+    #[test]
+    #[ignore]
+    fn cholesky_stride() {
+        for n in [1024, 1500, 2048, 3000, 4096, 6000, 8192] {
+            let a = spd(n, 1);
+            for threads in [1, 2] {
+                let time = |stride: usize| {
+                    let mut best = f64::INFINITY;
+                    for _ in 0..3 {
+                        let mut l = vec![0.0; stride * n];
+                        for j in 0..n {
+                            l[j * stride..j * stride + n].copy_from_slice(&a[j * n..(j + 1) * n]);
+                        }
+                        let t = std::time::Instant::now();
+                        with_threads(threads, |par| {
+                            let h = MatMut::from_column_major_slice_with_stride_mut(
+                                &mut l, n, n, stride,
+                            );
+                            assert!(cholesky_lower(h, par))
+                        });
+                        best = best.min(t.elapsed().as_secs_f64());
+                    }
+                    best
+                };
+                let (plain, padded) = (time(n), time(n + 8));
+                let gf = |s: f64| (n as f64).powi(3) / 3.0 / s / 1e9;
+                println!(
+                    "n={n} threads={threads}: stride n {plain:.3} s ({:.1} GF/s), n + 8 \
+                     {padded:.3} s ({:.1} GF/s), {:.2}x",
+                    gf(plain),
+                    gf(padded),
+                    plain / padded
+                );
+            }
+        }
+    }
+}

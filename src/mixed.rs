@@ -29,18 +29,17 @@ fn max_abs(v: &[f64]) -> f64 {
     v.iter().fold(0.0f64, |m, x| m.max(x.abs()))
 }
 
-/// Scores of the last `p` unit rows with H in f32, or `None` when the block needs float64: the f32
-/// factorisation fails or has a pivot f32 cannot resolve, the refinement does not converge, or
-/// a result is not finite.
+/// Scores of the last `p` unit rows with H in f32, built in the `k x k` view `h`, or `None` when
+/// the block needs float64: the f32 factorisation fails or has a pivot f32 cannot resolve, the
+/// refinement does not converge, or a result is not finite.
 pub fn mixed_scores<R: Recorder>(
     rows: &UnitRows,
-    buf: &mut [f32],
+    mut h: MatMut<'_, f32>,
     p: usize,
     par: Par,
     rec: &mut R,
 ) -> Result<Option<BlockScores>, CoreError> {
     let k = rows.len();
-    let mut h = MatMut::from_column_major_slice_mut(buf, k, k);
     let near = kernel_lower_near(rows, h.as_mut(), true, par, rec)?;
     if !rec.time(Phase::Cholesky, || cholesky_lower(h.as_mut(), par)) {
         return Ok(None);

@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ._atomic import atomic_file
 
 CACHE_PREFIX = ".cgfast-cache-"
 
@@ -30,18 +31,6 @@ def source_key(files: Iterable[Path], settings: dict[str, Any]) -> str:
         stat = path.stat()
         h.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return h.hexdigest()
-
-
-def file_mode() -> int:
-    """The permissions ``open()`` gives a new file (0o666 less the umask), for files made by
-    ``mkstemp`` (0o600) and then renamed into place."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return 0o666 & ~int(line.split()[1], 8)
-    except OSError:
-        pass
-    return 0o644
 
 
 def _writable(folder: Path) -> bool:
@@ -87,23 +76,14 @@ def build_cache(
 ) -> np.memmap:
     """Creates the .npy ``path`` of ``shape`` and ``dtype`` through ``fill(writer)`` and opens it
     read-only; the file appears only once ``fill`` has returned and it is flushed to disk."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
-    temporary = Path(name)
-    try:
-        with os.fdopen(fd, "r+b") as handle:
-            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
-                      "fortran_order": False, "shape": tuple(shape)}  # fmt: skip
-            np.lib.format.write_array_header_1_0(handle, header)
-            offset = handle.tell()
-            handle.truncate(offset + int(np.prod(shape)) * np.dtype(dtype).itemsize)
-            handle.flush()
-            fill(RowWriter(handle.fileno(), offset, shape, dtype))
-            os.fchmod(handle.fileno(), file_mode())
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_file(path, ".npy") as (handle, _):
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                  "fortran_order": False, "shape": tuple(shape)}  # fmt: skip
+        np.lib.format.write_array_header_1_0(handle, header)
+        offset = handle.tell()
+        handle.truncate(offset + int(np.prod(shape)) * np.dtype(dtype).itemsize)
+        handle.flush()
+        fill(RowWriter(handle.fileno(), offset, shape, dtype))
     return open_cache(path)
 
 

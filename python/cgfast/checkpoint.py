@@ -15,7 +15,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ._cache import file_mode
+from ._atomic import write_atomic
 from ._errors import CgfastWarning
 
 FORMAT = 1
@@ -76,22 +75,6 @@ def _upgrade(manifest: Any) -> Any:
     return manifest
 
 
-def _write_atomic(path: Path, write: Any) -> None:
-    """Writes ``path`` through ``write(handle)`` into a temporary file in its folder, which is
-    synced and renamed into place only once complete, with the permissions open() would give."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fchmod(f.fileno(), file_mode())
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class Checkpoint:
     """Finished blocks of one run, kept in a directory that survives crashes and restarts."""
 
@@ -127,7 +110,7 @@ class Checkpoint:
                 )
         else:
             text = json.dumps(self.manifest, indent=1, sort_keys=True).encode()
-            _write_atomic(path, lambda f: f.write(text))
+            write_atomic(path, lambda f: f.write(text))
         return self
 
     @classmethod
@@ -154,7 +137,7 @@ class Checkpoint:
                 _checksum(result.positives, result.terms, result.ridge, result.fallback)
             ),
         }
-        _write_atomic(self._path(index), lambda f: np.savez(f, **payload))
+        write_atomic(self._path(index), lambda f: np.savez(f, **payload))
 
     def load(self, index: int, positives: np.ndarray | None = None) -> BlockResult | None:
         """Block ``index`` if it was finished and is intact; None if it must be (re)computed.

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import sys
-import tempfile
 import time
 import warnings
 import zipfile
@@ -17,10 +15,9 @@ from typing import Any, Callable
 import click
 import numpy as np
 
-from ._cache import file_mode
+from ._atomic import atomic_file, write_atomic
 from ._files import has_glob, is_dataset, open_dataset, open_x, read_labels, read_scores
 from ._table import TABLE_FORMATS, check_table_path, table_columns, write_table
-from .checkpoint import _write_atomic
 from .options import PRECISIONS, SAMPLERS, Options
 
 # Exceptions the library raises for bad input; the command line prints them as one line.
@@ -73,26 +70,16 @@ def _check_output(path: Path) -> None:
 def _write(path: Path, write: Callable[[Any], None]) -> None:
     """Writes ``path`` whole or not at all: a temporary file in its folder, fsynced, renamed."""
     try:
-        _write_atomic(path, write)
+        write_atomic(path, write)
     except OSError as err:
         raise InputError(f"cannot write {path}: {_one_line(err)}") from err
 
 
 def _write_by_name(path: Path, write: Callable[[Path], Any]) -> None:
     """Like :func:`_write` for writers that take a file name: ``write`` fills a temporary file
-    in ``path``'s folder, which is renamed to ``path`` only once it is complete."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    temporary = Path(name)
-    try:
+    in ``path``'s folder, which becomes ``path`` only once it is complete."""
+    with atomic_file(path, path.suffix) as (_, temporary):
         write(temporary)
-        with open(temporary, "rb") as handle:
-            os.fchmod(handle.fileno(), file_mode())
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 # ----------------------------------------------------------------------------- options

@@ -16,11 +16,11 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _native
+from ._atomic import write_atomic
 from ._data import Rows, open_rows
 from ._labels import encode_labels
 from ._memory import check_fits
 from ._threads import resolve_threads
-from .checkpoint import _write_atomic
 from .rank import rank
 
 # Smallest side of an example drawn as an image without an explicit shape.
@@ -582,5 +582,5 @@ def write_report(
     )
     target = Path(path)
     data = page.encode("utf-8")
-    _write_atomic(target, lambda handle: handle.write(data))
+    write_atomic(target, lambda handle: handle.write(data))
     return target

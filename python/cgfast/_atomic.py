@@ -1,0 +1,72 @@
+"""Files that appear whole or not at all: written under a temporary name, synced, renamed.
+
+Every file cgfast writes (checkpoint blocks and manifests, scores, reports, .npy caches) goes
+through :func:`atomic_file`, so a crash or Ctrl-C at any point leaves either the previous file
+or the complete new one, never a truncated file under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+
+def file_mode() -> int:
+    """The permissions ``open()`` gives a new file (0o666 less the umask), for files made by
+    ``mkstemp`` (0o600) and then renamed into place."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o644
+
+
+def sync_folder(folder: Path) -> None:
+    """Makes the names in ``folder`` durable (a rename is only on disk once its folder is)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # not a folder this platform can open: nothing more can be done
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a folder; the rename itself has happened
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_file(path: Path, suffix: str = "") -> Iterator[tuple[BinaryIO, Path]]:
+    """A new temporary file next to ``path``, open for reading and writing, and its name.
+
+    Write it through the handle or by the name. When the block exits normally, the file gets
+    the permissions ``open()`` would give, is synced, renamed to ``path`` and its folder synced;
+    when it raises (Ctrl-C included), the temporary file is removed and ``path`` is untouched.
+    ``suffix`` ends the temporary name, for writers that choose a format by it.
+    """
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    temporary = Path(name)
+    try:
+        with os.fdopen(fd, "r+b") as handle:
+            yield handle, temporary
+        # Opened again by name: a writer given the name may have replaced the file.
+        with open(temporary, "rb") as written:
+            os.fchmod(written.fileno(), file_mode())
+            os.fsync(written.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    sync_folder(path.parent)
+
+
+def write_atomic(path: Path, write: Any) -> None:
+    """Writes ``path`` whole or not at all through ``write(handle)``."""
+    with atomic_file(path) as (handle, _):
+        write(handle)
