@@ -151,6 +151,8 @@ def test_terms_add_up_and_are_finite(data):
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cgfast.RidgeWarning)
+        # Tiny random sets rarely reach the stability target; that is not what is tested here.
+        warnings.simplefilter("ignore", cgfast.StabilityWarning)
         t = cgfast.score(X, y, ratio=data.draw(st.sampled_from([1.0, "all"])), return_terms=True)
     for part in (t.score, t.a2, t.ab, t.b2):
         assert np.isfinite(part).all()

@@ -166,9 +166,9 @@ def test_independent_draws_do_not_cover_the_pool_evenly():
 
 def test_the_sampler_is_part_of_the_checkpoint(tmp_path):
     X, y = mixture()
-    cgfast.score(X, y, max_block=100, checkpoint=tmp_path)
+    cgfast.score(X, y, max_block=100, repeats=2, checkpoint=tmp_path)
     with pytest.raises(ValueError, match="arguments.sampler 'cover' there, 'independent' now"):
-        cgfast.score(X, y, max_block=100, sampler="independent", checkpoint=tmp_path)
+        cgfast.score(X, y, max_block=100, repeats=2, sampler="independent", checkpoint=tmp_path)
 
 
 def test_auto_runs_one_repeat_when_the_plan_draws_nothing():
@@ -180,4 +180,7 @@ def test_auto_runs_one_repeat_when_the_plan_draws_nothing():
     terms = cgfast.score(X, y, return_terms=True)
     assert terms.repeats == 1
     assert np.array_equal(terms.score, cgfast.score(X, y, repeats=1))
-    assert cgfast.score(X, np.arange(400) % 3, max_block=100, return_terms=True).repeats > 1
+    # Three classes in blocks of 100 draw negatives: "auto" goes on (to the cap, on noise).
+    with pytest.warns(cgfast.StabilityWarning, match="stopped at max_repeats"):
+        chunked = cgfast.score(X, np.arange(400) % 3, max_block=100, return_terms=True)
+    assert chunked.repeats > 1
