@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,6 +97,14 @@ def test_the_cache_is_reused_until_the_folder_changes(tmp_path):
     changed = open_dataset(folder)
     assert changed.X.shape == (11, 6, 5, 3) and changed.X.filename != first.X.filename
     assert not [p for p in folder.iterdir() if ".raw." in p.name or p.name.endswith(".tmp")]
+    # The older version is deleted once the new one is complete; the open map still reads.
+    caches = sorted(p.name for p in folder.glob(".cgfast-cache-*"))
+    current = Path(changed.X.filename)
+    assert caches == sorted([current.name, current.with_suffix(".json").name])
+    assert first.X.shape == (10, 6, 5, 3) and np.isfinite(np.asarray(first.X)).all()
+    # Another image size is another dataset: both caches stay.
+    small = open_dataset(folder, image_size="4x4")
+    assert os.path.exists(changed.X.filename) and os.path.exists(small.X.filename)
 
 
 def test_image_size_resizes_mixed_sizes(tmp_path):

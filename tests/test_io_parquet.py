@@ -4,6 +4,8 @@ rows', labels and ids from columns, bad columns named."""
 from __future__ import annotations
 
 import csv
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,6 +86,29 @@ def test_a_glob_and_the_cache_reused_until_a_shard_changes(tmp_path, data):
     fewer = open_dataset(str(folder / "part-0[01].parquet"), y_key="label")
     assert fewer.X.shape == (120, 6) and fewer.X.filename != first.X.filename
     np.testing.assert_array_equal(fewer.X, X[:120])
+    assert len(list(folder.glob(".cgfast-cache-*.npy"))) == 2  # two globs, two datasets
+
+
+def test_a_changed_shard_replaces_its_cache_and_an_old_style_cache_is_still_used(tmp_path, data):
+    from cgfast._cache import CACHE_PREFIX
+
+    X, y = data
+    folder = write_shards(tmp_path / "shards", X, y)
+    first = open_dataset(folder, y_key="label")
+    (old,) = folder.glob(".cgfast-cache-*.npy")
+    # A cache named by its contents' hash alone, as cgfast 0.1 named it, is found and reused.
+    key = old.name[len(CACHE_PREFIX) : -len(".npy")].partition("-")[2]
+    legacy = old.with_name(f"{CACHE_PREFIX}{key}.npy")
+    old.rename(legacy)
+    assert str(open_dataset(folder, y_key="label").X.filename) == str(legacy)
+    legacy.rename(old)
+    # Rewriting a shard makes a new version; the previous one is deleted.
+    shard = sorted(folder.glob("part-*.parquet"))[0]
+    os.utime(shard, ns=(shard.stat().st_atime_ns, shard.stat().st_mtime_ns + 10**9))
+    changed = open_dataset(folder, y_key="label")
+    assert changed.X.filename != first.X.filename
+    assert [p.name for p in folder.glob(".cgfast-cache-*.npy")] == [Path(changed.X.filename).name]
+    np.testing.assert_array_equal(changed.X, X)
 
 
 def test_a_read_only_folder_caches_in_the_cache_option(tmp_path, data):

@@ -33,14 +33,28 @@ def source_key(files: Iterable[Path], settings: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
+def origin_key(source: str, settings: dict[str, Any]) -> str:
+    """A hash of where the data come from and how they are read, not of what the files hold:
+    caches of one origin are versions of one dataset, and only the newest is kept."""
+    h = hashlib.blake2b(digest_size=6)
+    h.update(json.dumps([source, settings], sort_keys=True).encode())
+    return h.hexdigest()
+
+
 def _writable(folder: Path) -> bool:
     return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
 
 
-def cache_path(near: Path, key: str, cache: str | os.PathLike | None = None) -> Path:
+def cache_path(
+    near: Path, key: str, cache: str | os.PathLike | None = None, origin: str | None = None
+) -> Path:
     """Where the cache for ``key`` lives: in ``cache`` when given, else next to the data
     (``near``, so that cluster workers on shared storage find it), else in the user's cache
-    folder (``$XDG_CACHE_HOME/cgfast`` or ``~/.cache/cgfast``) when ``near`` is read-only."""
+    folder (``$XDG_CACHE_HOME/cgfast`` or ``~/.cache/cgfast``) when ``near`` is read-only.
+
+    With ``origin`` (:func:`origin_key`) the name carries it, so that :func:`build_cache` can
+    delete the older versions of the same dataset; a cache named by ``key`` alone (cgfast 0.1)
+    is still found and used."""
     if cache is not None:
         folder = Path(cache)
         folder.mkdir(parents=True, exist_ok=True)
@@ -50,7 +64,27 @@ def cache_path(near: Path, key: str, cache: str | os.PathLike | None = None) -> 
         home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         folder = Path(home) / "cgfast"
         folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{CACHE_PREFIX}{key}.npy"
+    plain = folder / f"{CACHE_PREFIX}{key}.npy"
+    if origin is None or plain.exists():
+        return plain
+    return folder / f"{CACHE_PREFIX}{origin}-{key}.npy"
+
+
+def remove_older(path: Path) -> list[Path]:
+    """Deletes the other caches of ``path``'s origin in its folder (with their .json sidecars):
+    versions made before the data changed. Returns them. A process that still has one open as
+    a memory map keeps reading it; the file goes when the last map does."""
+    stem = path.name[len(CACHE_PREFIX) : -len(".npy")]
+    origin, dash, _ = stem.partition("-")
+    if not path.name.startswith(CACHE_PREFIX) or not dash:
+        return []
+    removed = []
+    for other in sorted(path.parent.glob(f"{CACHE_PREFIX}{origin}-*.npy")):
+        if other != path:
+            other.unlink(missing_ok=True)
+            other.with_suffix(".json").unlink(missing_ok=True)
+            removed.append(other)
+    return removed
 
 
 class RowWriter:
@@ -75,7 +109,8 @@ def build_cache(
     path: Path, shape: tuple[int, ...], dtype: np.dtype, fill: Callable[[RowWriter], None]
 ) -> np.memmap:
     """Creates the .npy ``path`` of ``shape`` and ``dtype`` through ``fill(writer)`` and opens it
-    read-only; the file appears only once ``fill`` has returned and it is flushed to disk."""
+    read-only; the file appears only once ``fill`` has returned and it is flushed to disk, and
+    then the older versions of the same dataset are deleted (:func:`remove_older`)."""
     with atomic_file(path, ".npy") as (handle, _):
         header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
                   "fortran_order": False, "shape": tuple(shape)}  # fmt: skip
@@ -84,6 +119,7 @@ def build_cache(
         handle.truncate(offset + int(np.prod(shape)) * np.dtype(dtype).itemsize)
         handle.flush()
         fill(RowWriter(handle.fileno(), offset, shape, dtype))
+    remove_older(path)
     return open_cache(path)
 
 

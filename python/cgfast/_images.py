@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._cache import RowWriter, build_cache, cache_path, open_cache, source_key
+from ._cache import RowWriter, build_cache, cache_path, open_cache, origin_key, source_key
 from ._dataset import Dataset
 
 IMAGE_SUFFIXES = (
@@ -215,7 +215,8 @@ def open_images(
     workers = workers or _cpus()
     relative = [str(p.relative_to(folder).as_posix()) for p in files]
     settings = {"format": "images", "version": _FORMAT, "size": size, "skip": skip_unreadable}
-    path = cache_path(folder, source_key(files, settings), cache)
+    origin = origin_key(str(folder.resolve()), settings)
+    path = cache_path(folder, source_key(files, settings), cache, origin)
     meta_path = path.with_suffix(".json")
     if path.exists() and meta_path.exists():
         skipped = set(json.loads(meta_path.read_text())["skipped"])

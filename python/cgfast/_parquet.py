@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._cache import RowWriter, build_cache, cache_path, open_cache, source_key
+from ._cache import RowWriter, build_cache, cache_path, open_cache, origin_key, source_key
 from ._dataset import Dataset, has_glob
 
 
@@ -204,7 +204,8 @@ def open_parquet(
         raise ValueError(f"column {columns.names[0]!r} of {where} holds empty lists")
     settings = {"format": "parquet", "columns": columns.names, "dtype": str(columns.dtype)}
     anchor = Path(source) if not has_glob(source) else files[0].parent
-    path = cache_path(anchor, source_key(files, settings), cache)
+    origin = origin_key(os.path.abspath(source), settings)
+    path = cache_path(anchor, source_key(files, settings), cache, origin)
     if path.exists():
         X = open_cache(path)
         if X.shape == (n, d):

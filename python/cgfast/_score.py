@@ -69,7 +69,9 @@ def score(
         2048 (smaller blocks with more repeats are steadier at equal cost; see the README).
     n_jobs : int, optional
         Threads for the arithmetic. Default (None or -1): every CPU this process (or, with
-        ``client``, each worker) may run on.
+        ``client``, each worker) may run on. Without ``client``, up to one block per thread
+        runs at once, each on its share of the threads, as memory allows; with ``client``,
+        each task is one block on ``n_jobs`` threads. Neither changes a bit of the scores.
 
         Without ``client``, a run whose many blocks would rebuild the same kernel entries
         many times over keeps the whole ``n x n`` kernel (``8 n²`` bytes) in memory, if it fits
