@@ -180,10 +180,13 @@ def test_a_float32_fallback_is_reported_and_kept_in_the_checkpoint(tmp_path):
     X[1] = X[0]  # an exact duplicate: float32 cannot factorise this block
     y = np.arange(200) % 2
     args = dict(precision="mixed", repeats=1, checkpoint=tmp_path)
+    # The float64 fallback then needs the ridge for the duplicate: both are reported.
     with pytest.warns(cgfast.PrecisionWarning, match="2 of 2 block"):
-        first = cgfast.score(X, y, **args)
+        with pytest.warns(cgfast.RidgeWarning, match="2 of 2 block"):
+            first = cgfast.score(X, y, **args)
     with pytest.warns(cgfast.PrecisionWarning, match="2 of 2 block"):
-        again = cgfast.score(X, y, **args)  # read back from the checkpoint
+        with pytest.warns(cgfast.RidgeWarning, match="2 of 2 block"):
+            again = cgfast.score(X, y, **args)  # read back from the checkpoint
     assert np.array_equal(first, again)
     from cgfast.checkpoint import Checkpoint
 
