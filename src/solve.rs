@@ -105,7 +105,13 @@ pub fn solve<E: Real>(l: MatRef<'_, E>, y: &[f64], par: Par) -> Vec<f64> {
 }
 
 /// Columns of inv(L_SS) one task solves for at a time in [`trailing_inverse_diagonal`].
-const INVERSE_PANEL: usize = 64;
+///
+/// Each panel reads the whole triangle below it, so wider panels read L fewer times; too wide
+/// and two threads get too few panels to share. `inverse_panel_probe` timed widths 64 to 384:
+/// 128 was 1.2–1.3x faster than 64 for p = 1500 to 6000 on 1 and 2 threads, and no slower at
+/// p = 1024; wider ones won at most a few percent more and lost up to 0.8x at p = 1024 on two.
+/// A constant, never a function of the thread count, because it sets where the solves split.
+const INVERSE_PANEL: usize = 128;
 
 /// diag(H⁻¹) over the trailing `p` rows: squared column norms of the inverse of L's trailing block.
 ///
@@ -115,11 +121,21 @@ const INVERSE_PANEL: usize = 64;
 /// p x w panel per thread rather than a p x p inverse. The panels are solved in L's own type; the
 /// squared norms are summed in f64.
 pub fn trailing_inverse_diagonal<E: Real>(l: MatRef<'_, E>, p: usize, par: Par) -> Vec<f64> {
+    inverse_diagonal_in_panels(l, p, par, INVERSE_PANEL)
+}
+
+/// [`trailing_inverse_diagonal`] with panels of `width` columns.
+fn inverse_diagonal_in_panels<E: Real>(
+    l: MatRef<'_, E>,
+    p: usize,
+    par: Par,
+    width: usize,
+) -> Vec<f64> {
     let k = l.nrows();
     let lss = l.submatrix(k - p, k - p, p, p);
     let mut diag = vec![0.0f64; p];
     let panel = |(b, out): (usize, &mut [f64])| {
-        let c0 = b * INVERSE_PANEL;
+        let c0 = b * width;
         let (w, m) = (out.len(), p - c0);
         let mut x = Mat::<E>::zeros(m, w);
         (0..w).for_each(|c| x[(c, c)] = E::narrow(1.0));
@@ -129,11 +145,8 @@ pub fn trailing_inverse_diagonal<E: Real>(l: MatRef<'_, E>, p: usize, par: Par) 
         }
     };
     match par {
-        Par::Seq => diag.chunks_mut(INVERSE_PANEL).enumerate().for_each(panel),
-        _ => diag
-            .par_chunks_mut(INVERSE_PANEL)
-            .enumerate()
-            .for_each(panel),
+        Par::Seq => diag.chunks_mut(width).enumerate().for_each(panel),
+        _ => diag.par_chunks_mut(width).enumerate().for_each(panel),
     }
     diag
 }
@@ -232,7 +245,7 @@ pub(crate) mod tests {
 
     #[test]
     fn panelled_inverse_diagonal_matches_a_whole_inverse() {
-        let (k, p) = (400, 150);
+        let (k, p) = (400, 300);
         let l = factor(k);
         let lm = MatRef::from_column_major_slice(&l, k, k);
         let mut inv = Mat::<f64>::zeros(p, p);
@@ -256,6 +269,71 @@ pub(crate) mod tests {
                 .unwrap();
             let par = pool.install(|| trailing_inverse_diagonal(lm, p, Par::rayon(threads)));
             assert_eq!(par, got);
+        }
+    }
+
+    /// `cargo test --release inverse_panel_probe -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn inverse_panel_probe() {
+        use crate::threads::with_threads;
+        for (k, p) in [
+            (2048usize, 1024usize),
+            (3000, 1500),
+            (6000, 6000),
+            (8192, 4096),
+        ] {
+            let mut l = vec![0.0f64; k * k];
+            // a random well-conditioned lower factor
+            let mut s = 3u64;
+            for j in 0..k {
+                for i in j..k {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    l[j * k + i] = if i == j {
+                        1.0
+                    } else {
+                        ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 0.02
+                    };
+                }
+            }
+            let lr = MatRef::from_column_major_slice(&l, k, k);
+            for threads in [1, 2] {
+                let mut line = format!("k={k} p={p} t={threads}:");
+                let mut base = None;
+                for w in [64usize, 128, 192, 256, 384] {
+                    let mut best = f64::INFINITY;
+                    for _ in 0..2 {
+                        let t = std::time::Instant::now();
+                        with_threads(threads, |par| inverse_diagonal_in_panels(lr, p, par, w));
+                        best = best.min(t.elapsed().as_secs_f64());
+                    }
+                    let gf = (p as f64).powi(3) / 3.0 / best / 1e9;
+                    let b = *base.get_or_insert(best);
+                    line += &format!(" w{w} {best:.3}s {gf:.0}GF {:.2}x", b / best);
+                }
+                // faer's whole inverse, out of place
+                let mut best = f64::INFINITY;
+                for _ in 0..2 {
+                    let t = std::time::Instant::now();
+                    with_threads(threads, |par| {
+                        let lss = lr.submatrix(k - p, k - p, p, p);
+                        let mut inv = Mat::<f64>::zeros(p, p);
+                        faer::linalg::triangular_inverse::invert_lower_triangular(
+                            inv.as_mut(),
+                            lss,
+                            par,
+                        );
+                    });
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+                line += &format!(
+                    " faer-inv {best:.3}s {:.0}GF",
+                    (p as f64).powi(3) / 3.0 / best / 1e9
+                );
+                println!("{line}");
+            }
         }
     }
 }
