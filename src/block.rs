@@ -110,8 +110,9 @@ pub fn score_block<T: Element, R: Recorder>(
     Ok(scores)
 }
 
-/// Scores the last `p` of the rows `index` of X against the others, from `kernel`, the full
-/// symmetric H of X (`n x n`, as [`gram`] returns it), rather than from X itself.
+/// Scores the last `p` of the rows `index` of X against the others, from `kernel`, the H of X
+/// (`n x n`) as [`gram`] or [`gram_upper`] returns it, rather than from X itself. Only the
+/// entries on and right of the diagonal are read: row a at the columns b ≥ a.
 ///
 /// An entry of H is a function of its two rows alone: the Gram's inner products accumulate in
 /// an order set by d, never by which other rows share the block (`tests` check it over block
@@ -144,8 +145,11 @@ pub fn score_cached<R: Recorder>(
             block_view(&mut buf, k),
             p,
             par,
-            |h, rec| {
-                rec.time(Phase::Gram, || gather_lower(kernel, index, h, par));
+            |mut h, rec| {
+                rec.time(Phase::Gram, || {
+                    gather_down(kernel, index, h.as_mut(), par);
+                    gather_across(kernel, index, h, par);
+                });
                 Ok(())
             },
             rec,
@@ -155,13 +159,19 @@ pub fn score_cached<R: Recorder>(
     Ok(scores)
 }
 
-/// Copies H[index[i], index[j]] into h[(i, j)] for i ≥ j: the lower triangle of the block's H.
-fn gather_lower(kernel: ArrayView2<'_, f64>, index: &[usize], h: MatMut<'_, f64>, par: Par) {
-    // Column j of the block's lower triangle is row index[j] of the symmetric kernel.
+/// Rows of the block's H one task fills in [`gather_across`].
+const GATHER_ROWS: usize = 64;
+
+/// The first pass of the gather into the lower triangle of the block's H: column j gets
+/// H[index[i], index[j]] for the i ≥ j with index[i] ≥ index[j], read along kernel row index[j].
+fn gather_down(kernel: ArrayView2<'_, f64>, index: &[usize], h: MatMut<'_, f64>, par: Par) {
     let fill = |j: usize, mut col: faer::ColMut<'_, f64>| {
-        let row = kernel.row(index[j]);
-        for (i, &r) in index.iter().enumerate().skip(j) {
-            col[i] = row[r];
+        let a = index[j];
+        let row = kernel.row(a);
+        for (i, &b) in index.iter().enumerate().skip(j) {
+            if b >= a {
+                col[i] = row[b];
+            }
         }
     };
     match par {
@@ -175,6 +185,42 @@ fn gather_lower(kernel: ArrayView2<'_, f64>, index: &[usize], h: MatMut<'_, f64>
             h.par_col_chunks_mut(1)
                 .enumerate()
                 .for_each(|(j, cols)| fill(j, cols.col_mut(0)));
+        }
+    }
+}
+
+/// The second pass: row i gets the rest, H[index[i], index[j]] for the j < i with index[j] >
+/// index[i], read along kernel row index[i]. Each kernel row is read left to right from its
+/// diagonal on, so a kernel that holds only that half (as [`gram_upper`] builds it) is enough.
+/// A block lists its negatives, then its positives, each in increasing order: this pass then
+/// fills only the pairs of a positive and a later-indexed negative.
+fn gather_across(kernel: ArrayView2<'_, f64>, index: &[usize], h: MatMut<'_, f64>, par: Par) {
+    let fill = |(chunk, mut rows): (usize, MatMut<'_, f64>)| {
+        let first = chunk * GATHER_ROWS;
+        for r in 0..rows.nrows() {
+            let i = first + r;
+            let a = index[i];
+            let row = kernel.row(a);
+            for (j, &b) in index[..i].iter().enumerate() {
+                if b > a {
+                    rows[(r, j)] = row[b];
+                }
+            }
+        }
+    };
+    match par {
+        Par::Seq => {
+            let k = h.nrows();
+            let mut h = h;
+            for chunk in 0..k.div_ceil(GATHER_ROWS) {
+                let first = chunk * GATHER_ROWS;
+                let rows = h.as_mut().subrows_mut(first, GATHER_ROWS.min(k - first));
+                fill((chunk, rows));
+            }
+        }
+        Par::Rayon(_) => {
+            use rayon::prelude::*;
+            h.par_row_chunks_mut(GATHER_ROWS).enumerate().for_each(fill);
         }
     }
 }
@@ -220,17 +266,39 @@ pub fn score_labels<T: Element, R: Recorder>(
 
 /// The full symmetric H of the block `x` (`k x d`).
 pub fn gram<T: Element>(x: ArrayView2<'_, T>, threads: usize) -> Result<Array2<f64>, CoreError> {
+    kernel_matrix(x, threads, true)
+}
+
+/// H of the rows of `x` (`k x d`) as a `k x k` array whose row a holds H[a, b] for b ≥ a, the
+/// half [`score_cached`] reads; the entries left of the diagonal are 0. Half the work of
+/// [`gram`] after the Gram: no mirror, and the pages wholly left of the diagonal, about half of
+/// them, are never written, so they take no memory and no page faults.
+pub fn gram_upper<T: Element>(
+    x: ArrayView2<'_, T>,
+    threads: usize,
+) -> Result<Array2<f64>, CoreError> {
+    kernel_matrix(x, threads, false)
+}
+
+fn kernel_matrix<T: Element>(
+    x: ArrayView2<'_, T>,
+    threads: usize,
+    whole: bool,
+) -> Result<Array2<f64>, CoreError> {
     let k = x.nrows();
     let mut h = kernel_buffer::<f64>(k)?;
     with_threads(threads, |par| {
         let rows = normalise_rows(x, par)?;
+        // Column-major lower triangle: read row-major below, row a holds columns b ≥ a.
         kernel_lower(
             &rows,
             MatMut::from_column_major_slice_mut(&mut h, k, k),
             par,
             &mut NoTiming,
         )?;
-        mirror_lower(&mut h, k, par);
+        if whole {
+            mirror_lower(&mut h, k, par);
+        }
         Ok::<_, CoreError>(())
     })?;
     Array2::from_shape_vec((k, k), h).map_err(|e| CoreError::Shape(e.to_string()))
@@ -562,6 +630,20 @@ mod tests {
     }
 
     #[test]
+    fn the_upper_kernel_is_the_whole_one_right_of_its_diagonal() {
+        let x = sample(150, 9);
+        let whole = gram(x.view(), 2).unwrap();
+        let upper = gram_upper(x.view(), 3).unwrap();
+        for ((a, b), &v) in upper.indexed_iter() {
+            if b >= a {
+                assert_eq!(v.to_bits(), whole[(a, b)].to_bits(), "H[{a}, {b}]");
+            } else {
+                assert_eq!(v, 0.0, "H[{a}, {b}] left of the diagonal");
+            }
+        }
+    }
+
+    #[test]
     fn blocks_gathered_from_the_kernel_score_to_the_bit() {
         // Gathered in a scrambled order, positives anywhere in X, and a block with duplicate
         // rows that needs the ridge (whose retries gather again).
@@ -571,6 +653,7 @@ mod tests {
             x[(400, c)] = x[(3, c)];
         }
         let kernel = gram(x.view(), 2).unwrap();
+        let upper = gram_upper(x.view(), 2).unwrap();
         let mut state = 7u64;
         let mut order: Vec<usize> = (0..n).collect();
         for i in (1..n).rev() {
@@ -590,16 +673,28 @@ mod tests {
             let block = x.select(ndarray::Axis(0), index);
             let want = score(block.view(), p, 1, Precision::Double);
             for threads in [1, 2, 3] {
-                let got = score_cached(kernel.view(), index, p, threads, &mut NoTiming).unwrap();
-                assert_eq!(
-                    got,
-                    want,
-                    "block of {} with {p} positives, {threads} threads",
-                    index.len()
-                );
+                for (name, from) in [("whole", &kernel), ("upper", &upper)] {
+                    let got = score_cached(from.view(), index, p, threads, &mut NoTiming).unwrap();
+                    assert_eq!(
+                        got,
+                        want,
+                        "block of {} with {p} positives, {threads} threads, {name} kernel",
+                        index.len()
+                    );
+                }
             }
         }
-        let ridged = score_cached(kernel.view(), &dup, 60, 1, &mut NoTiming).unwrap();
+        // As the plan lists a block: negatives, then positives, each in increasing order.
+        let mut negatives: Vec<usize> = order[..150].to_vec();
+        let mut positives: Vec<usize> = order[150..230].to_vec();
+        negatives.sort_unstable();
+        positives.sort_unstable();
+        let planned: Vec<usize> = negatives.into_iter().chain(positives).collect();
+        let block = x.select(ndarray::Axis(0), &planned);
+        let want = score(block.view(), 80, 1, Precision::Double);
+        let got = score_cached(upper.view(), &planned, 80, 2, &mut NoTiming).unwrap();
+        assert_eq!(got, want, "a block in the plan's order, upper kernel");
+        let ridged = score_cached(upper.view(), &dup, 60, 1, &mut NoTiming).unwrap();
         assert!(
             ridged.ridge > 0.0,
             "the duplicate rows should have needed the ridge"

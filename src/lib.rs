@@ -174,16 +174,25 @@ macro_rules! bind_dtype {
             Ok((labelled_terms_array(py, all, k)?, ridge))
         }
 
-        /// The full arc-cosine kernel matrix H of the rows of `x`.
+        /// The arc-cosine kernel matrix H of the rows of `x`: all of it, or with `whole=False`
+        /// only the entries on and right of the diagonal (0 elsewhere), which is what
+        /// `score_cached` reads and costs less to build.
         #[pyfunction]
-        #[pyo3(signature = (x, threads=0))]
+        #[pyo3(signature = (x, threads=0, whole=true))]
         fn $gram<'py>(
             py: Python<'py>,
             x: PyReadonlyArray2<'py, $t>,
             threads: usize,
+            whole: bool,
         ) -> PyResult<Bound<'py, PyArray2<f64>>> {
             let x = x.as_array();
-            let h = run_detached(py, || block::gram(x, threads))?;
+            let h = run_detached(py, || {
+                if whole {
+                    block::gram(x, threads)
+                } else {
+                    block::gram_upper(x, threads)
+                }
+            })?;
             Ok(PyArray2::from_owned_array(py, h))
         }
 
@@ -223,7 +232,7 @@ bind_dtype!(
 );
 
 /// Scores the last `n_pos` of the rows `index` of X against the others, gathering their H from
-/// `kernel`, the full H of X (as `gram_f64` or `gram_f32` returns it): the same bits as
+/// `kernel`, the H of X as `gram_f64` or `gram_f32` returns it (whole or not): the same bits as
 /// `score_block_f64` on those rows with precision "double". Returns (terms, ridge, False).
 #[pyfunction]
 #[pyo3(signature = (kernel, index, n_pos, threads=0))]

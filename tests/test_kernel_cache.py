@@ -60,7 +60,9 @@ def test_the_kernel_is_built_once_when_repeats_pay_for_it(monkeypatch):
     X, y = digits()
     calls = []
     gram = _native.gram
-    monkeypatch.setattr(_native, "gram", lambda x, t: calls.append(len(x)) or gram(x, t))
+    monkeypatch.setattr(
+        _native, "gram", lambda x, t, **kw: calls.append(len(x)) or gram(x, t, **kw)
+    )
     # repeats="auto" goes several rounds on one executor: one kernel serves them all.
     with pytest.warns(cgfast.StabilityWarning, match="stopped at max_repeats=16"):
         terms = cgfast.score(X, y, max_block=200, return_terms=True, stability=0.999,
@@ -85,6 +87,14 @@ def test_a_kernel_too_large_for_memory_is_not_built(monkeypatch):
     assert engine.kernel_pays(run, tasks)
     monkeypatch.setattr(engine, "kernel_fits", lambda *args: False)
     assert not engine.kernel_pays(run, tasks)
+
+
+def test_the_cached_kernel_is_the_half_right_of_the_diagonal():
+    X, _ = digits()
+    whole = _native.gram(X[:300], 2)
+    upper = _native.gram(X[:300], 2, whole=False)
+    assert np.array_equal(upper, np.triu(whole))
+    assert np.array_equal(whole, whole.T)
 
 
 def test_a_cached_block_refuses_bad_rows():

@@ -89,8 +89,13 @@ def default_max_block(d: int, itemsize: int) -> int:
 
 
 def kernel_bytes(n: int, d: int, itemsize: int) -> int:
-    """Peak bytes of the whole n x n kernel: H in float64 and the rows it is built from."""
-    return 8 * n * n + 8 * n * d + itemsize * n * d
+    """Peak bytes of the n x n kernel the local executor caches, and the rows it is built from.
+
+    Only the entries on and right of the diagonal are written (``_native.gram(whole=False)``):
+    the pages wholly left of it are never touched and take no memory, so what counts is that
+    half of H, one page per row it partly fills, and the rows.
+    """
+    return 8 * (n * (n + 1) // 2) + 4096 * n + 8 * n * d + itemsize * n * d
 
 
 def kernel_fits(n: int, d: int, itemsize: int, block: int) -> bool:

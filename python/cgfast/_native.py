@@ -42,7 +42,8 @@ def score_block(x: np.ndarray, n_pos: int, threads: int, precision: str) -> Bloc
 
 def score_cached(kernel: np.ndarray, index: np.ndarray, n_pos: int, threads: int) -> BlockOutput:
     """Scores the last ``n_pos`` of the rows ``index`` of X against the others, in float64,
-    copying their H out of ``kernel``, the whole H of X (:func:`gram`): the same bits as
+    copying their H out of ``kernel``, the H of X as :func:`gram` returns it (whole or not; only
+    the entries on and right of the diagonal are read): the same bits as
     :func:`score_block` on ``X[index]``."""
     index = np.ascontiguousarray(index, dtype=np.int64)
     terms, ridge, fallback = _core.score_cached(kernel, index, n_pos, threads)
@@ -68,9 +69,14 @@ def score_labels(x: np.ndarray, labels: np.ndarray, threads: int) -> LabelsOutpu
     return LabelsOutput(terms, ridge)
 
 
-def gram(x: np.ndarray, threads: int) -> np.ndarray:
-    """The k x k arc-cosine kernel matrix of the rows of ``x``."""
-    return _entry("gram", x)(x, threads)
+def gram(x: np.ndarray, threads: int, *, whole: bool = True) -> np.ndarray:
+    """The k x k arc-cosine kernel matrix of the rows of ``x``.
+
+    With ``whole=False`` only the entries on and right of the diagonal are filled (the rest are
+    0): all that :func:`score_cached` reads. It skips the mirror, and about half of the matrix's
+    pages are never touched, so they take no memory.
+    """
+    return _entry("gram", x)(x, threads, whole)
 
 
 def complexity(x: np.ndarray, labels: np.ndarray, threads: int) -> tuple[float, float]:

@@ -325,14 +325,15 @@ class LocalExecutor:
         self._kernel: tuple[Run, np.ndarray] | None = None
 
     def kernel(self, run: Run, tasks: Sequence[BlockTask]) -> np.ndarray | None:
-        """The whole kernel of ``run``'s rows, built now if it pays for ``tasks``; or None."""
+        """The kernel of ``run``'s rows (the half right of its diagonal), built now if it pays
+        for ``tasks``; or None."""
         if self._kernel is not None and self._kernel[0] is run:
             return self._kernel[1]
         wanted = self.cache if self.cache is not None else kernel_pays(run, tasks)
         if not wanted or run.options.precision != "double" or not tasks:
             return None
         threads = resolve_threads(run.options.n_jobs)
-        kernel = _native.gram(run.rows.whole(), threads)
+        kernel = _native.gram(run.rows.whole(), threads, whole=False)
         self._kernel = (run, kernel)
         return kernel
 
@@ -383,7 +384,7 @@ def lanes(
 
 # How many times the kernel's own cost the blocks' Grams must add up to before it is built. The
 # Gram of k rows costs k²d flops and the kernel n²d, but the kernel also pays per entry for its
-# transform, its mirrored triangle and its first touch of memory, and each block for copying
+# transform and its first touch of memory, and each block for copying
 # its entries out (about 100 flops' worth per entry): measured on Fashion-MNIST (d = 784) the
 # kernel paid off from about twice the blocks' Gram flops.
 KERNEL_MARGIN = 2
