@@ -159,7 +159,7 @@ pub fn score_cached<R: Recorder>(
     Ok(scores)
 }
 
-/// Rows of the block's H one task fills in [`gather_across`].
+/// Rows of the block's H one parallel task fills in [`gather_across`].
 const GATHER_ROWS: usize = 64;
 
 /// The first pass of the gather into the lower triangle of the block's H: column j gets
@@ -209,15 +209,7 @@ fn gather_across(kernel: ArrayView2<'_, f64>, index: &[usize], h: MatMut<'_, f64
         }
     };
     match par {
-        Par::Seq => {
-            let k = h.nrows();
-            let mut h = h;
-            for chunk in 0..k.div_ceil(GATHER_ROWS) {
-                let first = chunk * GATHER_ROWS;
-                let rows = h.as_mut().subrows_mut(first, GATHER_ROWS.min(k - first));
-                fill((chunk, rows));
-            }
-        }
+        Par::Seq => fill((0, h)),
         Par::Rayon(_) => {
             use rayon::prelude::*;
             h.par_row_chunks_mut(GATHER_ROWS).enumerate().for_each(fill);
@@ -289,7 +281,8 @@ fn kernel_matrix<T: Element>(
     let mut h = kernel_buffer::<f64>(k)?;
     with_threads(threads, |par| {
         let rows = normalise_rows(x, par)?;
-        // Column-major lower triangle: read row-major below, row a holds columns b ≥ a.
+        // H's lower triangle in column-major order: in the row-major array returned, row a
+        // holds the columns b ≥ a.
         kernel_lower(
             &rows,
             MatMut::from_column_major_slice_mut(&mut h, k, k),
