@@ -108,8 +108,9 @@ pub fn solve<E: Real>(l: MatRef<'_, E>, y: &[f64], par: Par) -> Vec<f64> {
 ///
 /// Each panel reads the whole triangle below it, so wider panels read L fewer times; too wide
 /// and two threads get too few panels to share. `inverse_panel_probe` timed widths 64 to 384:
-/// 128 was 1.2–1.3x faster than 64 for p = 1500 to 6000 on 1 and 2 threads, and no slower at
-/// p = 1024; wider ones won at most a few percent more and lost up to 0.8x at p = 1024 on two.
+/// 128 was 1.08–1.31x faster than 64 for p = 1500 to 6000 on 1 and 2 threads, and 1.01–1.08x
+/// at p = 1024; wider ones won a few percent more at large p and lost up to 0.78x at p = 1024
+/// on two threads.
 /// A constant, never a function of the thread count, because it sets where the solves split.
 const INVERSE_PANEL: usize = 128;
 
