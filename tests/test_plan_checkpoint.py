@@ -61,6 +61,15 @@ def test_plan_is_a_pure_function_of_its_arguments():
     assert any(not np.array_equal(a.rows, b.rows) for a, b in zip(one, other))
 
 
+def test_plan_holds_row_indices_as_int32():
+    # Half the memory of int64 for a plan of many repeats; the values are what flatnonzero gives.
+    codes = np.random.default_rng(3).integers(0, 4, 900)
+    for block in plan_blocks(codes, repeats=3, max_block=300):
+        assert block.negatives.dtype == np.int32 and block.positives.dtype == np.int32
+        assert np.array_equal(codes[block.positives], np.full(len(block.positives), block.label))
+        assert not np.isin(block.negatives, np.flatnonzero(codes == block.label)).any()
+
+
 def test_classes_that_fit_are_unchanged_by_max_block():
     X, y = data()
     assert np.array_equal(cgfast.score(X, y, max_block=5000), cgfast.score(X, y, max_block=800))

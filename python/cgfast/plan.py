@@ -171,12 +171,15 @@ def plan_blocks(
     max_block = check_count("max_block", max_block, 2)
     seed = check_count("seed", seed, 0)
     sampler = check_sampler(sampler)
-    members = [np.flatnonzero(codes == c) for c in range(int(codes.max()) + 1)]
+    # Row indices as int32 where they fit: a plan of many repeats over a million rows holds
+    # each row's index twice per repeat, and int64 would double that memory for nothing.
+    index = np.int32 if len(codes) < 2**31 else np.int64
+    members = [np.flatnonzero(codes == c).astype(index) for c in range(int(codes.max()) + 1)]
     layout = []
     for label, positives in enumerate(members):
         if len(positives) == 0:
             continue
-        pool = np.flatnonzero(codes != label)
+        pool = np.flatnonzero(codes != label).astype(index)
         chunks = chunk_count(len(positives), len(pool), ratio, max_block)
         # Every repeat cuts the class into chunks of the same sizes, so it takes the same
         # numbers of negatives: the stretches of the cover stream one repeat reads.
