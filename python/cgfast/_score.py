@@ -74,9 +74,10 @@ def score(
         each task is one block on ``n_jobs`` threads. Neither changes a bit of the scores.
 
         Without ``client``, a run whose many blocks would rebuild the same kernel entries
-        many times over keeps the whole ``n x n`` kernel (``8 n²`` bytes) in memory, if it fits
-        in half of what this process may use, and copies each block's out of it: the same
-        scores to the bit, in less time (the README's "kernel cache").
+        many times over keeps the ``n x n`` kernel (the half on and right of its diagonal,
+        about ``4 n²`` bytes) in memory, if it fits in half of what this process may use, and
+        copies each block's out of it: the same scores to the bit, in less time (the README's
+        "kernel cache").
     progress : bool, default False
         Show a progress bar over the blocks, weighted by their arithmetic, on stderr.
     return_terms : bool, default False
