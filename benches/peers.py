@@ -407,7 +407,7 @@ def mixed_section(args, out: list[str]) -> None:
     out.append(
         "8192-row blocks (p = k/2), float64 vs mixed, best of --repeats, alternating. Relative "
         "error: normwise (max |mixed − f64| / max |f64|) and per element; `refine`: seconds in "
-        "the f64 residuals (one f64 Gram each).\n"
+        "the f64 residuals (each a pass over the f32 H and its low bits).\n"
     )
     out.append(
         "| block | Spearman | normwise rel | elementwise rel | fallback | float64 s | mixed s "

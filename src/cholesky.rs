@@ -163,6 +163,50 @@ mod tests {
     }
 
     #[test]
+    fn the_factorisation_leaves_the_upper_triangle_alone() {
+        // Mixed precision keeps H above the diagonal while the factor overwrites the lower
+        // triangle. faer uses the band next to the diagonal as scratch (saved and restored around
+        // the factorisation); it must neither read nor write anything farther out.
+        use crate::panel::BAND;
+        for n in [5, 130, 700, 1100] {
+            let a = spd(n, n as u64 + 1);
+            let want = factor(&a, n, 2);
+            let sentinel = |i: usize, j: usize| 3.0 + ((i * 7 + j * 3) % 11) as f64;
+            for threads in [1, 2] {
+                let mut l64 = a.clone();
+                for j in 0..n {
+                    for i in 0..j {
+                        l64[j * n + i] = sentinel(i, j);
+                    }
+                }
+                let mut l32: Vec<f32> = l64.iter().map(|&v| v as f32).collect();
+                with_threads(threads, |par| {
+                    let h = MatMut::from_column_major_slice_mut(&mut l64, n, n);
+                    assert!(cholesky_lower(h, par));
+                    let h = MatMut::from_column_major_slice_mut(&mut l32, n, n);
+                    assert!(cholesky_lower(h, par));
+                });
+                for j in 0..n {
+                    for i in 0..j.saturating_sub(BAND - 1) {
+                        let s = sentinel(i, j);
+                        assert_eq!(l64[j * n + i], s, "n={n}: f64 H[{i},{j}] was written");
+                        assert_eq!(
+                            l32[j * n + i],
+                            s as f32,
+                            "n={n}: f32 H[{i},{j}] was written"
+                        );
+                    }
+                    for i in j..n {
+                        assert_eq!(l64[j * n + i].to_bits(), want[j * n + i].to_bits(), "n={n}");
+                        let err = (f64::from(l32[j * n + i]) - want[j * n + i]).abs();
+                        assert!(err < 1e-4, "n={n} ({i},{j}): f32 factor off by {err:e}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_matrix_with_two_equal_rows_fails() {
         let n = 700;
         let mut a = spd(n, 9);

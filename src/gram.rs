@@ -7,7 +7,7 @@ use crate::element::UnitRows;
 use crate::error::CoreError;
 use crate::real::Real;
 use crate::timing::{Phase, Recorder};
-use crate::transform::{transform_lower, NearPairs};
+use crate::transform::transform_lower;
 
 /// Writes the lower triangle (diagonal included) of U = X Xᵀ into `h`, in `E`'s arithmetic.
 ///
@@ -31,22 +31,10 @@ pub fn gram_lower<E: Real>(at: MatRef<'_, E>, h: MatMut<'_, E>, par: Par) {
 /// the inner products in `E` (the rows rounded to it) and the kernel evaluated in f64.
 pub fn kernel_lower<E: Real, R: Recorder>(
     rows: &UnitRows,
-    h: MatMut<'_, E>,
+    mut h: MatMut<'_, E>,
     par: Par,
     rec: &mut R,
 ) -> Result<(), CoreError> {
-    kernel_lower_near(rows, h, false, par, rec).map(drop)
-}
-
-/// [`kernel_lower`], returning with `keep_near` the near-parallel entries of every column, whose
-/// f64 values the f32 H cannot hold.
-pub fn kernel_lower_near<E: Real, R: Recorder>(
-    rows: &UnitRows,
-    mut h: MatMut<'_, E>,
-    keep_near: bool,
-    par: Par,
-    rec: &mut R,
-) -> Result<Vec<NearPairs>, CoreError> {
     let k = rows.len();
     if h.nrows() != k || h.ncols() != k {
         return Err(CoreError::Shape(format!(
@@ -58,9 +46,8 @@ pub fn kernel_lower_near<E: Real, R: Recorder>(
     let unit = E::unit_rows(rows);
     let at = MatRef::from_column_major_slice(&unit, rows.dim(), k);
     rec.time(Phase::Gram, || gram_lower(at, h.as_mut(), par));
-    Ok(rec.time(Phase::Transform, || {
-        transform_lower(h, rows, keep_near, par)
-    }))
+    rec.time(Phase::Transform, || transform_lower(h, rows, par));
+    Ok(())
 }
 
 #[cfg(test)]

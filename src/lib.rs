@@ -14,6 +14,7 @@ pub mod precision;
 #[cfg(test)]
 mod proptests;
 pub mod real;
+pub mod residual;
 pub mod simd;
 pub mod solve;
 pub mod threads;

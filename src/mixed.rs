@@ -1,28 +1,31 @@
 //! Mixed precision: H in float32, factorised in float32, α refined in float64 against the f64 kernel.
 //!
-//! H32 takes half the memory of H and its Cholesky factor half the time. α from the f32 factor is
-//! then refined, y − H α computed in f64 from the rows (panel by panel, no k x k f64 matrix), until
-//! the correction is negligible or the residual stops shrinking. diag(H⁻¹) of the positives comes
-//! from the f32 factor. A block the f32 factor cannot resolve is left to the float64 path.
+//! The f64 kernel is computed once, panel by panel, and kept as f32 in both triangles of one
+//! `k x k` matrix plus, above the diagonal, the low bits f32 drops (2 bytes an entry): `5k²`
+//! bytes against float64's `8k²`, and a Cholesky factor in half the time. The factor overwrites
+//! the lower triangle; α from it is refined against the upper one and the low bits, y − H α
+//! summed in f64, until the correction is negligible or the residual stops shrinking. diag(H⁻¹)
+//! of the positives comes from the f32 factor. A block the f32 factor cannot resolve is left to
+//! the float64 path.
 
 use faer::{MatMut, MatRef, Par};
 
 use crate::cholesky::cholesky_lower;
 use crate::element::UnitRows;
 use crate::error::CoreError;
-use crate::gram::kernel_lower_near;
 use crate::loo::{labels, terms, BlockScores};
-use crate::panel::residual;
+use crate::panel::{kernel_f32, LowBits, UpperBand};
+use crate::residual::residual;
 use crate::solve::{solve, trailing_inverse_diagonal};
 use crate::timing::{Phase, Recorder};
-use crate::transform::NearPairs;
 
-/// Most refinement steps (each one f64 residual, k²d flops) before the iteration is cut off.
+/// Most refinement steps (each one residual, a pass over the f32 H, and two triangular solves)
+/// before the iteration is cut off.
 pub const MAX_REFINE: usize = 4;
 /// The iteration stops once the last correction, times the rate at which corrections shrink
 /// (the error it leaves in α), falls below this fraction of max|α|. Scores are quadratic in α,
-/// so they then carry at most ~1e-5 of it, below what the f32 diag(H⁻¹) carries (measured 3e-5
-/// of the largest score on 8192-row image blocks), and each further step costs a k²d f64 Gram.
+/// so they then carry at most ~1e-5 of it, no more than the f32 diag(H⁻¹) leaves in them
+/// (measured 3e-5 of the largest score on 8192-row image blocks).
 pub const REFINE_TOLERANCE: f64 = 3e-6;
 
 fn max_abs(v: &[f64]) -> f64 {
@@ -40,13 +43,15 @@ pub fn mixed_scores<R: Recorder>(
     rec: &mut R,
 ) -> Result<Option<BlockScores>, CoreError> {
     let k = rows.len();
-    let near = kernel_lower_near(rows, h.as_mut(), true, par, rec)?;
+    let low = kernel_f32(rows, h.as_mut(), par, rec)?;
+    let band = UpperBand::save(h.as_ref());
     if !rec.time(Phase::Cholesky, || cholesky_lower(h.as_mut(), par)) {
         return Ok(None);
     }
+    band.restore(h.as_mut());
     let l = h.as_ref();
     let y = labels(k, p);
-    let Some(alpha) = refined_solve(rows, &near, l, &y, par, rec) else {
+    let Some(alpha) = refined_solve(l, &low, &y, par, rec) else {
         return Ok(None);
     };
     let diag = rec.time(Phase::Inverse, || trailing_inverse_diagonal(l, p, par));
@@ -58,22 +63,22 @@ pub fn mixed_scores<R: Recorder>(
     Ok(finite.then_some(out))
 }
 
-/// α = H⁻¹ y from the f32 factor `l`, refined against the f64 kernel of the rows.
+/// α = H⁻¹ y from the f32 factor in the lower triangle of `l`, refined against the f64 H in its
+/// upper one and `low`.
 ///
 /// Each step solves with the f32 factor for the correction of the current f64 residual. It stops
 /// when the correction is negligible ([`REFINE_TOLERANCE`]), when the residual stops shrinking
 /// (the last step is then undone if it made things worse), or after [`MAX_REFINE`] steps. `None`
 /// when no step shrank the residual by at least half: the f32 factor is too far from H.
 fn refined_solve<R: Recorder>(
-    rows: &UnitRows,
-    near: &[NearPairs],
     l: MatRef<'_, f32>,
+    low: &LowBits,
     y: &[f64],
     par: Par,
     rec: &mut R,
 ) -> Option<Vec<f64>> {
     let mut alpha = rec.time(Phase::Solve, || solve(l, y, par));
-    let mut r = rec.time(Phase::Refine, || residual(rows, near, &alpha, y, par));
+    let mut r = rec.time(Phase::Refine, || residual(l, low, &alpha, y, par));
     let first = max_abs(&r);
     let mut size = first;
     let mut converged = false;
@@ -96,7 +101,7 @@ fn refined_solve<R: Recorder>(
             converged = true;
             break;
         }
-        let r_next = rec.time(Phase::Refine, || residual(rows, near, &next, y, par));
+        let r_next = rec.time(Phase::Refine, || residual(l, low, &next, y, par));
         let size_next = max_abs(&r_next);
         // Stopped shrinking (or went NaN): keep the α we had.
         if size_next.partial_cmp(&size) != Some(std::cmp::Ordering::Less) {

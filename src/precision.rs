@@ -9,8 +9,9 @@ pub enum Precision {
     /// H, its Cholesky factor, α and diag(H⁻¹) in f64.
     #[default]
     Double,
-    /// H built and factorised in f32 (half the memory), α refined in f64 against the f64 kernel,
-    /// diag(H⁻¹) from the f32 factor; a block f32 cannot resolve falls back to `Double`.
+    /// H kept in f32 with the low bits f32 drops (5/8 of the memory) and factorised in f32, α
+    /// refined in f64 against the f64 kernel, diag(H⁻¹) from the f32 factor; a block f32 cannot
+    /// resolve falls back to `Double`.
     Mixed,
 }
 

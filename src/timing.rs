@@ -17,7 +17,7 @@ pub enum Phase {
     Solve,
     /// The trailing p x p triangular inverse and its column norms.
     Inverse,
-    /// Mixed precision: the f64 residuals y − H α, H recomputed from the rows.
+    /// Mixed precision: the residuals y − H α, in f64 from the f32 H kept above the diagonal.
     Refine,
     /// The whole block, allocation of H included.
     Total,

@@ -94,8 +94,9 @@ def score(
         Most repeats ``repeats="auto"`` runs; reaching it below the target warns
         (:class:`cgfast.StabilityWarning`).
     precision : {"double", "mixed"}, default "double"
-        ``"mixed"`` builds and factorises H in float32 (half the memory) and refines α in
-        float64 against the float64 kernel; a block float32 cannot resolve is scored in float64
+        ``"mixed"`` computes the float64 kernel once and keeps it as float32 plus the low bits
+        float32 drops (5/8 of the memory), factorises it in float32 and refines α in float64
+        against the float64 kernel; a block float32 cannot resolve is scored in float64
         (:class:`cgfast.PrecisionWarning`). Rankings are kept; the speed depends on the data
         (see the README's performance section), so float64 stays the default.
     checkpoint : path, optional
