@@ -11,6 +11,7 @@ use std::time::Duration;
 use cgfast::cholesky::cholesky_lower;
 use cgfast::element::normalise_rows;
 use cgfast::gram::{gram_lower, kernel_lower};
+use cgfast::panel::kernel_f32;
 use cgfast::real::Real;
 use cgfast::solve::{solve, trailing_inverse_diagonal};
 use cgfast::threads::with_threads;
@@ -46,8 +47,9 @@ fn rows(k: usize, d: usize) -> Array2<f64> {
     })
 }
 
-/// H's lower triangle for the rows `x`, into the column-major `k x k` buffer `h`, in `E`.
-fn kernel<E: Real>(x: ArrayView2<'_, f64>, h: &mut [E], par: faer::Par) {
+/// H's lower triangle for the rows `x`, into the column-major `k x k` buffer `h`, as the float64
+/// path builds it.
+fn kernel(x: ArrayView2<'_, f64>, h: &mut [f64], par: faer::Par) {
     let k = x.nrows();
     let unit = normalise_rows(x, par).unwrap();
     kernel_lower(
@@ -57,6 +59,19 @@ fn kernel<E: Real>(x: ArrayView2<'_, f64>, h: &mut [E], par: faer::Par) {
         &mut NoTiming,
     )
     .unwrap()
+}
+
+/// H in f32 for the rows `x`, in both triangles of `h`, as mixed precision builds it.
+fn kernel_mixed(x: ArrayView2<'_, f64>, h: &mut [f32], par: faer::Par) {
+    let k = x.nrows();
+    let unit = normalise_rows(x, par).unwrap();
+    kernel_f32(
+        &unit,
+        MatMut::from_column_major_slice_mut(h, k, k),
+        par,
+        &mut NoTiming,
+    )
+    .unwrap();
 }
 
 fn configure<'a>(
@@ -90,11 +105,13 @@ fn gram(c: &mut Criterion) {
                     })
                 })
             });
-            // Mixed precision's H: the f32 Gram and the transform into f32, the whole kernel,
-            // to compare with the f64 Gram plus the transform bench.
+            // Mixed precision's H: the f64 kernel panel by panel, stored as f32 in both triangles
+            // with its low bits, to compare with the f64 Gram plus the transform bench.
             let mut h32 = vec![0.0f32; k * k];
-            group.bench_function(BenchmarkId::new(format!("f32-kernel/k{k}"), d), |b| {
-                with_threads(threads(), |par| b.iter(|| kernel(x.view(), &mut h32, par)))
+            group.bench_function(BenchmarkId::new(format!("mixed-kernel/k{k}"), d), |b| {
+                with_threads(threads(), |par| {
+                    b.iter(|| kernel_mixed(x.view(), &mut h32, par))
+                })
             });
         }
     }
@@ -129,16 +146,14 @@ fn transform(c: &mut Criterion) {
     group.finish();
 }
 
-/// Cholesky + α + diag(H⁻¹) of the positives with H stored and factorised in `E`.
+/// Cholesky + α + diag(H⁻¹) of the positives with H (`h`, `k x k`) stored and factorised in `E`.
 fn factor_and_solve<E: Real>(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     name: &str,
-    x: ArrayView2<'_, f64>,
+    h: Vec<E>,
     p: usize,
 ) {
-    let k = x.nrows();
-    let mut h = vec![E::default(); k * k];
-    with_threads(threads(), |par| kernel(x, &mut h, par));
+    let k = (h.len() as f64).sqrt() as usize;
     let y: Vec<f64> = (0..k).map(|i| if i < k - p { -1.0 } else { 1.0 }).collect();
     group.bench_function(BenchmarkId::new(name, k), |b| {
         with_threads(threads(), |par| {
@@ -165,8 +180,12 @@ fn cholesky_loo(c: &mut Criterion) {
         let x = rows(k, d);
         let flops = (k * k * k / 3 + p * p * p / 3 + 2 * k * k) as u64;
         group.throughput(Throughput::Elements(flops));
-        factor_and_solve::<f64>(&mut group, "f64", x.view(), p);
-        factor_and_solve::<f32>(&mut group, "f32", x.view(), p);
+        let mut h = vec![0.0; k * k];
+        with_threads(threads(), |par| kernel(x.view(), &mut h, par));
+        factor_and_solve(&mut group, "f64", h, p);
+        let mut h = vec![0.0f32; k * k];
+        with_threads(threads(), |par| kernel_mixed(x.view(), &mut h, par));
+        factor_and_solve(&mut group, "f32", h, p);
     }
     group.finish();
 }

@@ -57,27 +57,9 @@ impl Simd for InPlace<'_> {
     }
 }
 
-struct Widened<'a>(&'a [f32], &'a mut [f64]);
-
-impl Simd for Widened<'_> {
-    type Output = ();
-    #[inline(always)]
-    fn run(self) {
-        for (d, &s) in self.1.iter_mut().zip(self.0) {
-            *d = arccos_kernel(f64::from(s));
-        }
-    }
-}
-
 /// [`arccos_kernel`] over a slice in place, vectorised.
 pub fn kernel_in_place(v: &mut [f64]) {
     dispatch(InPlace(v))
-}
-
-/// [`arccos_kernel`] of the widened f32 cosines `src` into `dst`, vectorised.
-pub fn kernel_from_f32(src: &[f32], dst: &mut [f64]) {
-    assert_eq!(src.len(), dst.len(), "kernel_from_f32: lengths differ");
-    dispatch(Widened(src, dst))
 }
 
 #[cfg(test)]
@@ -109,12 +91,6 @@ mod tests {
         let mut got = v.clone();
         kernel_in_place(&mut got);
         assert!(got.iter().map(|g| g.to_bits()).eq(want.iter().copied()));
-        let v32: Vec<f32> = v.iter().map(|&u| u as f32).collect();
-        let mut got = vec![0.0; v32.len()];
-        kernel_from_f32(&v32, &mut got);
-        for (g, &u) in got.iter().zip(&v32) {
-            assert_eq!(g.to_bits(), arccos_kernel(f64::from(u)).to_bits());
-        }
     }
 
     #[test]

@@ -5,15 +5,14 @@ use faer::{Accum, MatMut, MatRef, Par};
 
 use crate::element::UnitRows;
 use crate::error::CoreError;
-use crate::real::Real;
 use crate::timing::{Phase, Recorder};
 use crate::transform::transform_lower;
 
-/// Writes the lower triangle (diagonal included) of U = X Xᵀ into `h`, in `E`'s arithmetic.
+/// Writes the lower triangle (diagonal included) of U = X Xᵀ into `h`.
 ///
 /// `at` is the `d x k` matrix whose columns are the unit rows; `h` is a column-major `k x k`
 /// view whose strict upper triangle is left untouched.
-pub fn gram_lower<E: Real>(at: MatRef<'_, E>, h: MatMut<'_, E>, par: Par) {
+pub fn gram_lower(at: MatRef<'_, f64>, h: MatMut<'_, f64>, par: Par) {
     matmul(
         h,
         BlockStructure::TriangularLower,
@@ -22,16 +21,16 @@ pub fn gram_lower<E: Real>(at: MatRef<'_, E>, h: MatMut<'_, E>, par: Par) {
         BlockStructure::Rectangular,
         at,
         BlockStructure::Rectangular,
-        E::narrow(1.0),
+        1.0,
         par,
     );
 }
 
-/// Builds the lower triangle of H for the unit rows into `h`, a column-major `k x k` view, with
-/// the inner products in `E` (the rows rounded to it) and the kernel evaluated in f64.
-pub fn kernel_lower<E: Real, R: Recorder>(
+/// Builds the lower triangle of H for the unit rows into `h`, a column-major `k x k` view.
+/// (Mixed precision builds its f32 H from the same f64 kernel, panel by panel: [`crate::panel`].)
+pub fn kernel_lower<R: Recorder>(
     rows: &UnitRows,
-    mut h: MatMut<'_, E>,
+    mut h: MatMut<'_, f64>,
     par: Par,
     rec: &mut R,
 ) -> Result<(), CoreError> {
@@ -43,9 +42,7 @@ pub fn kernel_lower<E: Real, R: Recorder>(
             h.ncols()
         )));
     }
-    let unit = E::unit_rows(rows);
-    let at = MatRef::from_column_major_slice(&unit, rows.dim(), k);
-    rec.time(Phase::Gram, || gram_lower(at, h.as_mut(), par));
+    rec.time(Phase::Gram, || gram_lower(rows.at(), h.as_mut(), par));
     rec.time(Phase::Transform, || transform_lower(h, rows, par));
     Ok(())
 }
@@ -71,10 +68,10 @@ pub(crate) mod tests {
             .collect()
     }
 
-    /// The lower triangle of H of the `k x d` row-major `x`, column-major, in `E`, widened.
-    pub(crate) fn kernel_of<E: Real>(x: &[f64], k: usize, d: usize, par: Par) -> Vec<f64> {
+    /// The lower triangle of H of the `k x d` row-major `x`, column-major.
+    pub(crate) fn kernel_of(x: &[f64], k: usize, d: usize, par: Par) -> Vec<f64> {
         let rows = normalise_rows(ArrayView2::from_shape((k, d), x).unwrap(), par).unwrap();
-        let mut h = vec![E::default(); k * k];
+        let mut h = vec![0.0; k * k];
         kernel_lower(
             &rows,
             MatMut::from_column_major_slice_mut(&mut h, k, k),
@@ -82,7 +79,7 @@ pub(crate) mod tests {
             &mut NoTiming,
         )
         .unwrap();
-        h.iter().map(|v| v.to_f64()).collect()
+        h
     }
 
     fn naive_h(x: &[f64], k: usize, d: usize) -> Vec<f64> {
@@ -114,7 +111,7 @@ pub(crate) mod tests {
             let x = sample(k, d, k as u64);
             let want = naive_h(&x, k, d);
             for par in [Par::Seq, Par::rayon(2)] {
-                let h = kernel_of::<f64>(&x, k, d, par);
+                let h = kernel_of(&x, k, d, par);
                 for j in 0..k {
                     for i in j..k {
                         let err = (h[j * k + i] - want[i * k + j]).abs();
@@ -127,61 +124,18 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn f32_kernel_is_close_to_double() {
-        for (k, d) in [(1, 3), (5, 2), (257, 31), (600, 9)] {
-            let x = sample(k, d, 7);
-            let double = kernel_of::<f64>(&x, k, d, Par::Seq);
-            let mixed = kernel_of::<f32>(&x, k, d, Par::rayon(2));
-            for j in 0..k {
-                assert_eq!(mixed[j * k + j], 0.5);
-                for i in j + 1..k {
-                    let err = (mixed[j * k + i] - double[j * k + i]).abs();
-                    assert!(err < 1e-6, "k={k} d={d} ({i},{j}) err {err:e}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn f32_kernel_takes_near_parallel_rows_from_f64() {
-        let (k, d) = (40, 300);
-        let mut x = sample(k, d, 5);
-        for i in (1..k).step_by(2) {
-            for c in 0..d {
-                x[i * d + c] = x[(i - 1) * d + c] * (1.0 + 1e-4 * ((c % 7) as f64 - 3.0));
-            }
-        }
-        let double = kernel_of::<f64>(&x, k, d, Par::Seq);
-        let mixed = kernel_of::<f32>(&x, k, d, Par::Seq);
-        for i in (1..k).step_by(2) {
-            let j = i - 1;
-            assert!(
-                double[j * k + i] > 0.49,
-                "rows {i} and {j} should be near-parallel"
-            );
-            // Only the final rounding to f32 (half an ulp of 0.5, 3e-8) separates them.
-            let err = (mixed[j * k + i] - double[j * k + i]).abs();
-            assert!(err <= 3e-8, "({i},{j}) err {err:e}");
-        }
-    }
-
-    #[test]
     fn duplicate_rows_give_exactly_equal_columns() {
         // Rows whose dot product with themselves does not round to exactly 1.
         let (k, d) = (6, 7);
         let mut x = sample(k, d, 11);
         let copy: Vec<f64> = x[..d].to_vec();
         x[3 * d..4 * d].copy_from_slice(&copy);
-        for (precision, h) in [
-            ("f64", kernel_of::<f64>(&x, k, d, Par::Seq)),
-            ("f32", kernel_of::<f32>(&x, k, d, Par::Seq)),
-        ] {
-            // The lower triangle is column-major: entry (r, c), r >= c, sits at c * k + r.
-            let at = |r: usize, c: usize| h[r.min(c) * k + r.max(c)];
-            assert_eq!(at(3, 0), 0.5, "{precision}: H[3, 0] of a duplicate pair");
-            for i in [1, 2, 4, 5] {
-                assert_eq!(at(i, 0), at(i, 3), "{precision}: row {i}");
-            }
+        let h = kernel_of(&x, k, d, Par::Seq);
+        // The lower triangle is column-major: entry (r, c), r >= c, sits at c * k + r.
+        let at = |r: usize, c: usize| h[r.min(c) * k + r.max(c)];
+        assert_eq!(at(3, 0), 0.5, "H[3, 0] of a duplicate pair");
+        for i in [1, 2, 4, 5] {
+            assert_eq!(at(i, 0), at(i, 3), "row {i}");
         }
     }
 }

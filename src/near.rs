@@ -5,7 +5,7 @@ use crate::arccos::{asin, FRAC_1_2PI};
 /// Pairs whose |cosine| exceeds this get their kernel value from the angle itself (see
 /// [`kernel_near_parallel`]) rather than from the cosine. The kernel's slope grows like
 /// 1/sqrt(1 − |u|) as |u| → 1 (arccos' infinite slope), so the rounding of a dot product near ±1
-/// (1e-16 in f64, 1e-7 in f32) would become an error of up to 1e-8 (f64) in H, enough to swamp
+/// (1e-16) would become an error of up to 1e-8 in H, enough to swamp
 /// the near-null direction that near-duplicate rows give H. Such pairs are few in most data
 /// and cost one O(d) pass each.
 pub const NEAR_PARALLEL: f64 = 0.995;

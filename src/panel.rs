@@ -239,7 +239,7 @@ mod tests {
                     x[r * d + c] = x[(r - 5) * d + c] * (1.0 + 1e-4 * (c % 3) as f64);
                 }
             }
-            let double = kernel_of::<f64>(&x, k, d, Par::Seq);
+            let double = kernel_of(&x, k, d, Par::Seq);
             let (h, low) = mixed_h(&x, k, d, 1);
             for j in 0..k {
                 assert_eq!(h[j * k + j], 0.5, "k={k}: diagonal");

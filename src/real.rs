@@ -1,9 +1,6 @@
 //! The two float types H may be stored and factorised in, f64 and f32, and the loops each needs.
 
-use std::borrow::Cow;
-
-use crate::arccos::kernel_in_place;
-use crate::element::{Element, UnitRows};
+use crate::element::Element;
 use crate::simd::{dispatch, dot, Simd};
 
 /// A float type holding H and its Cholesky factor. Whatever the type, every sum the core reads
@@ -15,10 +12,6 @@ pub trait Real: Element + faer::traits::RealField + Default {
     const SINGULAR_PIVOT: f64;
     /// `v` rounded to the type.
     fn narrow(v: f64) -> Self;
-    /// The unit rows in this type, columns of a `d x k` column-major matrix.
-    fn unit_rows(rows: &UnitRows) -> Cow<'_, [Self]>;
-    /// The arc-cosine kernel of every cosine in `v`, in place, evaluated in f64.
-    fn kernel_in_place(v: &mut [Self]);
     /// `Σ a_i b_i` in f64, in a fixed order.
     fn dot_f64(a: &[Self], b: &[f64]) -> f64;
     /// `Σ a_i²` in f64, in a fixed order.
@@ -31,12 +24,6 @@ impl Real for f64 {
     #[inline(always)]
     fn narrow(v: f64) -> Self {
         v
-    }
-    fn unit_rows(rows: &UnitRows) -> Cow<'_, [f64]> {
-        Cow::Borrowed(rows.as_slice())
-    }
-    fn kernel_in_place(v: &mut [f64]) {
-        kernel_in_place(v)
     }
     #[inline]
     fn dot_f64(a: &[f64], b: &[f64]) -> f64 {
@@ -59,12 +46,6 @@ impl Real for f32 {
     fn narrow(v: f64) -> Self {
         v as f32
     }
-    fn unit_rows(rows: &UnitRows) -> Cow<'_, [f32]> {
-        Cow::Owned(rows.as_slice().iter().map(|&v| v as f32).collect())
-    }
-    fn kernel_in_place(v: &mut [f32]) {
-        dispatch(KernelF32(v))
-    }
     #[inline]
     fn dot_f64(a: &[f32], b: &[f64]) -> f64 {
         dispatch(DotWidened(a, b))
@@ -72,18 +53,6 @@ impl Real for f32 {
     #[inline]
     fn sum_squares(a: &[f32]) -> f64 {
         dispatch(SquaresWidened(a))
-    }
-}
-
-struct KernelF32<'a>(&'a mut [f32]);
-
-impl Simd for KernelF32<'_> {
-    type Output = ();
-    #[inline(always)]
-    fn run(self) {
-        for u in self.0 {
-            *u = crate::arccos::arccos_kernel(f64::from(*u)) as f32;
-        }
     }
 }
 

@@ -109,7 +109,7 @@ mod tests {
     fn residual_is_taken_against_the_double_kernel_and_ignores_threads() {
         for (k, d) in [(1, 3), (7, 5), (300, 17), (513, 9), (1100, 40)] {
             let x = sample(k, d, 3);
-            let double = kernel_of::<f64>(&x, k, d, Par::Seq);
+            let double = kernel_of(&x, k, d, Par::Seq);
             let full = |i: usize, j: usize| double[i.min(j) * k + i.max(j)];
             let rows =
                 normalise_rows(ArrayView2::from_shape((k, d), &x[..]).unwrap(), Par::Seq).unwrap();
