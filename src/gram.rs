@@ -123,13 +123,19 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn duplicate_rows_give_exactly_equal_columns() {
-        // Rows whose dot product with themselves does not round to exactly 1.
+    /// Six rows of seven, row 3 a copy of row 0; rows whose dot product with themselves does not
+    /// round to exactly 1.
+    pub(crate) fn rows_with_a_duplicate() -> (Vec<f64>, usize, usize) {
         let (k, d) = (6, 7);
         let mut x = sample(k, d, 11);
         let copy: Vec<f64> = x[..d].to_vec();
         x[3 * d..4 * d].copy_from_slice(&copy);
+        (x, k, d)
+    }
+
+    #[test]
+    fn duplicate_rows_give_exactly_equal_columns() {
+        let (x, k, d) = rows_with_a_duplicate();
         let h = kernel_of(&x, k, d, Par::Seq);
         // The lower triangle is column-major: entry (r, c), r >= c, sits at c * k + r.
         let at = |r: usize, c: usize| h[r.min(c) * k + r.max(c)];

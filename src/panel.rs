@@ -199,7 +199,7 @@ pub fn kernel_f32<R: Recorder>(
 mod tests {
     use super::*;
     use crate::element::normalise_rows;
-    use crate::gram::tests::{kernel_of, sample};
+    use crate::gram::tests::{kernel_of, rows_with_a_duplicate, sample};
     use crate::timing::NoTiming;
     use ndarray::ArrayView2;
 
@@ -289,10 +289,7 @@ mod tests {
 
     #[test]
     fn duplicate_rows_give_exactly_equal_columns() {
-        let (k, d) = (6, 7);
-        let mut x = sample(k, d, 11);
-        let copy: Vec<f64> = x[..d].to_vec();
-        x[3 * d..4 * d].copy_from_slice(&copy);
+        let (x, k, d) = rows_with_a_duplicate();
         let (h, low) = mixed_h(&x, k, d, 1);
         assert_eq!(h[3], 0.5, "H[3, 0] of a duplicate pair");
         assert_eq!(low.column(3)[0], 0, "H[0, 3] of a duplicate pair");
