@@ -22,7 +22,8 @@ from .checkpoint import CheckpointWarning
 from .engine import ScoreTerms
 from .parts import assemble, score_part
 from .plan import Block, plan_blocks
-from .rank import find_label_issues, prune, rank
+from .prune import prune
+from .rank import find_label_issues, rank
 from .report import write_report
 
 __version__ = _version("cgfast")  # Cargo.toml's version, through the package metadata
