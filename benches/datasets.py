@@ -56,20 +56,34 @@ def _idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+def _split(part: str) -> tuple[np.ndarray, np.ndarray]:
+    """One of the idx pairs, ``part`` "train" or "t10k": raw uint8 images and int64 labels."""
+    folder = fashion_mnist_dir()
+    name = {p.name.split("-idx")[0]: p for p in folder.iterdir() if "-idx" in p.name}
+    X = _idx(name[f"{part}-images"]).reshape(-1, 784)
+    return X, _idx(name[f"{part}-labels"]).astype(np.int64)
+
+
+def _normalise(X: np.ndarray) -> np.ndarray:
+    return ((X.astype(np.float32) / 255.0 - 0.1307) / 0.3081).astype(np.float32)
+
+
 def fashion_mnist(per_class: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The 60000 training images as (n, 784) float32, normalised, and their labels.
 
     ``per_class``: keep only the first that many examples of each class (in file order).
     """
-    folder = fashion_mnist_dir()
-    name = {p.name.split("-idx")[0]: p for p in folder.iterdir() if "-idx" in p.name}
-    X = _idx(name["train-images"]).reshape(-1, 784)
-    y = _idx(name["train-labels"]).astype(np.int64)
+    X, y = _split("train")
     if per_class is not None:
         keep = np.sort(np.concatenate([np.flatnonzero(y == c)[:per_class] for c in range(10)]))
         X, y = X[keep], y[keep]
-    X = ((X.astype(np.float32) / 255.0 - 0.1307) / 0.3081).astype(np.float32)
-    return X, y
+    return _normalise(X), y
+
+
+def fashion_mnist_test() -> tuple[np.ndarray, np.ndarray]:
+    """The 10000 test images as (10000, 784) float32, normalised as for training, and labels."""
+    X, y = _split("t10k")
+    return _normalise(X), y
 
 
 def flip_labels(y: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
