@@ -1,0 +1,5 @@
+"""`python -m cgfast.cli`: the same as the `cgfast` command."""
+
+from . import main
+
+main()

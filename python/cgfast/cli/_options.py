@@ -1,0 +1,194 @@
+"""The flags that several commands share, and the parameter types behind them."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from .._files import has_glob
+from ..options import PRECISIONS, SAMPLERS, Options
+
+EXISTING = click.Path(exists=True, dir_okay=False, path_type=Path)
+OUTPUT = click.Path(dir_okay=False, writable=True, path_type=Path)
+
+
+class RatioType(click.ParamType):
+    """A positive number of negatives per positive, or 'all'."""
+
+    name = "ratio"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value == "all" or isinstance(value, float):
+            return value
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not number > 0 or number == float("inf"):
+            self.fail(f"must be a positive number or 'all', got {value!r}", param, ctx)
+        return number
+
+
+class RepeatsType(click.ParamType):
+    """A positive number of repeats, or 'auto'."""
+
+    name = "repeats"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value == "auto" or isinstance(value, int):
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if number < 1:
+            self.fail(f"must be a positive integer or 'auto', got {value!r}", param, ctx)
+        return number
+
+
+class InputPath(click.Path):
+    """An existing file or folder, or a glob of parquet files (left for ``_files`` to expand)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if has_glob(value):
+            return Path(value)
+        return super().convert(value, param, ctx)
+
+
+def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """X and Y arguments and the options that say where inside their files to look.
+
+    Their parameters are the arguments of :func:`cgfast.cli._io.read_data`.
+    """
+    for decorator in reversed(
+        [
+            click.argument("x", metavar="X", type=InputPath(exists=True, path_type=Path)),
+            click.argument("y", metavar="[Y]", type=EXISTING, required=False),
+            click.option(
+                "--x-key",
+                metavar="NAME",
+                help="Array of X in a .npz (default: the only one, else 'X'); in a .csv/.parquet "
+                "or parquet shards, the embedding column or comma-separated feature columns "
+                "(default: the only list column, else every numeric column but the label and "
+                "id columns).",
+            ),
+            click.option(
+                "--y-key",
+                metavar="NAME",
+                help="Array of y in a .npz (default: the only one, else 'y'); in a .csv/.parquet "
+                "or parquet shards, the label column (needed when the file has several).",
+            ),
+            click.option(
+                "--id-key",
+                metavar="NAME",
+                help="Column of X's .csv/.parquet or parquet shards holding each example's id "
+                "(the table's id column; default: the row index).",
+            ),
+            click.option(
+                "--image-size",
+                metavar="HxW",
+                help="Resize every image of an image folder to this size (needed when their "
+                "sizes differ), e.g. 32x32.",
+            ),
+            click.option(
+                "--skip-unreadable",
+                is_flag=True,
+                help="Leave out the images of an image folder that cannot be decoded "
+                "(default: stop, naming the first).",
+            ),
+            click.option(
+                "--cache",
+                type=click.Path(file_okay=False, path_type=Path),
+                metavar="DIR",
+                help="Folder for the .npy that an image folder or parquet shards are converted "
+                "into once (default: next to them, or ~/.cache/cgfast when that is read-only).",
+            ),
+        ]
+    ):
+        command = decorator(command)
+    return command
+
+
+# The flags' defaults are the options' own, written once in Options.
+_DEFAULT = {f.name: f.default for f in dataclasses.fields(Options)}
+
+
+def scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of cgfast.score shared by `score` and `report`, one flag per field of Options.
+
+    Each flag's parameter is named like its field, so ``Options.pick(params)`` builds the run's
+    options from the parsed command line.
+    """
+    for decorator in reversed(
+        [
+            click.option(
+                "--ratio",
+                default=_DEFAULT["ratio"],
+                show_default=True,
+                type=RatioType(),
+                metavar="FLOAT|all",
+                help="Negatives sampled per positive; 'all' uses every other-class example.",
+            ),
+            click.option(
+                "--repeats",
+                default=_DEFAULT["repeats"],
+                show_default=True,
+                type=RepeatsType(),
+                metavar="INT|auto",
+                help="Negative samples to average over; 'auto' adds them in rounds until the "
+                "ranking's estimated stability reaches --stability (at most --max-repeats).",
+            ),
+            click.option(
+                "--stability",
+                default=_DEFAULT["stability"],
+                show_default=True,
+                type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+                help="Target of --repeats auto: the expected Spearman between two runs' rankings.",
+            ),
+            click.option(
+                "--max-repeats",
+                default=_DEFAULT["max_repeats"],
+                show_default=True,
+                type=click.IntRange(min=2),
+                help="Most repeats --repeats auto may run.",
+            ),
+            click.option(
+                "--sampler",
+                default=_DEFAULT["sampler"],
+                show_default=True,
+                type=click.Choice(SAMPLERS),
+                help="How negatives are drawn: 'cover' spreads the other classes evenly over "
+                "repeats and chunks; 'independent' draws each block afresh (release 0.1.0).",
+            ),
+            click.option(
+                "--seed",
+                default=_DEFAULT["seed"],
+                show_default=True,
+                type=click.IntRange(min=0),
+                help="Seed of every random draw.",
+            ),
+            click.option(
+                "--max-block",
+                type=click.IntRange(min=2),
+                help="Most rows in one block (default: what memory allows, up to 2048).",
+            ),
+            click.option(
+                "--precision",
+                default=_DEFAULT["precision"],
+                show_default=True,
+                type=click.Choice(PRECISIONS),
+                help="Arithmetic of the kernel and its factorisation.",
+            ),
+            click.option(
+                "--threads",
+                "n_jobs",
+                type=click.IntRange(min=1),
+                help="Threads for the arithmetic (default: every CPU this process may use).",
+            ),
+        ]
+    ):
+        command = decorator(command)
+    return command

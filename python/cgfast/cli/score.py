@@ -1,0 +1,132 @@
+"""`cgfast score`: score every example of X and save the scores, or a table of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .._table import TABLE_FORMATS
+from ..options import Options
+from ._errors import library
+from ._io import check_score_output, read_data, save_scores, save_table
+from ._options import OUTPUT, data_options, scoring_options
+from ._run import run_score
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  cgfast score X.npy y.npy -o scores.npy
+  cgfast score X.npy y.npy -o scores.csv
+  cgfast score shards/ --x-key embedding --y-key label --id-key id -o scores.parquet
+  cgfast score 'shards/*.parquet' y.npy -o scores.npy
+  cgfast score digits/ --image-size 28x28 -o scores.csv
+  cgfast score data.npz data.npz --x-key images --y-key labels -o scores.npy
+  cgfast score table.csv table.csv --y-key label --repeats 5 -o scores.npy
+  cgfast score X.npy y.npy --terms -o terms.npz --checkpoint ckpt/
+  cgfast score X.npy y.npy --checkpoint /shared/run --part $SLURM_ARRAY_TASK_ID --parts 16
+"""
+)
+@data_options
+@scoring_options
+@click.option(
+    "--checkpoint",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Directory that keeps finished blocks; rerunning the same command resumes from it.",
+)
+@click.option(
+    "--terms",
+    is_flag=True,
+    help="Write an .npz with score, a2, ab and b2 (score = a2 + 2*ab + b2) instead of a .npy.",
+)
+@click.option(
+    "--part",
+    type=click.IntRange(min=0),
+    help="Score only this part of the plan into --checkpoint (a job-array task); "
+    "then run `cgfast assemble`.",
+)
+@click.option(
+    "--parts",
+    type=click.IntRange(min=1),
+    help="Number of parts the plan is split into (with --part).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=OUTPUT,
+    help="Where to write the scores (not with --part): .npy (the scores), .npz (with --terms), "
+    ".csv or .parquet (a table: id, label, score, rank_in_class, label_issue, stability).",
+)
+@click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+def score(
+    x: Path,
+    y: Path | None,
+    x_key: str | None,
+    y_key: str | None,
+    id_key: str | None,
+    image_size: str | None,
+    skip_unreadable: bool,
+    cache: Path | None,
+    checkpoint: Path | None,
+    terms: bool,
+    part: int | None,
+    parts: int | None,
+    output: Path | None,
+    progress: bool,
+    **scoring: Any,
+) -> None:
+    """Score every example of X (labels Y) and save the scores, or a table of them.
+
+    X and Y are .npy, .npz, .csv or .parquet files (they may be the same file; Y may then be
+    left out). X may also be a folder or glob of parquet shards, or a folder of images with one
+    subfolder per class (the subfolder's name is the label): either is converted once into a
+    .npy cache next to it (see --cache) and reused while unchanged. A .npy X is memory-mapped
+    and read a block at a time. A .csv or .parquet output is a table with one
+    row per example: its id (the path within an image folder, the --id-key column, else the
+    row index), label, score, rank within its class (1 = highest),
+    whether find_label_issues flags it, and the run's stability. With --part/--parts, score one
+    share of the blocks into the --checkpoint directory (one task of a job array) and write no
+    scores.
+    """
+    if (part is None) != (parts is None):
+        raise click.UsageError("--part and --parts go together")
+    if part is not None and parts is not None:
+        if part >= parts:
+            raise click.BadParameter(f"must be below --parts={parts}", param_hint="'--part'")
+        if checkpoint is None:
+            raise click.UsageError("--part needs --checkpoint DIR, where the parts meet")
+        if output is not None or terms:
+            raise click.UsageError(
+                "--part writes into --checkpoint; -o and --terms belong to `cgfast assemble`"
+            )
+    elif output is None:
+        raise click.UsageError("Missing option '-o' / '--output'.")
+    else:
+        check_score_output(output, terms)
+    data, labels, ids = read_data(
+        x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress
+    )
+    options = library(Options.pick, scoring)
+    share = None if part is None or parts is None else (part, parts)
+    table = output is not None and output.suffix.lower() in TABLE_FORMATS
+    result, summary, _ = run_score(
+        data,
+        labels,
+        options,
+        progress,
+        checkpoint=checkpoint,
+        return_terms=terms or table,
+        part=share,
+    )
+    if result is None:
+        click.echo(f"cgfast score: {summary} -> {checkpoint}")
+        return
+    assert output is not None  # only --part runs write no output
+    if table:
+        save_table(result, labels, ids, output, terms)
+    else:
+        save_scores(result, output, terms)
+    click.echo(f"cgfast score: {summary} -> {output}")
