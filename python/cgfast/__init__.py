@@ -12,6 +12,7 @@ from ._errors import (
     InternalError,
     PrecisionWarning,
     RidgeWarning,
+    SingleExampleWarning,
     SingularKernelError,
     StabilityWarning,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "PrecisionWarning",
     "RidgeWarning",
     "ScoreTerms",
+    "SingleExampleWarning",
     "SingularKernelError",
     "StabilityWarning",
     "assemble",

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._files import open_x
+from ._tensors import detached
 
 # Bytes checked at a time by the validation scan: bounds its memory for out-of-core input.
 _SCAN_BYTES = 64 << 20
@@ -117,13 +118,14 @@ def is_sparse(X: Any) -> bool:
 
 def open_rows(X: Any) -> Rows:
     """Wraps X: array-like, ``np.memmap``, Zarr or dask array, ``scipy.sparse`` matrix, or a
-    path that ``_files`` reads.
+    path that ``_files`` reads. A tensor (torch's, even one that requires grad) is detached.
 
     Each example is flattened: X of shape (n, 8, 8) is read as (n, 64). A .npy path is memory
     mapped and a Zarr store opened lazily: nothing is loaded that is not already in memory. A
     sparse matrix is densified one block of rows at a time.
     """
     path = None
+    X = detached(X)
     if isinstance(X, (str, os.PathLike)):
         path = str(X)
         array = open_x(X)

@@ -10,6 +10,7 @@ __all__ = [
     "InternalError",
     "PrecisionWarning",
     "RidgeWarning",
+    "SingleExampleWarning",
     "SingularKernelError",
     "StabilityWarning",
 ]
@@ -29,6 +30,10 @@ class PrecisionWarning(CgfastWarning):
 
 class StabilityWarning(CgfastWarning):
     """repeats="auto" reached max_repeats before its estimated stability reached the target."""
+
+
+class SingleExampleWarning(CgfastWarning):
+    """A class has a single example: with no other example of its class, its score means little."""
 
 
 class BlockTooLargeError(ValueError, MemoryError):

@@ -52,8 +52,12 @@ def score(
     X : array-like of shape (n, ...), np.memmap, Zarr array, or path to a .npy file / Zarr store
         Real-valued examples; each row is flattened. Paths and memory maps are read block by
         block, never loaded whole. float32 stays float32 until the kernel.
-    y : sequence of n hashable labels
-        Ints, strings, or any hashable values; at least two distinct.
+    y : sequence of n hashable labels, or an (n, 1) column of them
+        Ints, strings, or any hashable values; at least two distinct. Floats must be whole
+        numbers (a real-valued target is refused), and None or NaN (a missing label) is
+        refused with its index. One-hot rows (n, C) are refused, not decoded: the array does
+        not say which label each column stands for, so pass ``y.argmax(1)`` (or the labels
+        themselves). A torch tensor, for X too, is detached and copied to the CPU first.
     ratio : float or "all", default 1.0
         Negatives per positive. ``"all"`` takes every other-class example: with two classes that
         is exactly the paper's binary definition.

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._labels import encode_labels
+from ._labels import encode_labels, label_column
 from .engine import ScoreTerms
 
 TABLE_FORMATS = (".csv", ".parquet")
@@ -36,7 +36,7 @@ def table_columns(
 
     scores = np.asarray(terms.score, dtype=np.float64)
     n = len(scores)
-    labels = np.asarray(y)
+    labels = label_column(y)
     if labels.shape != (n,):
         raise ValueError(f"{n} scores but y has shape {labels.shape}")
     if ids is None:

@@ -24,7 +24,7 @@ import numpy as np
 from . import _native
 from ._data import Rows, check_rows, new_fingerprint, open_rows
 from ._errors import InternalError, PrecisionWarning, RidgeWarning, StabilityWarning
-from ._labels import encode_labels
+from ._labels import encode_labels, warn_single_examples
 from ._memory import (
     DEFAULT_FRACTION,
     available_bytes,
@@ -101,6 +101,7 @@ def prepare(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> R
     """
     rows = open_rows(X)
     classes, codes = encode_labels(y, rows.n)
+    warn_single_examples(classes, codes, stacklevel=3)
     itemsize = rows.dtype.itemsize
     if options.max_block is None:
         options = options.replace(max_block=default_max_block(rows.d, itemsize))

@@ -1,0 +1,188 @@
+"""Papercuts a new user hits (issue 24, item 4): each refused with a message that says what to
+do before any arithmetic, or accepted as scikit-learn and torch users pass it."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import cgfast
+from cgfast import _core
+
+
+def data(n=40, d=5, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)), np.arange(n) % classes
+
+
+@pytest.fixture
+def no_heavy_work(monkeypatch):
+    """Makes every arithmetic entry point of the native core fail the test if it is reached."""
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the native core was called before the input was refused")
+
+    for name in dir(_core):
+        if name.startswith(("score_block", "gram", "complexity", "profile")):
+            monkeypatch.setattr(_core, name, boom)
+
+
+class FakeTensor:
+    """What cgfast sees of a torch tensor: ``__array__`` fails while it requires grad, as
+    torch's does, and ``detach().cpu().numpy()`` gives the values."""
+
+    def __init__(self, values, requires_grad=True):
+        self.values = np.asarray(values)
+        self.requires_grad = requires_grad
+        self.shape = self.values.shape
+        self.dtype = self.values.dtype
+
+    def __len__(self):
+        return len(self.values)
+
+    def __iter__(self):
+        return (FakeTensor(v, self.requires_grad) for v in self.values)
+
+    def __array__(self, dtype=None, copy=None):
+        if self.requires_grad:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy()"
+            )
+        return self.values if dtype is None else self.values.astype(dtype)
+
+    def detach(self):
+        return FakeTensor(self.values, requires_grad=False)
+
+    def cpu(self):
+        return self
+
+    def numpy(self):
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad.")
+        return self.values
+
+
+# Labels.
+
+
+def test_a_column_of_labels_scores_as_the_flat_labels():
+    X, y = data()
+    flat = cgfast.score(X, y, repeats=2)
+    assert np.array_equal(cgfast.score(X, y[:, None], repeats=2), flat)
+    assert np.array_equal(cgfast.score(X, y[:, None].tolist(), repeats=2), flat)
+    names = np.array(["cat", "dog", "emu"])[y]
+    assert np.array_equal(cgfast.score(X, names[:, None].astype(object), repeats=2), flat)
+
+
+def test_a_column_of_labels_makes_the_same_table():
+    pytest.importorskip("pandas")
+    X, y = data()
+    flat = cgfast.score_table(X, y, repeats=2)
+    column = cgfast.score_table(X, y[:, None], repeats=2)
+    assert column.equals(flat)
+
+
+@pytest.mark.parametrize(
+    "one_hot",
+    [
+        lambda y: np.eye(3)[y],
+        lambda y: np.eye(3, dtype=np.int64)[y],
+        lambda y: np.eye(3, dtype=bool)[y],
+        lambda y: np.eye(3, dtype=np.float32)[y].tolist(),
+        lambda y: FakeTensor(np.eye(3)[y]),
+    ],
+    ids=["float", "int", "bool", "list", "tensor"],
+)
+def test_one_hot_labels_are_refused_with_what_to_pass(no_heavy_work, one_hot):
+    X, y = data()
+    with pytest.raises(ValueError, match=r"y looks one-hot \(shape \(40, 3\).*pass y\.argmax\(1\)"):
+        cgfast.score(X, one_hot(y))
+
+
+def test_other_matrices_of_labels_are_refused_by_their_shape(no_heavy_work):
+    X, y = data()
+    probabilities = np.full((40, 3), 1 / 3)
+    with pytest.raises(ValueError, match=r"one label per example.*got shape \(40, 3\)"):
+        cgfast.score(X, probabilities)
+
+
+def test_tuples_stay_labels():
+    X, y = data(classes=2)
+    pairs = [("dog", "out") if c else ("cat", "in") for c in y]
+    assert np.array_equal(cgfast.score(X, pairs, repeats=2), cgfast.score(X, y, repeats=2))
+
+
+@pytest.mark.parametrize(
+    "missing,message",
+    [
+        (None, r"missing label \(None\) at index 7"),
+        (float("nan"), r"(NaN|non-finite) label \(nan\) at index 7"),
+    ],
+)
+@pytest.mark.parametrize("others", ["ints", "strings"])
+def test_none_is_a_missing_label_like_nan(no_heavy_work, missing, message, others):
+    X, y = data()
+    labels = list(y) if others == "ints" else [["a", "b", "c"][c] for c in y]
+    labels[7] = missing
+    with pytest.raises(ValueError, match=message):
+        cgfast.score(X, labels)
+    with pytest.raises(ValueError, match=message):
+        cgfast.score(X, np.array(labels, dtype=object))
+
+
+def test_pandas_na_is_a_missing_label(no_heavy_work):
+    pandas = pytest.importorskip("pandas")
+    X, y = data()
+    labels = pandas.Series(y, dtype="Int64")
+    labels[3] = pandas.NA
+    with pytest.raises(ValueError, match=r"missing label \(<NA>\) at index 3"):
+        cgfast.score(X, labels.astype(object))
+
+
+def test_a_real_valued_target_is_refused_naming_its_values(no_heavy_work):
+    X, _ = data()
+    target = np.random.default_rng(1).uniform(20, 60, size=40).round(3)
+    with pytest.raises(
+        ValueError,
+        match=r"y has 40 distinct float values, 40 of them not whole "
+        rf"numbers \(e\.g\. {target[0]:.4g}, {target[1]:.4g}, {target[2]:.4g}, "
+        r"\.\.\.\).*needs class labels",
+    ):
+        cgfast.score(X, target)
+
+
+def test_whole_floats_are_labels():
+    X, y = data()
+    assert np.array_equal(
+        cgfast.score(X, y.astype(np.float32) + 1, repeats=2), cgfast.score(X, y, repeats=2)
+    )
+
+
+def test_a_class_of_one_example_warns_naming_it():
+    X, y = data()
+    y = np.array(["a", "b"])[y % 2].astype(object)
+    y[11] = "lone"
+    with pytest.warns(cgfast.SingleExampleWarning, match=r"class 'lone' \(index 11\)"):
+        s = cgfast.score(X, y, repeats=2)
+    assert np.isfinite(s).all()
+    y[12], y[13] = 5, 6
+    with pytest.warns(cgfast.SingleExampleWarning, match=r"3 classes have a single example"):
+        cgfast.score(X, y, repeats=2)
+
+
+def test_no_warning_when_every_class_has_two_examples():
+    X, _ = data(n=6, classes=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cgfast.SingleExampleWarning)
+        cgfast.score(X, np.arange(6) % 3, ratio="all")
+
+
+# Tensors.
+
+
+def test_a_tensor_that_requires_grad_is_detached():
+    X, y = data()
+    want = cgfast.score(X, y, repeats=2)
+    assert np.array_equal(cgfast.score(FakeTensor(X), FakeTensor(y), repeats=2), want)
