@@ -179,6 +179,26 @@ def test_no_warning_when_every_class_has_two_examples():
         cgfast.score(X, np.arange(6) % 3, ratio="all")
 
 
+# Paths.
+
+
+@pytest.mark.parametrize("name", ["no_such_folder/", "missing.npy", "missing.zarr", "typo"])
+def test_a_path_that_does_not_exist_is_named(no_heavy_work, tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    _, y = data()
+    with pytest.raises(FileNotFoundError, match=rf"X path '{name}' does not exist"):
+        cgfast.score(name, y)
+
+
+def test_a_missing_labels_or_scores_file_is_named(tmp_path):
+    from cgfast._files import read_labels, read_scores
+
+    with pytest.raises(FileNotFoundError, match=r"y path .*labels\.txt' does not exist"):
+        read_labels(tmp_path / "labels.txt")
+    with pytest.raises(FileNotFoundError, match=r"scores path .*s\.npy' does not exist"):
+        read_scores(tmp_path / "s.npy")
+
+
 # Tensors.
 
 

@@ -80,6 +80,14 @@ def _is_zarr_store(path: Path) -> bool:
     return path.suffix == ".zarr" or (path / ".zarray").exists() or (path / "zarr.json").exists()
 
 
+def _existing(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a Path; FileNotFoundError naming it when nothing is there, before any format
+    is guessed from a name that may only be mistyped."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{what} path {os.fspath(path)!r} does not exist")
+    return Path(path)
+
+
 def _npy(path: Path, mmap: bool = False) -> np.ndarray:
     with open(path, "rb") as handle:
         if handle.read(6) != b"\x93NUMPY":
@@ -183,7 +191,7 @@ def open_x(
     column). ``labels``, the (path, key) the labels come from, tells which column of a shared
     table is not a feature; ``exclude`` names one more (an id column).
     """
-    path = Path(path)
+    path = Path(path) if has_glob(path) else _existing(path, "X")
     suffix = path.suffix.lower()
     if path.is_dir() or suffix == ".zarr":
         if _is_zarr_store(path):
@@ -236,7 +244,7 @@ def _text_labels(values: np.ndarray) -> np.ndarray:
 def read_labels(path: str | Path, key: str | None = None) -> np.ndarray:
     """Labels from .npy, .npz (array ``key``, default the only one or ``"y"``), .csv or .parquet
     (the one column, or column ``key``)."""
-    path = Path(path)
+    path = _existing(path, "y")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         labels = _npy(path)
@@ -265,7 +273,7 @@ def read_labels(path: str | Path, key: str | None = None) -> np.ndarray:
 
 def read_scores(path: str | Path) -> np.ndarray:
     """Scores from the .npy that `cgfast score` writes, or the 'score' array of its --terms .npz."""
-    path = Path(path)
+    path = _existing(path, "scores")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return _npy(path)
