@@ -126,16 +126,8 @@ pub fn score_cached<R: Recorder>(
     rec: &mut R,
 ) -> Result<BlockScores, CoreError> {
     let start = rec.mark();
-    let (n, k) = (kernel.nrows(), index.len());
-    if kernel.ncols() != n {
-        return Err(CoreError::Shape(format!(
-            "the kernel is {n} x {}, it must be square",
-            kernel.ncols()
-        )));
-    }
-    if let Some(&i) = index.iter().find(|&&i| i >= n) {
-        return Err(CoreError::Shape(format!("row {i} of a kernel of {n} rows")));
-    }
+    let k = index.len();
+    check_index(kernel, index)?;
     if p == 0 || p > k {
         return Err(CoreError::Shape(format!("{p} positives in a block of {k}")));
     }
@@ -145,18 +137,115 @@ pub fn score_cached<R: Recorder>(
             block_view(&mut buf, k),
             p,
             par,
-            |mut h, rec| {
-                rec.time(Phase::Gram, || {
-                    gather_down(kernel, index, h.as_mut(), par);
-                    gather_across(kernel, index, h, par);
-                });
-                Ok(())
-            },
+            |h, rec| gather(kernel, index, h, par, rec),
             rec,
         )
     })?;
     rec.add_since(Phase::Total, start);
     Ok(scores)
+}
+
+/// Leave-one-out predictions of the kernel regressor on the block `x` (`k x d`) for each column
+/// of `targets` (`k x m`): a `k x m` row-major vector (see [`loo::predictions`]), and the ridge.
+pub fn predict<T: Element, R: Recorder>(
+    x: ArrayView2<'_, T>,
+    targets: ArrayView2<'_, f64>,
+    threads: usize,
+    rec: &mut R,
+) -> Result<(Vec<f64>, f64), CoreError> {
+    let start = rec.mark();
+    let k = x.nrows();
+    check_targets(targets, k)?;
+    let mut buf = block_buffer::<f64>(k)?;
+    let out = with_threads(threads, |par| {
+        let rows = rec.time(Phase::Normalise, || normalise_rows(x, par))?;
+        loo::predictions(
+            block_view(&mut buf, k),
+            targets,
+            par,
+            |h, rec| kernel_lower(&rows, h, par, rec),
+            rec,
+        )
+    })?;
+    rec.add_since(Phase::Total, start);
+    Ok(out)
+}
+
+/// [`predict`] for the rows `index` of X, their H gathered from `kernel` (the H of X, as for
+/// [`score_cached`]): the same bits as [`predict`] on those rows.
+pub fn predict_cached<R: Recorder>(
+    kernel: ArrayView2<'_, f64>,
+    index: &[usize],
+    targets: ArrayView2<'_, f64>,
+    threads: usize,
+    rec: &mut R,
+) -> Result<(Vec<f64>, f64), CoreError> {
+    let start = rec.mark();
+    let k = index.len();
+    check_index(kernel, index)?;
+    check_targets(targets, k)?;
+    let mut buf = block_buffer::<f64>(k)?;
+    let out = with_threads(threads, |par| {
+        loo::predictions(
+            block_view(&mut buf, k),
+            targets,
+            par,
+            |h, rec| gather(kernel, index, h, par, rec),
+            rec,
+        )
+    })?;
+    rec.add_since(Phase::Total, start);
+    Ok(out)
+}
+
+/// Fails unless `kernel` is square and every row of `index` is one of its rows.
+fn check_index(kernel: ArrayView2<'_, f64>, index: &[usize]) -> Result<(), CoreError> {
+    let n = kernel.nrows();
+    if kernel.ncols() != n {
+        return Err(CoreError::Shape(format!(
+            "the kernel is {n} x {}, it must be square",
+            kernel.ncols()
+        )));
+    }
+    if index.is_empty() {
+        return Err(CoreError::Shape("a block of no rows".into()));
+    }
+    if let Some(&i) = index.iter().find(|&&i| i >= n) {
+        return Err(CoreError::Shape(format!("row {i} of a kernel of {n} rows")));
+    }
+    Ok(())
+}
+
+/// Fails unless `targets` has one row per row of a block of `k` and only finite values.
+fn check_targets(targets: ArrayView2<'_, f64>, k: usize) -> Result<(), CoreError> {
+    if k == 0 || targets.nrows() != k {
+        return Err(CoreError::Shape(format!(
+            "{} rows of targets for a block of {k}",
+            targets.nrows()
+        )));
+    }
+    if let Some((at, v)) = targets.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(CoreError::Shape(format!(
+            "targets must be finite, row {} of column {} is {v}",
+            at.0, at.1
+        )));
+    }
+    Ok(())
+}
+
+/// Copies the lower triangle of the H of the rows `index` out of `kernel` into `h`.
+fn gather<R: Recorder>(
+    kernel: ArrayView2<'_, f64>,
+    index: &[usize],
+    mut h: MatMut<'_, f64>,
+    par: Par,
+    rec: &mut R,
+) -> Result<(), CoreError> {
+    rec.time(Phase::Gram, || {
+        gather_down(kernel, index, h.as_mut(), par);
+        gather_across(kernel, index, h, par);
+    });
+    Ok(())
 }
 
 /// Rows of the block's H one parallel task fills in [`gather_across`].
@@ -448,6 +537,39 @@ mod tests {
         }
         let one = score_labels(x.view(), labels.view(), 1, &mut NoTiming).unwrap();
         assert_eq!(one, (all, ridge), "threads changed a bit");
+    }
+
+    #[test]
+    fn cached_predictions_are_the_bits_of_built_ones_on_any_threads() {
+        let x = sample(90, 5);
+        let upper = gram_upper(x.view(), 1).unwrap();
+        let index: Vec<usize> = (0..90).filter(|i| i % 3 != 1).collect();
+        let targets = Array2::from_shape_fn(
+            (index.len(), 3),
+            |(i, c)| {
+                if i % 3 == c {
+                    1.0
+                } else {
+                    -1.0
+                }
+            },
+        );
+        let block = x.select(ndarray::Axis(0), &index);
+        let want = predict(block.view(), targets.view(), 1, &mut NoTiming).unwrap();
+        assert_eq!(want.0.len(), index.len() * 3);
+        for threads in [1, 2, 3] {
+            let built = predict(block.view(), targets.view(), threads, &mut NoTiming).unwrap();
+            let cached =
+                predict_cached(upper.view(), &index, targets.view(), threads, &mut NoTiming)
+                    .unwrap();
+            assert_eq!(built, want, "{threads} threads");
+            assert_eq!(cached, want, "{threads} threads, cached");
+        }
+        let nan = Array2::from_elem((index.len(), 1), f64::NAN);
+        let err = predict(block.view(), nan.view(), 1, &mut NoTiming).unwrap_err();
+        assert!(err.to_string().contains("targets must be finite"), "{err}");
+        let short = Array2::<f64>::zeros((3, 1));
+        assert!(predict_cached(upper.view(), &index, short.view(), 1, &mut NoTiming).is_err());
     }
 
     #[test]

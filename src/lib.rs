@@ -106,8 +106,30 @@ fn labelled_terms_array<'py>(
     Ok(PyArray3::from_owned_array(py, terms))
 }
 
+/// Row indices from Python, refused when negative.
+fn row_indices(index: PyReadonlyArray1<'_, i64>) -> PyResult<Vec<usize>> {
+    index
+        .as_array()
+        .iter()
+        .map(|&i| usize::try_from(i))
+        .collect::<Result<_, _>>()
+        .map_err(|_| PyValueError::new_err("row indices must not be negative"))
+}
+
+/// A `k x m` row-major vector of predictions as a (k, m) array.
+fn predictions_array(
+    py: Python<'_>,
+    flat: Vec<f64>,
+    k: usize,
+    m: usize,
+) -> PyResult<Bound<'_, PyArray2<f64>>> {
+    let out =
+        Array2::from_shape_vec((k, m), flat).map_err(|e| InternalError::new_err(e.to_string()))?;
+    Ok(PyArray2::from_owned_array(py, out))
+}
+
 macro_rules! bind_dtype {
-    ($t:ty, $score:ident, $profile:ident, $labels:ident, $gram:ident, $complexity:ident) => {
+    ($t:ty, $score:ident, $profile:ident, $labels:ident, $predict:ident, $gram:ident, $complexity:ident) => {
         /// Scores the last `n_pos` rows of the block `x` against the rows before them.
         ///
         /// `precision`: "double" or "mixed". Returns (terms, ridge, fallback): terms is
@@ -175,6 +197,24 @@ macro_rules! bind_dtype {
             Ok((labelled_terms_array(py, all, k)?, ridge))
         }
 
+        /// Leave-one-out predictions of the kernel regressor on the rows of `x` for each
+        /// column of `targets` (k x m): a (k, m) array, and the ridge the factorisation needed.
+        #[pyfunction]
+        #[pyo3(signature = (x, targets, threads=0))]
+        fn $predict<'py>(
+            py: Python<'py>,
+            x: PyReadonlyArray2<'py, $t>,
+            targets: PyReadonlyArray2<'py, f64>,
+            threads: usize,
+        ) -> PyResult<(Bound<'py, PyArray2<f64>>, f64)> {
+            let x = x.as_array();
+            let targets = targets.as_array();
+            let (k, m) = targets.dim();
+            let (flat, ridge) =
+                run_detached(py, || block::predict(x, targets, threads, &mut NoTiming))?;
+            Ok((predictions_array(py, flat, k, m)?, ridge))
+        }
+
         /// The arc-cosine kernel matrix H of the rows of `x`: all of it, or with `whole=False`
         /// only the entries on and right of the diagonal (0 elsewhere), which is what
         /// `score_cached` reads and costs less to build.
@@ -220,6 +260,7 @@ bind_dtype!(
     score_block_f32,
     profile_block_f32,
     score_block_labels_f32,
+    predict_f32,
     gram_f32,
     complexity_f32
 );
@@ -228,6 +269,7 @@ bind_dtype!(
     score_block_f64,
     profile_block_f64,
     score_block_labels_f64,
+    predict_f64,
     gram_f64,
     complexity_f64
 );
@@ -244,18 +286,34 @@ fn score_cached<'py>(
     n_pos: usize,
     threads: usize,
 ) -> PyResult<(Bound<'py, PyArray2<f64>>, f64, bool)> {
-    let index: Vec<usize> = index
-        .as_array()
-        .iter()
-        .map(|&i| usize::try_from(i))
-        .collect::<Result<_, _>>()
-        .map_err(|_| PyValueError::new_err("row indices must not be negative"))?;
+    let index = row_indices(index)?;
     let kernel = kernel.as_array();
     let out = run_detached(py, || {
         block::score_cached(kernel, &index, n_pos, threads, &mut NoTiming)
     })?;
     let (ridge, fallback) = (out.ridge, out.fallback);
     Ok((terms_array(py, out)?, ridge, fallback))
+}
+
+/// `predict_f64` for the rows `index` of X, their H gathered from `kernel` (as `score_cached`
+/// does): the same bits. Returns (predictions (k, m), ridge).
+#[pyfunction]
+#[pyo3(signature = (kernel, index, targets, threads=0))]
+fn predict_cached<'py>(
+    py: Python<'py>,
+    kernel: PyReadonlyArray2<'py, f64>,
+    index: PyReadonlyArray1<'py, i64>,
+    targets: PyReadonlyArray2<'py, f64>,
+    threads: usize,
+) -> PyResult<(Bound<'py, PyArray2<f64>>, f64)> {
+    let index = row_indices(index)?;
+    let kernel = kernel.as_array();
+    let targets = targets.as_array();
+    let (k, m) = targets.dim();
+    let (flat, ridge) = run_detached(py, || {
+        block::predict_cached(kernel, &index, targets, threads, &mut NoTiming)
+    })?;
+    Ok((predictions_array(py, flat, k, m)?, ridge))
 }
 
 #[pymodule]
@@ -267,6 +325,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(score_block_labels_f32, m)?)?;
     m.add_function(wrap_pyfunction!(score_block_labels_f64, m)?)?;
     m.add_function(wrap_pyfunction!(score_cached, m)?)?;
+    m.add_function(wrap_pyfunction!(predict_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(predict_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(predict_cached, m)?)?;
     m.add_function(wrap_pyfunction!(gram_f32, m)?)?;
     m.add_function(wrap_pyfunction!(gram_f64, m)?)?;
     m.add_function(wrap_pyfunction!(complexity_f32, m)?)?;

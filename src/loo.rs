@@ -134,6 +134,46 @@ pub fn label_scores<R: Recorder>(
     Ok((found, ridge))
 }
 
+/// Leave-one-out predictions of the kernel regressor for every row and every column of
+/// `targets` (`k x m`), from one factorisation of the kernel `build` writes; returns them as a
+/// `k x m` row-major vector, with the ridge used.
+///
+/// With G = H⁻¹ and A = G Y, the regressor fitted to every row but i predicts
+/// `f_ic = Y_ic − A_ic / G_ii` for row i (the score's `b = α_i − G_ii y_i`, column by column):
+/// m solves and the whole diagonal of G (k³/3 flops, once) give all k·m of them.
+pub fn predictions<R: Recorder>(
+    h: MatMut<'_, f64>,
+    targets: ArrayView2<'_, f64>,
+    par: Par,
+    build: impl FnMut(MatMut<'_, f64>, &mut R) -> Result<(), CoreError>,
+    rec: &mut R,
+) -> Result<(Vec<f64>, f64), CoreError> {
+    let (k, m) = targets.dim();
+    if k == 0 || h.nrows() != k || h.ncols() != k {
+        return Err(CoreError::Shape(format!(
+            "{k} rows of targets for a block of {}",
+            h.nrows()
+        )));
+    }
+    let mut found = Vec::new();
+    let accept = |l: MatRef<'_, f64>, rec: &mut R| {
+        let diag = rec.time(Phase::Inverse, || trailing_inverse_diagonal(l, k, par));
+        let mut out = vec![0.0; k * m];
+        for (c, y) in targets.columns().into_iter().enumerate() {
+            let y = y.to_vec();
+            let alpha = rec.time(Phase::Solve, || solve(l, &y, par));
+            for i in 0..k {
+                out[i * m + c] = y[i] - alpha[i] / diag[i];
+            }
+        }
+        let ok = diag.iter().all(|&d| d > 0.0) && out.iter().all(|v| v.is_finite());
+        found = out;
+        ok
+    };
+    let ridge = factor_with_ridge(h, par, build, accept, rec)?;
+    Ok((found, ridge))
+}
+
 /// yᵀ H⁻¹ y = ‖L⁻¹ y‖² for every column y of `labels` (`k x m`), from one factorisation of the
 /// kernel `build` writes; returns the m values with the relative ridge used.
 pub fn complexity(

@@ -10,6 +10,9 @@ __all__ = [
     "score_block_labels_f32",
     "score_block_labels_f64",
     "score_cached",
+    "predict_f32",
+    "predict_f64",
+    "predict_cached",
     "gram_f32",
     "gram_f64",
     "complexity_f32",
@@ -47,6 +50,13 @@ def score_block_labels_f32(
     x: npt.NDArray[np.float32], labels: _F64, threads: int = 0
 ) -> tuple[_F64, float]: ...
 def score_block_labels_f64(x: _F64, labels: _F64, threads: int = 0) -> tuple[_F64, float]: ...
+def predict_f32(
+    x: npt.NDArray[np.float32], targets: _F64, threads: int = 0
+) -> tuple[_F64, float]: ...
+def predict_f64(x: _F64, targets: _F64, threads: int = 0) -> tuple[_F64, float]: ...
+def predict_cached(
+    kernel: _F64, index: npt.NDArray[np.int64], targets: _F64, threads: int = 0
+) -> tuple[_F64, float]: ...
 def gram_f32(x: npt.NDArray[np.float32], threads: int = 0, whole: bool = True) -> _F64: ...
 def gram_f64(x: _F64, threads: int = 0, whole: bool = True) -> _F64: ...
 def complexity_f32(
