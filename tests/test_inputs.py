@@ -183,7 +183,7 @@ def test_bad_y_is_refused_before_work(no_heavy_work, y, error, message):
         (dict(max_block=64.0), TypeError, r"max_block must be an integer, got 64.0"),
         (dict(max_block=3, ratio="all"), ValueError, r"class of 6 .* at most 3 rows"),
         (dict(seed=-1), ValueError, r"seed must be at least 0, got -1"),
-        (dict(seed=0.5), TypeError, r"seed must be an integer, got 0.5"),
+        (dict(seed=0.5), TypeError, r"seed must be an integer, None or .*, got 0.5"),
         (dict(n_jobs=0), ValueError, r"n_jobs must be a positive integer, -1 or None, got 0"),
         (dict(precision="bogus"), ValueError, r"precision must be one of .*got 'bogus'"),
         (dict(precision=None), ValueError, r"precision must be one of .*got None"),

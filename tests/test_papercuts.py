@@ -3,6 +3,9 @@ do before any arithmetic, or accepted as scikit-learn and torch users pass it.""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -197,6 +200,89 @@ def test_a_missing_labels_or_scores_file_is_named(tmp_path):
         read_labels(tmp_path / "labels.txt")
     with pytest.raises(FileNotFoundError, match=r"scores path .*s\.npy' does not exist"):
         read_scores(tmp_path / "s.npy")
+
+
+# Seeds as scikit-learn users pass them.
+
+
+def test_seed_none_draws_a_seed_the_result_reports():
+    X, y = data()
+    first = cgfast.score(X, y, seed=None, repeats=2, return_terms=True)
+    assert isinstance(first.seed, int) and first.seed >= 0
+    again = cgfast.score(X, y, seed=first.seed, repeats=2, return_terms=True)
+    assert np.array_equal(again.score, first.score) and again.seed == first.seed
+    assert cgfast.score(X, y, repeats=2, return_terms=True).seed == 0
+
+
+@pytest.mark.parametrize(
+    "make,draw",
+    [
+        (np.random.default_rng, lambda r: int(r.integers(2**32))),
+        (np.random.RandomState, lambda r: int(r.randint(0, 2**32, dtype=np.int64))),
+    ],
+    ids=["Generator", "RandomState"],
+)
+def test_a_numpy_generator_gives_the_seed_it_draws(make, draw):
+    X, y = data()
+    terms = cgfast.score(X, y, seed=make(5), repeats=2, return_terms=True)
+    assert terms.seed == draw(make(5))
+    assert np.array_equal(terms.score, cgfast.score(X, y, seed=terms.seed, repeats=2))
+
+
+def test_a_drawn_seed_cannot_resume_a_checkpoint(no_heavy_work, tmp_path):
+    X, y = data()
+    with pytest.raises(ValueError, match=r"seed=None .* never resume the checkpoint"):
+        cgfast.score(X, y, seed=None, checkpoint=tmp_path)
+    for seed in (None, np.random.default_rng(0)):
+        with pytest.raises(ValueError, match=r"score_part needs an int seed"):
+            cgfast.score_part(X, y, checkpoint=tmp_path, part=0, parts=2, seed=seed)
+
+
+def test_assemble_reports_the_seed(tmp_path):
+    X, y = data()
+    for part in range(2):
+        cgfast.score_part(X, y, checkpoint=tmp_path, part=part, parts=2, repeats=2, seed=9)
+    assert cgfast.assemble(tmp_path, return_terms=True).seed == 9
+
+
+def cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "cgfast", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_cli_prints_the_seed_it_drew(tmp_path):
+    X, y = data()
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y[:, None])
+    run = cli(
+        "score", "X.npy", "y.npy", "--seed", "random", "--repeats", "2", "-o", "a.npy", cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    seed = re.search(r", seed (\d+) \(drawn; --seed \1 repeats this run\) -> a\.npy", run.stdout)
+    assert seed, run.stdout
+    again = cli(
+        "score", "X.npy", "y.npy", "--seed", seed[1], "--repeats", "2", "-o", "b.npy", cwd=tmp_path
+    )
+    assert again.returncode == 0 and "drawn" not in again.stdout
+    assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+    refused = cli(
+        "score",
+        "X.npy",
+        "y.npy",
+        "--seed",
+        "random",
+        "--checkpoint",
+        "ck",
+        "-o",
+        "c.npy",
+        cwd=tmp_path,
+    )
+    assert refused.returncode == 2 and "give --seed INT" in refused.stderr
 
 
 # Tensors.

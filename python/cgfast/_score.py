@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from typing import Any
@@ -26,7 +27,7 @@ def score(
     *,
     ratio: Ratio = 1.0,
     repeats: int | str = "auto",
-    seed: int = 0,
+    seed: int | np.random.Generator | np.random.RandomState | None = 0,
     max_block: int | None = None,
     n_jobs: int | None = None,
     progress: bool = False,
@@ -66,8 +67,12 @@ def score(
         ranking's estimated stability (see ``stability``) reaches the target, or until
         ``max_repeats``. ``repeats=1`` is a quick look: its ranking of the bulk of the data
         (all but the most irregular examples) changes much from one seed to the next.
-    seed : int, default 0
-        Seed of every random draw; same seed, same scores, to the bit.
+    seed : int, None, numpy.random.Generator or numpy.random.RandomState, default 0
+        Seed of every random draw; same seed, same scores, to the bit. As scikit-learn's
+        ``random_state``: ``None`` draws a fresh seed and a ``Generator`` or ``RandomState``
+        draws one from itself. The seed used is ``ScoreTerms.seed`` (``return_terms=True``);
+        the plain scores carry no seed, so ask for the terms to repeat a run with a drawn seed.
+        A ``checkpoint`` needs a seed that a rerun can give again, so not ``None``.
     max_block : int, optional
         Most rows in one block. Default: as large as half the available memory allows, up to
         2048 (smaller blocks with more repeats are steadier at equal cost; see the README).
@@ -86,7 +91,7 @@ def score(
         Show a progress bar over the blocks, weighted by their arithmetic, on stderr.
     return_terms : bool, default False
         Return a :class:`ScoreTerms` (``score``, ``a2``, ``ab``, ``b2``, and the run's
-        ``stability`` and ``repeats``) instead of the scores.
+        ``stability``, ``repeats`` and ``seed``) instead of the scores.
     sampler : {"cover", "independent"}, default "cover"
         How negatives are drawn: ``"cover"`` spreads each class's pool of other-class examples
         evenly over repeats and chunks; ``"independent"`` draws every block afresh (the only
@@ -124,6 +129,11 @@ def score(
     >>> s.shape
     (60,)
     """
+    if seed is None and checkpoint is not None:
+        raise ValueError(
+            "seed=None draws a new seed on every call, so a rerun could never resume the "
+            "checkpoint: pass an int seed"
+        )
     options = Options.pick(locals())
     executor: Any = LocalExecutor()
     if client is not None:
@@ -132,7 +142,10 @@ def score(
         X, executor = check_cluster_input(X), DaskExecutor(client)
     run = prepare(X, y, options, fingerprint=checkpoint is not None)
     outcome = complete(run, executor, checkpoint=checkpoint, progress=progress)
-    return assemble(outcome.results, run.rows.n, outcome.repeats, return_terms)
+    result = assemble(outcome.results, run.rows.n, outcome.repeats, return_terms)
+    if isinstance(result, ScoreTerms):
+        return dataclasses.replace(result, seed=run.options.seed)
+    return result
 
 
 def _two_class_block(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -55,6 +55,7 @@ class ScoreTerms:
     b2: np.ndarray
     stability: float | None = None
     repeats: int | None = None
+    seed: int | None = None  # the seed the run used (drawn when seed=None was passed)
 
 
 @dataclass

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+import numpy as np
+
 Ratio = Union[float, str]
 
 # "double": float64 throughout; "mixed": float32 where the ranking allows it (see the README).
@@ -37,6 +39,32 @@ def check_count(name: str, value: object, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}")
     return int(value)
+
+
+def check_seed(seed: object) -> int:
+    """A seed as scikit-learn's ``random_state`` takes it, as the non-negative int the run uses.
+
+    An int is kept; ``None`` draws a fresh seed from the operating system's entropy; a NumPy
+    ``Generator`` or ``RandomState`` draws one from itself (advancing it). The int is what a
+    checkpoint records and :class:`cgfast.ScoreTerms` reports, so the run can be repeated.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_seed(7), check_seed(np.random.default_rng(0)) == check_seed(np.random.default_rng(0))
+    (7, True)
+    """
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(2**32))
+    if isinstance(seed, np.random.RandomState):
+        return int(seed.randint(0, 2**32, dtype=np.int64))
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(
+            f"seed must be an integer, None or a numpy Generator or RandomState, got {seed!r}"
+        )
+    return check_count("seed", seed, 0)
 
 
 def check_n_jobs(n_jobs: object) -> int | None:
@@ -85,7 +113,8 @@ class Options:
 
     Every public entry point (``score``, ``score_part``, ``find_label_issues``, the CLI) builds
     one of these; the engine, the checkpoint manifest and the Dask tasks read it. Invalid values
-    raise ``TypeError`` or ``ValueError`` naming the option.
+    raise ``TypeError`` or ``ValueError`` naming the option. ``seed`` may be given as None or a
+    NumPy ``Generator``/``RandomState`` (see :func:`check_seed`); it is always an int once made.
 
     Examples
     --------
@@ -111,7 +140,7 @@ class Options:
         checked = {
             "ratio": check_ratio(self.ratio),
             "repeats": check_repeats(self.repeats),
-            "seed": check_count("seed", self.seed, 0),
+            "seed": check_seed(self.seed),
             "precision": check_choice("precision", self.precision, PRECISIONS),
             "max_block": None
             if self.max_block is None

@@ -13,6 +13,7 @@ stability is still below the target and another submission is needed.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import os
 from collections.abc import Sequence
@@ -101,7 +102,8 @@ def score_part(
     """Scores part ``part`` of ``parts`` of the plan into ``checkpoint``; returns its block count.
 
     The scoring options are ``options``, or else ``arguments``, those of :func:`cgfast.score`
-    (ratio, repeats, seed, max_block, precision, n_jobs); they must be the same for every part.
+    (ratio, repeats, seed, max_block, precision, n_jobs); they must be the same for every part,
+    so ``seed`` must be an int.
 
     Examples
     --------
@@ -118,6 +120,12 @@ def score_part(
     if part >= parts:
         raise ValueError(f"part must be below parts={parts}, got {part}")
     if options is None:
+        seed = arguments.get("seed", 0)
+        if seed is None or isinstance(seed, (np.random.Generator, np.random.RandomState)):
+            raise ValueError(
+                f"score_part needs an int seed, got {seed!r}: every part must draw the same "
+                "blocks, and a seed drawn afresh in each part would not"
+            )
         options = Options(**arguments)
     elif arguments:
         raise TypeError(f"pass either options or {', '.join(arguments)}, not both")
@@ -161,4 +169,7 @@ def assemble(
             f"{len(missing)} of {len(wanted)} blocks are missing from {str(checkpoint)!r} "
             f"(first: {missing[0]}); run the unfinished parts again"
         )
-    return assemble_results(results[: done * per], n, done, return_terms)
+    result = assemble_results(results[: done * per], n, done, return_terms)
+    if isinstance(result, ScoreTerms):
+        return dataclasses.replace(result, seed=options.seed)
+    return result

@@ -49,6 +49,25 @@ class RepeatsType(click.ParamType):
         return number
 
 
+class SeedType(click.ParamType):
+    """A non-negative integer seed, or 'random' (None: the library draws one)."""
+
+    name = "seed"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is None or value == "random":
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = -1
+        if number < 0:
+            self.fail(f"must be a non-negative integer or 'random', got {value!r}", param, ctx)
+        return number
+
+
 class InputPath(click.Path):
     """An existing file or folder, or a glob of parquet files (left for ``_files`` to expand)."""
 
@@ -167,8 +186,9 @@ def scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 "--seed",
                 default=_DEFAULT["seed"],
                 show_default=True,
-                type=click.IntRange(min=0),
-                help="Seed of every random draw.",
+                type=SeedType(),
+                metavar="INT|random",
+                help="Seed of every random draw; 'random' draws one and prints it.",
             ),
             click.option(
                 "--max-block",

@@ -91,6 +91,11 @@ def score(
     share of the blocks into the --checkpoint directory (one task of a job array) and write no
     scores.
     """
+    if scoring["seed"] is None and checkpoint is not None:
+        raise click.UsageError(
+            "--seed random draws a new seed on every run, so a rerun could never resume "
+            "--checkpoint: give --seed INT"
+        )
     if (part is None) != (parts is None):
         raise click.UsageError("--part and --parts go together")
     if part is not None and parts is not None:
@@ -112,7 +117,7 @@ def score(
     options = library(Options.pick, scoring)
     share = None if part is None or parts is None else (part, parts)
     table = output is not None and output.suffix.lower() in TABLE_FORMATS
-    result, summary, _ = run_score(
+    result, summary, used = run_score(
         data,
         labels,
         options,
@@ -121,6 +126,8 @@ def score(
         return_terms=terms or table,
         part=share,
     )
+    if scoring["seed"] is None:
+        summary += f", seed {used.seed} (drawn; --seed {used.seed} repeats this run)"
     if result is None:
         click.echo(f"cgfast score: {summary} -> {checkpoint}")
         return
