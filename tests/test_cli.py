@@ -127,11 +127,11 @@ def test_prune_matches_the_library(files):
     assert "kept 63 of 90" in result.stdout
     kept = np.load(tmp / "k.npy")
     assert kept.dtype == np.int64
-    np.testing.assert_array_equal(kept, cgfast.prune(scores, y, keep=0.7))
+    np.testing.assert_array_equal(kept, cgfast.prune(scores, y, keep=0.7, strategy="keep-hard"))
     ok(cgfast_cli("prune", "s.npy", "table.csv", "--y-key", "label", "--keep", "0.5",
                   "--drop", "hard", "-o", "h.npy", cwd=tmp))  # fmt: skip
     np.testing.assert_array_equal(
-        np.load(tmp / "h.npy"), cgfast.prune(scores, y, keep=0.5, drop="hard")
+        np.load(tmp / "h.npy"), cgfast.prune(scores, y, keep=0.5, strategy="keep-easy")
     )
 
 

@@ -1,4 +1,4 @@
-"""Rankings, per-class pruning and the label-issue finder (cgfast.rank)."""
+"""Rankings and the label-issue finder (cgfast.rank); pruning is tests/test_prune.py."""
 
 from __future__ import annotations
 
@@ -6,10 +6,6 @@ import numpy as np
 import pytest
 
 import cgfast
-
-
-def kept_count(keep, size):
-    return max(1, int(np.floor(keep * size + 0.5)))
 
 
 def test_rank_is_highest_first_with_ties_by_index():
@@ -24,58 +20,6 @@ def test_rank_within_class():
     assert list(ranked) == ["a", "b"]
     assert ranked["a"].tolist() == [1, 5, 4]
     assert ranked["b"].tolist() == [3, 0, 2]
-
-
-@pytest.mark.parametrize("keep", [0.1, 0.25, 0.5, 0.7, 0.999, 1.0])
-@pytest.mark.parametrize("drop", ["easy", "hard"])
-def test_prune_keeps_the_fraction_of_every_class(keep, drop):
-    rng = np.random.default_rng(3)
-    sizes = {0: 1, 1: 2, 2: 7, 3: 40, 4: 153}
-    y = rng.permutation(np.repeat(list(sizes), list(sizes.values())))
-    scores = rng.normal(size=len(y))
-    kept = cgfast.prune(scores, y, keep=keep, drop=drop)
-    assert np.array_equal(kept, np.unique(kept))
-    for label, size in sizes.items():
-        members = np.flatnonzero(y == label)
-        mine = np.intersect1d(kept, members)
-        assert len(mine) == kept_count(keep, size)
-        rest = np.setdiff1d(members, mine)
-        if rest.size:
-            if drop == "easy":
-                assert scores[mine].min() >= scores[rest].max()
-            else:
-                assert scores[mine].max() <= scores[rest].min()
-
-
-def test_prune_rounds_half_up_and_keeps_one():
-    y = np.repeat([0, 1, 2], [3, 10, 2])
-    kept = cgfast.prune(np.zeros(15), y, keep=0.5)
-    assert np.bincount(y[kept]).tolist() == [2, 5, 1]
-    assert np.bincount(y[cgfast.prune(np.zeros(15), y, keep=0.01)]).tolist() == [1, 1, 1]
-
-
-@pytest.mark.parametrize("drop", ["easy", "hard"])
-def test_prune_breaks_ties_by_lower_index(drop):
-    scores = np.array([1.0, 5.0, 5.0, 5.0, 5.0, 9.0, 0.0, 0.0, 0.0, 0.0, 4.0, 4.0, 4.0])
-    y = np.array([0] * 10 + [1] * 3)
-    kept = cgfast.prune(scores, y, keep=0.3, drop=drop)
-    assert kept.tolist() == ([1, 2, 5, 10] if drop == "easy" else [6, 7, 8, 10])
-    again = cgfast.prune(scores, y, keep=0.3, drop=drop)
-    assert np.array_equal(kept, again)
-
-
-@pytest.mark.parametrize(
-    "kwargs, error, match",
-    [
-        (dict(keep=0.0), ValueError, "keep"),
-        (dict(keep=1.5), ValueError, "keep"),
-        (dict(keep="half"), TypeError, "keep"),
-        (dict(keep=0.5, drop="middle"), ValueError, "drop"),
-    ],
-)
-def test_prune_rejects_bad_arguments(kwargs, error, match):
-    with pytest.raises(error, match=match):
-        cgfast.prune(np.zeros(4), [0, 0, 1, 1], **kwargs)
 
 
 def test_bad_scores_are_rejected_with_the_index():

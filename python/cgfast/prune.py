@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import numpy.typing as npt
@@ -10,60 +11,199 @@ import numpy.typing as npt
 from ._labels import encode_labels
 from .rank import _check_scores, _descending
 
-DROPS = ("easy", "hard")
+STRATEGIES = ("coverage", "keep-hard", "keep-easy")
+BINS = 50
+DROPS = {"easy": "keep-hard", "hard": "keep-easy"}  # the old ``drop=`` keyword, onto strategy
+
+
+def _check_fraction(name: str, value: object, *, low_open: bool) -> float:
+    interval = "(0, 1]" if low_open else "[0, 1)"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a fraction in {interval}, got {value!r}")
+    inside = 0 < value <= 1 if low_open else 0 <= value < 1
+    if not inside:
+        raise ValueError(f"{name} must be a fraction in {interval}, got {value!r}")
+    return float(value)
+
+
+def _check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be a non-negative integer, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def _strategy(strategy: str | None, drop: str | None) -> str:
+    if drop is not None:
+        if strategy is not None:
+            raise TypeError("pass strategy or the older drop, not both")
+        if drop not in DROPS:
+            raise ValueError(f"drop must be one of {tuple(DROPS)}, got {drop!r}")
+        warnings.warn(
+            f'prune(drop="{drop}") is strategy="{DROPS[drop]}"; drop will be removed',
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return DROPS[drop]
+    if strategy is None:
+        return "coverage"
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    return strategy
+
+
+def _coverage_cut(keep: float) -> float:
+    """The default ``beta`` of the coverage strategy: the fraction of each class cut from the top.
+
+    More is cut when less is kept, as CCS does; ``benches/pruning.py --sweep`` measures it.
+    """
+    return 0.0 if keep >= 0.5 else 0.1
+
+
+def _budgets(counts: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
+    """Splits ``total`` over bins holding ``counts`` as evenly as the counts allow.
+
+    Water-filling: every bin gets ``min(count, level)`` for the highest level that fits, and
+    the few left over go one each to bins that still have room, drawn at random.
+    """
+    low, high = 0, int(counts.max())
+    while low < high:  # the largest level whose capped sum fits in total
+        mid = (low + high + 1) // 2
+        if np.minimum(counts, mid).sum() <= total:
+            low = mid
+        else:
+            high = mid - 1
+    level = low
+    budgets = np.minimum(counts, level)
+    left = total - int(budgets.sum())
+    if left:
+        room = np.flatnonzero(counts > level)
+        budgets[rng.choice(room, size=left, replace=False)] += 1
+    return budgets
+
+
+def _coverage(
+    members: np.ndarray, values: np.ndarray, count: int, beta: float, bins: int, rng
+) -> np.ndarray:
+    """Coverage-centric selection within one class: ``members`` sorted highest score first."""
+    cut = min(int(np.floor(beta * len(members) + 0.5)), len(members) - count)
+    pool = members[cut:]
+    lows = values[pool]
+    low, high = lows.min(), lows.max()
+    if high > low:
+        strata = np.minimum(((lows - low) / (high - low) * bins).astype(np.int64), bins - 1)
+    else:
+        strata = np.zeros(len(pool), dtype=np.int64)
+    counts = np.bincount(strata, minlength=bins)
+    budgets = _budgets(counts, count, rng)
+    kept = [
+        rng.choice(pool[strata == b], size=budgets[b], replace=False)
+        for b in np.flatnonzero(budgets)
+    ]
+    return np.concatenate(kept)
 
 
 def prune(
-    scores: npt.ArrayLike, y: npt.ArrayLike, *, keep: float, drop: str = "easy"
+    scores: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    keep: float,
+    strategy: str | None = None,
+    beta: float | None = None,
+    bins: int | None = None,
+    seed: int = 0,
+    drop: str | None = None,
 ) -> np.ndarray:
-    """Per-class pruning, as in the paper's experiment: the indices of the examples to keep.
+    """Per-class pruning: the indices of the examples to keep.
 
-    Each class is sorted by score on its own. ``drop="easy"`` keeps the highest-scored
-    ``keep`` fraction of every class (low scores are easy, redundant examples);
-    ``drop="hard"`` keeps the lowest-scored fraction instead.
+    Each class is pruned on its own, and a class of ``m`` examples keeps
+    ``floor(keep * m + 1/2)`` of them (rounding half up), and at least one.
 
-    A class of ``m`` examples keeps ``floor(keep * m + 1/2)`` of them (rounding half up), and at
-    least one. Among equal scores the example with the lower index is kept first, whichever
-    end is dropped.
+    Strategies:
+
+    - ``"coverage"`` (the default): coverage-centric selection (Zheng et al., ICLR 2023). Cut
+      the ``beta`` fraction of the class with the highest scores (the likely label errors and
+      outliers), split the range of the remaining scores into ``bins`` bins of equal width,
+      give each bin an equal share of the budget (a bin with fewer examples than its share
+      keeps them all and passes the rest on), and draw each bin's share at random (``seed``).
+      The kept set covers easy and hard examples alike, so it does not lose to random pruning
+      when little is kept, as ``"keep-hard"`` does.
+    - ``"keep-hard"``: keep the highest-scored examples (drop the easy, redundant ones), as in
+      the paper's pruning experiment. Good when most is kept; it falls behind random pruning
+      when under about half is kept.
+    - ``"keep-easy"``: keep the lowest-scored examples.
 
     Parameters
     ----------
     scores : array-like of shape (n,)
-        One finite score per example.
+        One finite score per example, high = hard, e.g. from :func:`cgfast.score`.
     y : array-like of shape (n,)
         Labels.
     keep : float
         Fraction of each class to keep, in (0, 1].
-    drop : {"easy", "hard"}, default "easy"
-        Which end of each class's ranking to remove.
+    strategy : {"coverage", "keep-hard", "keep-easy"}, default "coverage"
+        Which examples of each class to keep.
+    beta : float, optional
+        Coverage only: the fraction of each class cut from the top before sampling, in
+        [0, 1). Never more than ``1 - keep`` is cut. Default: 0 when at least half is kept,
+        0.1 below.
+    bins : int, optional
+        Coverage only: the number of equal-width score bins, default 50.
+    seed : int, default 0
+        Coverage only: seeds the draw within bins; the same seed gives the same indices.
+    drop : {"easy", "hard"}, optional
+        The older spelling, deprecated: ``drop="easy"`` is ``strategy="keep-hard"``,
+        ``drop="hard"`` is ``strategy="keep-easy"``.
 
     Returns
     -------
     numpy.ndarray of int
         Indices of the kept examples, in increasing order (ready for ``X[kept]``).
 
+    Raises
+    ------
+    ValueError, TypeError
+        For a bad argument, before any work. ``beta`` or ``bins`` with a strategy other than
+        ``"coverage"`` is a TypeError.
+
     Examples
     --------
     >>> import cgfast
     >>> scores = [0.1, 0.9, 0.5, 0.2, 0.8, 0.7]
-    >>> cgfast.prune(scores, [0, 0, 0, 1, 1, 1], keep=2 / 3).tolist()
+    >>> cgfast.prune(scores, [0, 0, 0, 1, 1, 1], keep=2 / 3, strategy="keep-hard").tolist()
     [1, 2, 4, 5]
-    >>> cgfast.prune(scores, [0, 0, 0, 1, 1, 1], keep=2 / 3, drop="hard").tolist()
+    >>> cgfast.prune(scores, [0, 0, 0, 1, 1, 1], keep=2 / 3, strategy="keep-easy").tolist()
     [0, 2, 3, 5]
+    >>> len(cgfast.prune(scores, [0, 0, 0, 1, 1, 1], keep=2 / 3))  # coverage: 2 of each class
+    4
     """
     values = _check_scores(scores)
-    if isinstance(keep, bool) or not isinstance(keep, numbers.Real):
-        raise TypeError(f"keep must be a fraction in (0, 1], got {keep!r}")
-    if not 0 < keep <= 1:
-        raise ValueError(f"keep must be a fraction in (0, 1], got {keep!r}")
-    if drop not in DROPS:
-        raise ValueError(f"drop must be one of {DROPS}, got {drop!r}")
+    keep = _check_fraction("keep", keep, low_open=True)
+    strategy = _strategy(strategy, drop)
+    if strategy != "coverage" and (beta is not None or bins is not None):
+        raise TypeError(f"beta and bins are for the coverage strategy only, not {strategy!r}")
+    beta = _coverage_cut(keep) if beta is None else _check_fraction("beta", beta, low_open=False)
+    bins = BINS if bins is None else _check_positive_int("bins", bins)
+    seed = _check_seed(seed)
     _, codes = encode_labels(y, len(values))
-    order = _descending(values if drop == "easy" else -values)
+    order = _descending(values if strategy != "keep-easy" else -values)
     ordered_codes = codes[order]
     kept = []
     for c in range(int(codes.max()) + 1):
         members = order[ordered_codes == c]
         count = max(1, int(np.floor(keep * len(members) + 0.5)))
-        kept.append(members[:count])
+        if strategy == "coverage":
+            rng = np.random.default_rng([seed, c])
+            kept.append(_coverage(members, values, count, beta, bins, rng))
+        else:
+            kept.append(members[:count])
     return np.sort(np.concatenate(kept))
