@@ -285,6 +285,44 @@ def test_the_cli_prints_the_seed_it_drew(tmp_path):
     assert refused.returncode == 2 and "give --seed INT" in refused.stderr
 
 
+# The advice of the StabilityWarning at the cap.
+
+
+def cap_warning(**kwargs):
+    X, y = data(n=60)
+    with pytest.warns(cgfast.StabilityWarning) as caught:
+        cgfast.score(X, y, stability=0.999, max_repeats=4, **kwargs)
+    return str(caught[0].message)
+
+
+def test_at_the_cap_whole_class_blocks_are_not_told_to_grow():
+    message = cap_warning()
+    assert "larger blocks" not in message.replace("larger blocks cannot help", "")
+    assert "every block already holds a whole class" in message
+    assert re.search(
+        r"raise max_repeats \(Spearman–Brown puts the target at about \d+ repeats", message
+    )
+    reached = float(re.search(r"estimated stability of (0\.\d+)", message)[1])
+    accept = float(re.search(r"stability=(0\.\d\d) stops there", message)[1])
+    assert accept <= reached
+    assert "understate" in message
+    assert "understate" not in cap_warning(sampler="independent")
+
+
+def test_at_the_cap_chunked_classes_may_raise_max_block():
+    message = cap_warning(max_block=16)
+    assert "raise max_block above 16" in message and "whole class" not in message
+
+
+def test_following_the_cap_advice_silences_the_warning():
+    X, y = data(n=60)
+    message = cap_warning()
+    accept = re.search(r"stability=(0\.\d\d) stops there", message)[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cgfast.StabilityWarning)
+        cgfast.score(X, y, stability=float(accept), max_repeats=4)
+
+
 # Tensors.
 
 

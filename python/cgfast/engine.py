@@ -37,7 +37,7 @@ from ._threads import resolve_threads
 from .checkpoint import BlockResult, Checkpoint
 from .options import Options
 from .plan import Block, plan_blocks
-from .stability import repeats_for, split_half
+from .stability import advice_at_cap, repeats_for, split_half
 
 
 @dataclass(frozen=True)
@@ -578,6 +578,20 @@ def pending_round(
     return done, None, stability
 
 
+def cap_advice(run: Run, stability: float | None, repeats: int) -> str:
+    """What to do when ``repeats="auto"`` stopped at the cap, for this run's blocks."""
+    whole = all(block.chunk == 0 for block in run.blocks)
+    options = run.options
+    return advice_at_cap(
+        options.stability,
+        stability,
+        repeats,
+        whole_classes=whole,
+        max_block=int(options.max_block or 0),
+        sampler=options.sampler,
+    )
+
+
 @dataclass
 class Outcome:
     """The blocks a run scored and what they add up to: ``repeats`` used and their stability."""
@@ -619,7 +633,7 @@ def complete(
         warnings.warn(
             f"repeats='auto' stopped at max_repeats={done} with an estimated stability of "
             f"{0.0 if stability is None else stability:.3f}, below the target "
-            f"{options.stability:g}; raise max_repeats, or use larger blocks",
+            f"{options.stability:g}; {cap_advice(run, stability, done)}",
             StabilityWarning,
             stacklevel=3,
         )

@@ -88,3 +88,46 @@ def repeats_for(target: float, stability: float | None, repeats: int) -> int:
         return repeats
     single = stability / (repeats - (repeats - 1) * stability)
     return math.ceil(target * (1 - single) / (single * (1 - target)))
+
+
+def advice_at_cap(
+    target: float,
+    stability: float | None,
+    repeats: int,
+    *,
+    whole_classes: bool,
+    max_block: int,
+    sampler: str,
+) -> str:
+    """What a run that reached ``max_repeats`` below ``target`` can do, as one clause.
+
+    At equal repeats larger blocks are steadier (the README's stability section), so raising
+    ``max_block`` helps only while classes are cut into chunks; more repeats always help.
+
+    Examples
+    --------
+    >>> advice_at_cap(0.95, 0.9, 32, whole_classes=True, max_block=2048, sampler="cover")[:56]
+    'every block already holds a whole class, so larger block'
+    """
+    more = (
+        f"raise max_repeats (Spearman–Brown puts the target at about "
+        f"{repeats_for(target, stability, repeats)} repeats)"
+    )
+    reached = math.floor(100 * (stability or 0.0)) / 100
+    accept = (
+        f", or accept what was reached (stability={reached:.2f} stops there without this warning)"
+        if reached > 0
+        else ""
+    )
+    if not whole_classes:
+        return (
+            f"{more}, or raise max_block above {max_block} where memory allows (classes are cut "
+            f"into chunks, and fewer, larger chunks are steadier per repeat){accept}"
+        )
+    low = (
+        "; with whole-class blocks the cover sampler's estimate tends to understate the stability"
+        if sampler == "cover"
+        else ""
+    )
+    whole = "every block already holds a whole class, so larger blocks cannot help"
+    return f"{whole}: {more}{accept}{low}"
