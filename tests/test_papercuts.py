@@ -330,3 +330,11 @@ def test_a_tensor_that_requires_grad_is_detached():
     X, y = data()
     want = cgfast.score(X, y, repeats=2)
     assert np.array_equal(cgfast.score(FakeTensor(X), FakeTensor(y), repeats=2), want)
+
+
+# Documentation.
+
+
+def test_score_says_how_to_read_it_as_a_data_value():
+    # Data-valuation frameworks read a low value as harmful; cgfast's high scores are the harmful.
+    assert "value of an example is ``-score``" in " ".join(cgfast.score.__doc__.split())

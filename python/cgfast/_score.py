@@ -118,6 +118,9 @@ def score(
     Returns
     -------
     numpy.ndarray of shape (n,), float64, or ScoreTerms
+        High = irregular, hard, likely mislabelled. Where a *data value* is wanted, low meaning
+        harmful and high meaning helpful (the convention of data-valuation frameworks), the
+        value of an example is ``-score``.
 
     Examples
     --------
