@@ -200,3 +200,12 @@ def test_bad_scores_and_labels_are_refused_with_the_value():
         cgfast.prune([0.0, np.inf], [0, 1], keep=0.5)
     with pytest.raises(TypeError, match="dtype"):
         cgfast.prune(["a", "b"], [0, 1], keep=0.5)
+
+
+def test_seed_takes_what_score_takes():
+    scores, y = awkward()
+    from_generator = cgfast.prune(scores, y, keep=0.3, seed=np.random.default_rng(4))
+    again = cgfast.prune(scores, y, keep=0.3, seed=np.random.default_rng(4))
+    np.testing.assert_array_equal(from_generator, again)
+    fresh = cgfast.prune(scores, y, keep=0.3, seed=None)
+    assert np.bincount(y[fresh]).tolist() == np.bincount(y[again]).tolist()

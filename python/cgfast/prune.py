@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._labels import encode_labels
+from .options import check_choice, check_count, check_seed
 from .rank import _check_scores, _descending
 
 STRATEGIES = ("coverage", "keep-hard", "keep-easy")
@@ -26,28 +27,11 @@ def _check_fraction(name: str, value: object, *, low_open: bool) -> float:
     return float(value)
 
 
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be a non-negative integer, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
 def _strategy(strategy: str | None, drop: str | None) -> str:
     if drop is not None:
         if strategy is not None:
             raise TypeError("pass strategy or the older drop, not both")
-        if drop not in DROPS:
-            raise ValueError(f"drop must be one of {tuple(DROPS)}, got {drop!r}")
+        check_choice("drop", drop, tuple(DROPS))
         warnings.warn(
             f'prune(drop="{drop}") is strategy="{DROPS[drop]}"; drop will be removed',
             DeprecationWarning,
@@ -56,9 +40,7 @@ def _strategy(strategy: str | None, drop: str | None) -> str:
         return DROPS[drop]
     if strategy is None:
         return "coverage"
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    return strategy
+    return check_choice("strategy", strategy, STRATEGIES)
 
 
 def _coverage_cut(keep: float) -> float:
@@ -120,7 +102,7 @@ def prune(
     strategy: str | None = None,
     beta: float | None = None,
     bins: int | None = None,
-    seed: int = 0,
+    seed: int | np.random.Generator | np.random.RandomState | None = 0,
     drop: str | None = None,
 ) -> np.ndarray:
     """Per-class pruning: the indices of the examples to keep.
@@ -158,8 +140,9 @@ def prune(
         0.1 below.
     bins : int, optional
         Coverage only: the number of equal-width score bins, default 50.
-    seed : int, default 0
-        Coverage only: seeds the draw within bins; the same seed gives the same indices.
+    seed : int, None, numpy Generator or RandomState, default 0
+        Coverage only: seeds the draw within bins, as :func:`cgfast.score`'s ``seed``; the same
+        int gives the same indices, ``None`` a fresh draw. The other strategies do not draw.
     drop : {"easy", "hard"}, optional
         The older spelling, deprecated: ``drop="easy"`` is ``strategy="keep-hard"``,
         ``drop="hard"`` is ``strategy="keep-easy"``.
@@ -192,8 +175,8 @@ def prune(
     if strategy != "coverage" and (beta is not None or bins is not None):
         raise TypeError(f"beta and bins are for the coverage strategy only, not {strategy!r}")
     beta = _coverage_cut(keep) if beta is None else _check_fraction("beta", beta, low_open=False)
-    bins = BINS if bins is None else _check_positive_int("bins", bins)
-    seed = _check_seed(seed)
+    bins = BINS if bins is None else check_count("bins", bins, 1)
+    seed = check_seed(seed)
     _, codes = encode_labels(y, len(values))
     order = _descending(values if strategy != "keep-easy" else -values)
     ordered_codes = codes[order]
