@@ -26,6 +26,7 @@ from .plan import Block, plan_blocks
 from .prune import prune
 from .rank import find_label_issues, rank
 from .report import write_report
+from .suggest import LabelSuggestions, suggest_labels
 
 __version__ = _version("cgfast")  # Cargo.toml's version, through the package metadata
 
@@ -35,6 +36,7 @@ __all__ = [
     "CgfastWarning",
     "CheckpointWarning",
     "InternalError",
+    "LabelSuggestions",
     "PrecisionWarning",
     "RidgeWarning",
     "ScoreTerms",
@@ -52,6 +54,7 @@ __all__ = [
     "score",
     "score_part",
     "score_table",
+    "suggest_labels",
     "to_table",
     "write_report",
 ]

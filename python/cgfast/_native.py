@@ -69,6 +69,21 @@ def score_labels(x: np.ndarray, labels: np.ndarray, threads: int) -> LabelsOutpu
     return LabelsOutput(terms, ridge)
 
 
+def predict(x: np.ndarray, targets: np.ndarray, threads: int) -> tuple[np.ndarray, float]:
+    """Leave-one-out predictions (k, m) of the kernel regressor on the rows of ``x`` for each
+    column of ``targets`` (k x m), from one float64 factorisation; and the ridge it needed."""
+    return _entry("predict", x)(x, np.asarray(targets, dtype=np.float64), threads)
+
+
+def predict_cached(
+    kernel: np.ndarray, index: np.ndarray, targets: np.ndarray, threads: int
+) -> tuple[np.ndarray, float]:
+    """:func:`predict` on the rows ``index`` of X, their H copied out of ``kernel`` (as for
+    :func:`score_cached`): the same bits."""
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    return _core.predict_cached(kernel, index, np.asarray(targets, dtype=np.float64), threads)
+
+
 def gram(x: np.ndarray, threads: int, *, whole: bool = True) -> np.ndarray:
     """The k x k arc-cosine kernel matrix of the rows of ``x``.
 

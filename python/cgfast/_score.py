@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import warnings
 from typing import Any
@@ -15,7 +14,7 @@ from ._errors import RidgeWarning
 from ._labels import encode_labels
 from ._memory import check_fits
 from ._threads import resolve_threads
-from .engine import LocalExecutor, ScoreTerms, assemble, complete, prepare
+from .engine import LocalExecutor, ScoreTerms, prepare, score_run
 from .options import Options, Ratio
 
 __all__ = ["ScoreTerms", "complexity", "gram", "score"]
@@ -32,6 +31,7 @@ def score(
     n_jobs: int | None = None,
     progress: bool = False,
     return_terms: bool = False,
+    suggest: bool = False,
     precision: str = "double",
     sampler: str = "cover",
     stability: float = 0.95,
@@ -92,6 +92,12 @@ def score(
     return_terms : bool, default False
         Return a :class:`ScoreTerms` (``score``, ``a2``, ``ab``, ``b2``, and the run's
         ``stability``, ``repeats`` and ``seed``) instead of the scores.
+    suggest : bool, default False
+        Also suggest a label for every example (:func:`cgfast.suggest_labels`, with this call's
+        ``max_block``, ``seed``, threads, checkpoint and cluster) and return a
+        :class:`ScoreTerms` (as ``return_terms=True``) carrying ``suggested_label`` and
+        ``label_quality``. When the run keeps the kernel in memory, the suggestion blocks copy
+        their H out of it.
     sampler : {"cover", "independent"}, default "cover"
         How negatives are drawn: ``"cover"`` spreads each class's pool of other-class examples
         evenly over repeats and chunks; ``"independent"`` draws every block afresh (the only
@@ -144,11 +150,8 @@ def score(
 
         X, executor = check_cluster_input(X), DaskExecutor(client)
     run = prepare(X, y, options, fingerprint=checkpoint is not None)
-    outcome = complete(run, executor, checkpoint=checkpoint, progress=progress)
-    result = assemble(outcome.results, run.rows.n, outcome.repeats, return_terms)
-    if isinstance(result, ScoreTerms):
-        return dataclasses.replace(result, seed=run.options.seed)
-    return result
+    terms = score_run(run, executor, checkpoint=checkpoint, progress=progress, suggest=suggest)
+    return terms if return_terms or suggest else terms.score
 
 
 def _two_class_block(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:

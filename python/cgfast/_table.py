@@ -20,6 +20,8 @@ from .engine import ScoreTerms
 
 TABLE_FORMATS = (".csv", ".parquet")
 COLUMNS = ("id", "label", "score", "rank_in_class", "label_issue", "stability")
+# Added after label_issue when the run suggested labels (score(..., suggest=True)).
+SUGGESTION_COLUMNS = ("suggested_label", "label_quality")
 
 
 def table_columns(
@@ -29,8 +31,9 @@ def table_columns(
 
     ``rank_in_class`` is 1 for the highest score of each class (ties: lower index first);
     ``label_issue`` is :func:`cgfast.find_label_issues`' rule, ``ab > 0``; ``stability`` is the
-    run's estimate, the same on every row (NaN after a single repeat). ``with_terms`` adds the
-    columns ``a2``, ``ab`` and ``b2``.
+    run's estimate, the same on every row (NaN after a single repeat). When ``terms`` carries
+    suggestions, ``suggested_label`` and ``label_quality`` follow ``label_issue``.
+    ``with_terms`` adds the columns ``a2``, ``ab`` and ``b2``.
     """
     from .rank import _descending, _issues_from_terms
 
@@ -60,8 +63,11 @@ def table_columns(
         "score": scores,
         "rank_in_class": rank_in_class,
         "label_issue": issue,
-        "stability": np.full(n, stability),
     }
+    if terms.suggested_label is not None and terms.label_quality is not None:
+        columns["suggested_label"] = np.asarray(terms.suggested_label)
+        columns["label_quality"] = np.asarray(terms.label_quality, dtype=np.float64)
+    columns["stability"] = np.full(n, stability)
     if with_terms:
         for name in ("a2", "ab", "b2"):
             columns[name] = np.asarray(getattr(terms, name), dtype=np.float64)
@@ -84,18 +90,21 @@ def to_table(terms: ScoreTerms, y: Any, ids: Any = None, *, with_terms: bool = F
 
     One row per example, in X's order: ``id`` (``ids``, else the row index), ``label``,
     ``score``, ``rank_in_class`` (1 = highest score of its class), ``label_issue`` (flagged by
-    :func:`cgfast.find_label_issues`' rule) and ``stability`` (the run's, on every row; also in
-    ``DataFrame.attrs["stability"]``). Needs pandas.
+    :func:`cgfast.find_label_issues`' rule), ``suggested_label`` and ``label_quality`` (when
+    the run suggested labels: ``score(..., suggest=True)``, which :func:`score_table` does) and
+    ``stability`` (the run's, on every row; also in ``DataFrame.attrs["stability"]``). Needs
+    pandas.
 
     Examples
     --------
     >>> import numpy as np, cgfast
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(60, 3)); y = np.where(X[:, 0] > 0, "cat", "dog")
-    >>> terms = cgfast.score(X, y, repeats=2, return_terms=True)
+    >>> terms = cgfast.score(X, y, repeats=2, suggest=True)
     >>> table = cgfast.to_table(terms, y)
-    >>> list(table.columns)
-    ['id', 'label', 'score', 'rank_in_class', 'label_issue', 'stability']
+    >>> list(table.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['id', 'label', 'score', 'rank_in_class', 'label_issue', 'suggested_label', 'label_quality',
+     'stability']
     """
     pandas = _pandas()
     frame = pandas.DataFrame(table_columns(terms, y, ids, with_terms=with_terms))
@@ -104,7 +113,7 @@ def to_table(terms: ScoreTerms, y: Any, ids: Any = None, *, with_terms: bool = F
 
 
 def score_table(X: Any, y: Any, *, ids: Any = None, **score_kwargs: Any) -> Any:
-    """Scores X and returns :func:`to_table`'s DataFrame (pandas needed).
+    """Scores X, suggests labels, and returns :func:`to_table`'s DataFrame (pandas needed).
 
     ``score_kwargs`` go to :func:`cgfast.score` (``repeats``, ``seed``, ...).
 
@@ -118,9 +127,10 @@ def score_table(X: Any, y: Any, *, ids: Any = None, **score_kwargs: Any) -> Any:
     from ._score import score
 
     _pandas()
-    if "return_terms" in score_kwargs:
-        raise TypeError("score_table sets return_terms itself; do not pass it")
-    terms = score(X, y, return_terms=True, **score_kwargs)
+    for name in ("return_terms", "suggest"):
+        if name in score_kwargs:
+            raise TypeError(f"score_table sets {name} itself; do not pass it")
+    terms = score(X, y, suggest=True, **score_kwargs)
     return to_table(terms, y, ids)
 
 

@@ -37,7 +37,7 @@ class BlockResult:
     """What one block contributes: scores and terms of its positives, and the ridge it needed."""
 
     positives: np.ndarray
-    terms: np.ndarray  # (4, p): score, a2, ab, b2
+    terms: np.ndarray  # (4, p): score, a2, ab, b2; a suggestion block: (classes, k) predictions
     ridge: float
     fallback: bool = False  # precision="mixed" asked, float64 used: float32 could not resolve it
 
@@ -156,7 +156,8 @@ class Checkpoint:
                 )
                 stored = str(data["checksum"])
             intact = stored == _checksum(*dataclasses.astuple(result))
-            intact &= result.terms.shape == (4, len(result.positives))
+            # (4, p) for a scored block, (classes, k) for a suggestion block
+            intact &= result.terms.ndim == 2 and result.terms.shape[1] == len(result.positives)
         except Exception as err:  # a damaged zip raises many types: all mean "recompute"
             warnings.warn(
                 f"checkpoint block {path} is unreadable ({err}); recomputing it",

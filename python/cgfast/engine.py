@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -35,9 +35,12 @@ from ._memory import (
 )
 from ._threads import resolve_threads
 from .checkpoint import BlockResult, Checkpoint
-from .options import Options
+from .options import Options, check_count
 from .plan import Block, plan_blocks
 from .stability import advice_at_cap, repeats_for, split_half
+
+if TYPE_CHECKING:
+    from .suggest import LabelSuggestions
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,12 @@ class ScoreTerms:
     b2: np.ndarray
     stability: float | None = None
     repeats: int | None = None
+    # With suggest=True: the suggested label of every example and the probability of its given
+    # label (see cgfast.suggest_labels); None otherwise.
+    suggested_label: np.ndarray | None = None
+    label_quality: np.ndarray | None = None
+    # (repeats, stability) after each round the run took, in order.
+    history: tuple[tuple[int, float | None], ...] = ()
     seed: int | None = None  # the seed the run used (drawn when seed=None was passed)
 
 
@@ -70,6 +79,8 @@ class Run:
     fingerprint: str | None = None
     # Blocks of one repeat that hold the same rows, factorised once: index -> the group's indices.
     groups: dict[int, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    # A suggestion run (cgfast.suggest): its blocks hold every class and predict every row.
+    predicts: bool = False
 
     @property
     def per_repeat(self) -> int:
@@ -82,8 +93,12 @@ class Run:
 
     def manifest(self) -> dict[str, Any]:
         """What identifies this run in a checkpoint directory."""
+        arguments = self.options.manifest()
+        if self.predicts:
+            keep = ("repeats", "seed", "max_block")
+            arguments = {"suggest": {name: arguments[name] for name in keep}}
         return {
-            "arguments": self.options.manifest(),
+            "arguments": arguments,
             "data": {
                 "n": self.rows.n,
                 "d": self.rows.d,
@@ -126,6 +141,65 @@ def prepare(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> R
     groups = shared_rows(blocks, len(blocks) // options.planned_repeats, options.precision)
     fingerprint_hex = digest.hexdigest() if digest else None
     return Run(options, rows, classes, codes, blocks, fingerprint_hex, groups)
+
+
+def suggestion_run(run: Run, repeats: int) -> Run:
+    """The run that suggests labels for the examples of the prepared ``run`` (its rows, labels,
+    ``max_block`` and seed): the blocks of :func:`cgfast.suggest.plan_suggestions`."""
+    from .suggest import plan_suggestions
+
+    repeats = check_count("repeats", repeats, 1)
+    blocks = plan_suggestions(
+        run.codes, repeats=repeats, max_block=run.options.max_block, seed=run.options.seed
+    )
+    largest = max(block.size for block in blocks)
+    check_fits(largest, largest, run.rows.d, run.rows.dtype.itemsize)
+    options = run.options.replace(repeats=blocks[-1].repeat + 1, precision="double")
+    return Run(options, run.rows, run.classes, run.codes, blocks, run.fingerprint, predicts=True)
+
+
+def prepare_suggestions(
+    X: Any, y: Any, options: Options, repeats: int, *, fingerprint: bool = False
+) -> Run:
+    """Reads and checks the data and plans the suggestion blocks; no heavy arithmetic."""
+    rows = open_rows(X)
+    classes, codes = encode_labels(y, rows.n)
+    if options.max_block is None:
+        options = options.replace(max_block=default_max_block(rows.d, rows.dtype.itemsize))
+    run = suggestion_run(Run(options, rows, classes, codes, []), repeats)
+    digest = new_fingerprint(rows, codes) if fingerprint else None
+    check_rows(rows, digest)
+    return dataclasses.replace(run, fingerprint=digest.hexdigest() if digest else None)
+
+
+def run_suggestions(
+    run: Run,
+    executor: Executor,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> LabelSuggestions:
+    """Predicts every row of the suggestion ``run`` and turns the predictions into suggestions.
+
+    With ``checkpoint`` (the scoring run's directory), the blocks are kept in its
+    ``suggestions`` subdirectory.
+    """
+    from . import suggest
+
+    results = execute(
+        run,
+        executor,
+        checkpoint=suggest.checkpoint_dir(checkpoint),
+        progress=progress,
+        note="suggested labels",
+    )
+    warn_ridges(results, stacklevel=4)
+    return suggest.suggestions(
+        suggest.predictions(results, run.rows.n, len(run.classes)),
+        run.classes,
+        run.codes,
+        run.options.planned_repeats,
+    )
 
 
 def shared_rows(blocks: Sequence[Block], per: int, precision: str) -> dict[int, tuple[int, ...]]:
@@ -195,6 +269,31 @@ def _draws_nothing(first_repeat: list[Block], codes: np.ndarray) -> bool:
     )
 
 
+def predict_block(
+    source: Rows | np.ndarray,
+    block: Block,
+    codes: np.ndarray,
+    classes: int,
+    threads: int,
+    kernel: np.ndarray | None = None,
+) -> BlockResult:
+    """Leave-one-out predictions of every row of the suggestion ``block`` (rows ``codes``) for
+    each of ``classes`` one-vs-rest targets: ``terms`` is (classes, k).
+
+    ``source`` is X as :class:`Rows`, or the block's rows gathered in its order; with ``kernel``
+    (the H of X) the block's H is copied out of it: the same bits.
+    """
+    from .suggest import targets
+
+    y = targets(codes, classes)
+    if kernel is not None:
+        out, ridge = _native.predict_cached(kernel, block.rows, y, threads)
+    else:
+        x = source.take(block.rows) if isinstance(source, Rows) else np.asarray(source)
+        out, ridge = _native.predict(x, y, threads)
+    return BlockResult(block.positives, out.T, ridge)
+
+
 def score_block(
     rows: Rows, block: Block, threads: int, precision: str, kernel: np.ndarray | None = None
 ) -> BlockResult:
@@ -227,6 +326,9 @@ class BlockTask:
     store: Checkpoint | None
     group: tuple[Block, ...] = ()
     group_indices: tuple[int, ...] = ()
+    # A suggestion block: the class codes of its rows, and how many classes there are.
+    codes: np.ndarray | None = None
+    classes: int = 0
 
     def __call__(self, source: Rows | np.ndarray, kernel: np.ndarray | None = None) -> BlockResult:
         """Scores the block and, with a checkpoint, writes it there before returning it.
@@ -249,6 +351,9 @@ class BlockTask:
         threads between them); the bits do not depend on it.
         """
         threads = resolve_threads(self.n_jobs) if threads is None else threads
+        if self.codes is not None:
+            out = predict_block(source, self.block, self.codes, self.classes, threads, kernel)
+            return {self.index: out}
         if self.group:
             results = score_group(source, self.block, self.group, threads)
             return dict(zip(self.group_indices, results))
@@ -329,8 +434,8 @@ class LocalExecutor:
     def kernel(self, run: Run, tasks: Sequence[BlockTask]) -> np.ndarray | None:
         """The kernel of ``run``'s rows (the half right of its diagonal), built now if it pays
         for ``tasks``; or None."""
-        if self._kernel is not None and self._kernel[0] is run:
-            return self._kernel[1]
+        if self._kernel is not None and self._kernel[0].rows is run.rows:
+            return self._kernel[1]  # the suggestion run of a scored one shares its rows
         wanted = self.cache if self.cache is not None else kernel_pays(run, tasks)
         if not wanted or run.options.precision != "double" or not tasks:
             return None
@@ -417,8 +522,11 @@ def task_of(run: Run, index: int, store: Checkpoint | None = None) -> BlockTask:
     """The task that scores block ``index`` of ``run``, with the group it shares its rows with."""
     members = run.groups.get(index, ())
     group = tuple(run.blocks[i] for i in members)
-    options = run.options
-    return BlockTask(index, run.blocks[index], options.precision, options.n_jobs, store,
+    options, block = run.options, run.blocks[index]
+    if run.predicts:
+        return BlockTask(index, block, "double", options.n_jobs, store,
+                         codes=run.codes[block.rows], classes=len(run.classes))  # fmt: skip
+    return BlockTask(index, block, options.precision, options.n_jobs, store,
                      group, members)  # fmt: skip
 
 
@@ -496,23 +604,12 @@ def assemble(
     if missing:
         raise ValueError(f"{len(missing)} block(s) are not finished yet, the first is {missing[0]}")
     sums = np.zeros((4, n))
-    ridges = []
     fallbacks = 0
     for result in results:
         assert result is not None
         sums[:, result.positives] += result.terms
-        if result.ridge > 0:
-            ridges.append(result.ridge)
         fallbacks += result.fallback
-    if ridges:
-        warnings.warn(
-            f"{len(ridges)} of {len(results)} block(s) had a singular kernel matrix "
-            f"and were scored with a ridge of up to {max(ridges):.0e} x mean(diag H): "
-            "X has duplicate or near-duplicate rows (same-label copies score near zero, "
-            "opposite-label copies score high)",
-            RidgeWarning,
-            stacklevel=3,
-        )
+    warn_ridges(results, stacklevel=4)
     if fallbacks:
         warnings.warn(
             f"{fallbacks} of {len(results)} block(s) could not be factorised in float32 "
@@ -527,6 +624,20 @@ def assemble(
     if not return_terms:
         return means[0]
     return ScoreTerms(*means, stability=estimate(results, repeats, n), repeats=repeats)
+
+
+def warn_ridges(results: Sequence[BlockResult | None], stacklevel: int) -> None:
+    """A :class:`RidgeWarning` when some of the finished ``results`` needed a ridge."""
+    ridges = [r.ridge for r in results if r is not None and r.ridge > 0]
+    if ridges:
+        warnings.warn(
+            f"{len(ridges)} of {len(results)} block(s) had a singular kernel matrix "
+            f"and were scored with a ridge of up to {max(ridges):.0e} x mean(diag H): "
+            "X has duplicate or near-duplicate rows (same-label copies score near zero, "
+            "opposite-label copies score high)",
+            RidgeWarning,
+            stacklevel=stacklevel,
+        )
 
 
 def estimate(results: Sequence[BlockResult | None], repeats: int, n: int) -> float | None:
@@ -599,6 +710,7 @@ class Outcome:
     results: list[BlockResult | None]
     repeats: int
     stability: float | None
+    history: tuple[tuple[int, float | None], ...] = ()  # (repeats, stability) after each round
 
 
 def complete(
@@ -615,8 +727,11 @@ def complete(
     """
     options, per = run.options, run.per_repeat
     results: list[BlockResult | None] = [None] * len(run.blocks)
+    history: list[tuple[int, float | None]] = []
     while True:
         done, total, stability = pending_round(options, per, run.rows.n, results)
+        if done > 0 and (not history or history[-1][0] != done):
+            history.append((done, stability))
         if total is None:
             break
         note = None
@@ -637,4 +752,29 @@ def complete(
             StabilityWarning,
             stacklevel=3,
         )
-    return Outcome(results[: done * per], done, stability)
+    return Outcome(results[: done * per], done, stability, tuple(history))
+
+
+def score_run(
+    run: Run,
+    executor: Executor,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = False,
+    suggest: bool = False,
+) -> ScoreTerms:
+    """Scores the prepared ``run`` to the end (:func:`complete`) and returns its terms, with the
+    seed it used, the stability after each round and, with ``suggest``, suggested labels from
+    the same executor (which lends them its kernel, when it keeps one)."""
+    from .suggest import DEFAULT_REPEATS
+
+    outcome = complete(run, executor, checkpoint=checkpoint, progress=progress)
+    terms = assemble(outcome.results, run.rows.n, outcome.repeats, True)
+    assert isinstance(terms, ScoreTerms)
+    extra: dict[str, Any] = {"seed": run.options.seed, "history": outcome.history}
+    if suggest:
+        found = run_suggestions(
+            suggestion_run(run, DEFAULT_REPEATS), executor, checkpoint=checkpoint, progress=progress
+        )
+        extra.update(suggested_label=found.suggested_label, label_quality=found.label_quality)
+    return dataclasses.replace(terms, **extra)

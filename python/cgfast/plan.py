@@ -26,7 +26,7 @@ import numpy as np
 from .options import Ratio, check_count, check_ratio, check_sampler
 
 # Tags that keep the streams of one (seed, repeat, class, chunk) key apart.
-_NEGATIVES, _SHUFFLE, _COVER = 1, 2, 3
+_NEGATIVES, _SHUFFLE, _COVER, _SUGGEST = 1, 2, 3, 4  # _SUGGEST: cgfast.suggest's plan
 
 
 @dataclass(frozen=True)

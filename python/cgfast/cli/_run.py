@@ -20,15 +20,18 @@ def run_score(
     *,
     checkpoint: Path | None = None,
     return_terms: bool = False,
+    suggest: bool = False,
     part: tuple[int, int] | None = None,
 ) -> tuple[Any, str, Options]:
     """Scores with a progress bar on stderr; returns the result, the summary line and the
     options the run used (``max_block`` resolved).
 
     With ``part = (i, N)`` only part i of N of the plan is scored into the checkpoint, and the
-    result is None (``cgfast assemble`` adds the parts up).
+    result is None (``cgfast assemble`` adds the parts up). With ``suggest``, labels are
+    suggested too (the terms carry them) and the summary says how many flagged examples have
+    another suggested label.
     """
-    from ..engine import LocalExecutor, assemble, complete, prepare
+    from ..engine import LocalExecutor, prepare, score_run
     from ..parts import score_share
 
     start = time.perf_counter()
@@ -39,13 +42,33 @@ def run_score(
         seconds = time.perf_counter() - start
         summary = f"part {part[0]} of {part[1]}: {share.describe()}"
         return None, f"{summary}, {seconds:.2f} s", run.options
-    outcome = library(complete, run, LocalExecutor(), checkpoint=checkpoint, progress=progress)
-    terms = library(assemble, outcome.results, run.rows.n, outcome.repeats, True)
+    terms = library(
+        score_run,
+        run,
+        LocalExecutor(),
+        checkpoint=checkpoint,
+        progress=progress,
+        suggest=suggest,
+    )
     seconds = time.perf_counter() - start
-    blocks = len(outcome.results)
+    blocks = len(run.blocks[: (terms.repeats or 1) * run.per_repeat])
     summary = f"{run.rows.n} examples, {blocks} blocks, {seconds:.2f} s"
     if options.auto:
-        summary += f", {outcome.repeats} repeats"
+        summary += f", {terms.repeats} repeats"
     if terms.stability is not None:
         summary += f", stability {terms.stability:.3f}"
+    if terms.suggested_label is not None:
+        summary += "; " + suggestion_summary(terms, y)
     return (terms if return_terms else terms.score), summary, run.options
+
+
+def suggestion_summary(terms: Any, y: np.ndarray) -> str:
+    """How many examples are flagged, and how many of them have another suggested label."""
+    from ..rank import _issues_from_terms
+
+    flagged = _issues_from_terms(terms)
+    other = int(np.sum(np.asarray(terms.suggested_label)[flagged] != np.asarray(y)[flagged]))
+    return (
+        f"{len(flagged)} flagged as label issues, {other} of them with another suggested label "
+        f"(likely mislabelled), {len(flagged) - other} with their own (irregular)"
+    )

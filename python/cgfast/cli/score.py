@@ -124,6 +124,7 @@ def score(
         progress,
         checkpoint=checkpoint,
         return_terms=terms or table,
+        suggest=table,
         part=share,
     )
     if scoring["seed"] is None:

@@ -1,0 +1,191 @@
+"""Suggested labels: the leave-one-out prediction of the score's own kernel regressor, per class.
+
+The CG score analyses kernel regression with the arc-cosine kernel H (the infinitely wide
+two-layer ReLU network). Fitted to one-vs-rest targets ``Y`` (``+1`` for the example's class,
+``-1`` for every other, one column per class), its prediction for example ``i`` from all the
+other examples of its block is ``Y_i − (G Y)_i / G_ii`` with ``G = H⁻¹``: one factorisation and
+the diagonal of ``G`` give every row's out-of-sample prediction for every class at once.
+
+A least-squares fit to ±1 targets estimates ``2·P(class | x) − 1``, so ``(f + 1) / 2``, clipped to
+[0, 1] and normalised over the classes, is read as class probabilities. The suggested label is
+the class of the largest prediction; ``label_quality`` is the probability of the given label
+(cleanlab's "self-confidence"): near 1 when the rest of the data agrees with the label, near 0
+when it places the example in another class.
+
+The blocks are not the score's: one-vs-rest targets need every class in a block, so each repeat
+deals all examples, class by class in a random order, into near-equal blocks of at most
+``max_block`` rows (every block holds each class in proportion). A row is predicted once per
+repeat, and its predictions are averaged over the repeats. The plan is a pure function of (labels,
+repeats, max_block, seed), like the score's, and runs through the same executors, checkpoints
+and job arrays; when the local executor keeps the n x n kernel for scoring, these blocks copy
+their H out of it too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .checkpoint import BlockResult
+from .plan import _SUGGEST, Block, _rng
+
+# Repeats of the suggestion plan by default: measured by benches/suggest.py (Fashion-MNIST with
+# 10% of the labels flipped), where 3 repeats recover nearly all that more repeats do.
+DEFAULT_REPEATS = 3
+
+# Subdirectory of a scoring run's checkpoint that holds its suggestion blocks.
+CHECKPOINT_DIR = "suggestions"
+
+
+@dataclass(frozen=True)
+class LabelSuggestions:
+    """A suggested label and a label-quality score for every example.
+
+    ``suggested_label[i]`` is the class whose one-vs-rest kernel regressor, fitted without
+    example ``i``, predicts the highest value for it, in the labels' own type.
+    ``label_quality[i]`` in [0, 1] is the estimated probability of the given label: low means
+    the rest of the data places the example in another class (likely wrong). ``probabilities``
+    (n, C) holds the estimate for every class, columns in the order of ``classes``.
+    """
+
+    suggested_label: np.ndarray
+    label_quality: np.ndarray
+    probabilities: np.ndarray
+    classes: np.ndarray
+    repeats: int
+
+
+def plan_suggestions(codes: np.ndarray, *, repeats: int, max_block: int, seed: int) -> list[Block]:
+    """The suggestion plan: per repeat, every example in exactly one block of all classes.
+
+    Each repeat orders the examples class by class, randomly within a class, and deals them in
+    turn into ``ceil(n / max_block)`` blocks, so every block holds each class in proportion
+    and blocks differ in size by at most one. A block's rows are its ``positives`` (all of them
+    are predicted), in increasing order; ``label`` is -1 (all classes). When one block holds
+    every example, every repeat would be the same block: the plan then has one repeat.
+    """
+    n = len(codes)
+    per = -(-n // max_block)
+    if per == 1:
+        repeats = 1
+    blocks = []
+    for repeat in range(repeats):
+        order = _rng(seed, repeat, 0, 0, _SUGGEST).permutation(n)
+        order = order[np.argsort(codes[order], kind="stable")]
+        index_type = np.int32 if n <= np.iinfo(np.int32).max else np.int64
+        for chunk in range(per):
+            rows = np.sort(order[chunk::per]).astype(index_type)
+            blocks.append(Block(repeat, -1, chunk, rows[:0], rows))
+    return blocks
+
+
+def targets(codes: np.ndarray, classes: int) -> np.ndarray:
+    """One-vs-rest targets of rows with class ``codes``: (k, classes), +1 own class, -1 others."""
+    out = np.full((len(codes), classes), -1.0)
+    out[np.arange(len(codes)), codes] = 1.0
+    return out
+
+
+def predictions(results: list[BlockResult | None], n: int, classes: int) -> np.ndarray:
+    """The leave-one-out predictions (n, classes) averaged over the repeats, in plan order."""
+    missing = [i for i, r in enumerate(results) if r is None]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} suggestion block(s) are not finished yet, the first is {missing[0]}"
+        )
+    sums = np.zeros((classes, n))
+    counts = np.zeros(n)
+    for result in results:
+        assert result is not None
+        sums[:, result.positives] += result.terms
+        counts[result.positives] += 1
+    return (sums / counts).T
+
+
+def suggestions(
+    predicted: np.ndarray, classes: np.ndarray, codes: np.ndarray, repeats: int
+) -> LabelSuggestions:
+    """Suggested labels and label quality from averaged predictions (n, C); ties: first class."""
+    probabilities = np.clip((predicted + 1.0) / 2.0, 0.0, 1.0)
+    total = probabilities.sum(axis=1, keepdims=True)
+    uniform = np.full_like(probabilities, 1.0 / probabilities.shape[1])
+    probabilities = np.divide(probabilities, total, out=uniform, where=total > 0)
+    best = np.argmax(predicted, axis=1)
+    quality = probabilities[np.arange(len(codes)), codes]
+    return LabelSuggestions(classes[best], quality, probabilities, classes, repeats)
+
+
+def checkpoint_dir(checkpoint: str | os.PathLike | None) -> Path | None:
+    """Where a scoring checkpoint keeps its suggestion blocks."""
+    return None if checkpoint is None else Path(checkpoint) / CHECKPOINT_DIR
+
+
+def suggest_labels(
+    X: Any,
+    y: Any,
+    *,
+    repeats: int = DEFAULT_REPEATS,
+    seed: Any = 0,
+    max_block: int | None = None,
+    n_jobs: int | None = None,
+    progress: bool = False,
+    checkpoint: str | os.PathLike | None = None,
+    client: Any = None,
+) -> LabelSuggestions:
+    """A suggested label and a label-quality score for every example, without training a model.
+
+    The score's own kernel regressor (arc-cosine kernel, one-vs-rest targets) predicts each
+    example from the others of its block; the suggestion is the class it predicts highest and
+    ``label_quality`` the estimated probability of the given label (low = likely wrong). Blocks
+    hold every class in proportion; predictions are averaged over ``repeats`` random blocks.
+    Use it with :func:`cgfast.find_label_issues`: a flagged example whose suggestion is its own
+    label is irregular rather than mislabelled.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, ...), np.memmap, Zarr array, or path
+        The examples, as for :func:`cgfast.score`.
+    y : sequence of n hashable labels
+        The given (possibly noisy) labels.
+    repeats : int, default 3
+        Random block plans to average over (one when a single block holds every example).
+    seed : int, default 0
+        Seed of the block plan; same seed, same suggestions, to the bit.
+    max_block : int, optional
+        Most rows in one block (default as for :func:`cgfast.score`).
+    n_jobs, progress, checkpoint, client
+        As for :func:`cgfast.score`.
+
+    Returns
+    -------
+    LabelSuggestions
+        ``suggested_label`` (labels' type), ``label_quality`` (float64 in [0, 1]),
+        ``probabilities`` (n, C) and ``classes``.
+
+    Examples
+    --------
+    >>> import numpy as np, cgfast
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 2)); y = np.where(X[:, 0] > 0, "right", "left")
+    >>> y[[3, 7]] = np.where(y[[3, 7]] == "left", "right", "left")   # two flipped labels
+    >>> s = cgfast.suggest_labels(X, y)
+    >>> bool((s.suggested_label[[3, 7]] != y[[3, 7]]).all())
+    True
+    >>> float(s.label_quality[[3, 7]].max()) < 0.5
+    True
+    """
+    from .engine import LocalExecutor, prepare_suggestions, run_suggestions
+    from .options import Options
+
+    options = Options(seed=seed, max_block=max_block, n_jobs=n_jobs, repeats=1)
+    executor: Any = LocalExecutor()
+    if client is not None:
+        from ._dask import DaskExecutor, check_cluster_input
+
+        X, executor = check_cluster_input(X), DaskExecutor(client)
+    run = prepare_suggestions(X, y, options, repeats, fingerprint=checkpoint is not None)
+    return run_suggestions(run, executor, checkpoint=checkpoint, progress=progress)
