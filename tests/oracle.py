@@ -85,3 +85,13 @@ def class_scores(X, y, terms: bool = False):
         result = block_scores(X, positives, negatives, terms=True)
         out[:, positives] = result
     return tuple(out) if terms else out[0]
+
+
+def loo_predictions(H: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Kernel regression fitted without row i, evaluated at row i, for every row and column of
+    ``Y`` (k x m): ``H[i, −i] (H₋ᵢ)⁻¹ Y₋ᵢ``, by an explicit re-solve per row."""
+    out = np.empty_like(Y, dtype=np.float64)
+    for i in range(len(Y)):
+        keep = np.arange(len(Y)) != i
+        out[i] = H[i, keep] @ np.linalg.solve(H[np.ix_(keep, keep)], Y[keep])
+    return out

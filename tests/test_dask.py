@@ -51,6 +51,18 @@ def test_cluster_scores_are_bit_identical_to_local(dataset, client):
     assert np.array_equal(cgfast.score(np.load(path, mmap_mode="r"), y, client=client, **ARGS), ref)
 
 
+def test_cluster_suggestions_are_bit_identical_to_local(dataset, client):
+    da = pytest.importorskip("dask.array")
+    path, X, y, _ = dataset
+    local = cgfast.score(X, y, suggest=True, **ARGS)
+    remote = cgfast.score(str(path), y, client=client, suggest=True, **ARGS)
+    assert np.array_equal(remote.label_quality, local.label_quality)
+    assert np.array_equal(remote.suggested_label, local.suggested_label)
+    alone = cgfast.suggest_labels(da.from_array(X, chunks=(300, 24)), y, client=client,
+                                  max_block=240, seed=3)  # fmt: skip
+    assert np.array_equal(alone.label_quality, local.label_quality)
+
+
 def test_auto_repeats_on_a_cluster_take_the_same_rounds(dataset, client, tmp_path):
     path, X, y, _ = dataset
     args = dict(max_block=240, repeats="auto", stability=0.97, max_repeats=8, seed=3)

@@ -92,13 +92,19 @@ class Run:
         return block.size**2 * self.rows.d + block.flops
 
     def manifest(self) -> dict[str, Any]:
-        """What identifies this run in a checkpoint directory."""
+        """What identifies this run in a checkpoint directory.
+
+        A suggestion run's arguments are only those its plan depends on, under ``suggest``
+        (not ``arguments``, which the scoring runs of every release have).
+        """
         arguments = self.options.manifest()
         if self.predicts:
             keep = ("repeats", "seed", "max_block")
-            arguments = {"suggest": {name: arguments[name] for name in keep}}
+            what = {"suggest": {name: arguments[name] for name in keep}}
+        else:
+            what = {"arguments": arguments}
         return {
-            "arguments": arguments,
+            **what,
             "data": {
                 "n": self.rows.n,
                 "d": self.rows.d,

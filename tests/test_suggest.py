@@ -1,0 +1,149 @@
+"""Suggested labels: the leave-one-out predictions against a NumPy oracle, the plan, recovery of
+planted flips, and the same bits on any thread count, executor and checkpointed rerun."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from oracle import gram, loo_predictions
+
+import cgfast
+from cgfast import _native
+from cgfast.engine import LocalExecutor, prepare_suggestions, run_suggestions
+from cgfast.options import Options
+from cgfast.suggest import plan_suggestions, targets
+
+
+def clusters(n: int, classes: int, d: int = 6, seed: int = 0, spread: float = 0.6):
+    """Gaussian clusters around random unit centres, one per class."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(classes, d))
+    y = rng.integers(0, classes, n)
+    return centres[y] + spread * rng.normal(size=(n, d)), y
+
+
+def planted(y: np.ndarray, count: int, classes: int, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    flipped = rng.choice(len(y), count, replace=False)
+    noisy = y.copy()
+    noisy[flipped] = (y[flipped] + rng.integers(1, classes, count)) % classes
+    return noisy, flipped
+
+
+@pytest.mark.parametrize("k", [2, 3, 17, 64, 129])
+def test_predictions_match_an_explicit_solve_without_each_row(k):
+    X, y = clusters(k, 3, seed=k)
+    Y = targets(y, 3)
+    want = loo_predictions(gram(X), Y)
+    for dtype in (np.float64, np.float32):
+        got, ridge = _native.predict(X.astype(dtype), Y, 2)
+        assert ridge == 0.0
+        x = X.astype(dtype).astype(np.float64)
+        want = loo_predictions(gram(x), Y)
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_real_valued_targets_are_predicted_too():
+    X, _ = clusters(40, 2, seed=3)
+    Y = np.random.default_rng(4).normal(size=(40, 2))
+    got, _ = _native.predict(X, Y, 1)
+    np.testing.assert_allclose(got, loo_predictions(gram(X), Y), rtol=1e-10, atol=1e-10)
+
+
+def test_the_plan_deals_every_example_once_per_repeat_into_balanced_blocks():
+    _, y = clusters(1003, 4, seed=2)
+    blocks = plan_suggestions(y, repeats=3, max_block=250, seed=5)
+    assert len(blocks) == 3 * 5
+    shares = np.bincount(y) / len(y)
+    for repeat in range(3):
+        mine = [b for b in blocks if b.repeat == repeat]
+        rows = np.concatenate([b.positives for b in mine])
+        assert np.array_equal(np.sort(rows), np.arange(len(y)))
+        sizes = [b.size for b in mine]
+        assert max(sizes) <= 250 and max(sizes) - min(sizes) <= 1
+        for b in mine:
+            assert np.all(np.diff(b.positives) > 0) and len(b.negatives) == 0
+            # every class in proportion: within one example of its share
+            counts = np.bincount(y[b.positives], minlength=4)
+            assert np.all(np.abs(counts - shares * b.size) <= 1 + 1e-9)
+    # fresh deals in each repeat, the same for the same seed
+    assert not np.array_equal(blocks[0].positives, blocks[5].positives)
+    again = plan_suggestions(y, repeats=3, max_block=250, seed=5)
+    assert all(np.array_equal(a.positives, b.positives) for a, b in zip(blocks, again))
+    # one block holding everything is the same in every repeat: one repeat
+    assert len(plan_suggestions(y, repeats=3, max_block=2000, seed=5)) == 1
+
+
+def test_planted_flips_get_their_true_label_back():
+    X, y = clusters(900, 3, seed=11, spread=0.35)
+    noisy, flipped = planted(y, 45, 3)
+    found = cgfast.suggest_labels(X, noisy, max_block=300)
+    assert found.repeats == 3
+    recovered = np.mean(found.suggested_label[flipped] == y[flipped])
+    assert recovered >= 0.9, recovered
+    # label quality ranks the flips low: most flips below every clean example's median
+    clean = np.setdiff1d(np.arange(len(y)), flipped)
+    assert np.median(found.label_quality[flipped]) < 0.2 < np.median(found.label_quality[clean])
+    assert np.all((found.label_quality >= 0) & (found.label_quality <= 1))
+    np.testing.assert_allclose(found.probabilities.sum(axis=1), 1.0)
+
+
+def test_suggestions_come_in_the_labels_own_type():
+    X, y = clusters(120, 3, seed=4, spread=0.3)
+    names = np.array(["cat", "dog", "fox"])[y]
+    found = cgfast.suggest_labels(X, list(names))
+    assert found.suggested_label.dtype.kind == "U"
+    assert set(found.suggested_label.tolist()) <= {"cat", "dog", "fox"}
+    assert found.classes.tolist() == ["cat", "dog", "fox"]
+
+
+def test_one_block_of_everything_is_the_exact_leave_one_out_prediction():
+    X, y = clusters(80, 2, seed=6)
+    found = cgfast.suggest_labels(X, y, repeats=4)
+    assert found.repeats == 1
+    F = loo_predictions(gram(X), targets(y, 2))
+    assert np.array_equal(found.suggested_label, np.argmax(F, axis=1))
+
+
+def test_same_bits_on_any_thread_count_lane_count_and_kernel_cache():
+    X, y = clusters(700, 4, seed=8)
+    want = cgfast.suggest_labels(X, y, max_block=200, n_jobs=1).probabilities
+    for n_jobs in (2, 3):
+        got = cgfast.suggest_labels(X, y, max_block=200, n_jobs=n_jobs).probabilities
+        assert np.array_equal(got, want), n_jobs
+    run = prepare_suggestions(X, y, Options(max_block=200, n_jobs=2), 3)
+    for executor in (LocalExecutor(cache=True), LocalExecutor(cache=False, lanes=1)):
+        assert np.array_equal(run_suggestions(run, executor).probabilities, want)
+
+
+def test_scoring_and_suggesting_together_give_what_each_gives_alone():
+    X, y = clusters(600, 3, seed=9)
+    noisy, _ = planted(y, 30, 3)
+    both = cgfast.score(X, noisy, repeats=6, max_block=200, suggest=True)
+    alone = cgfast.score(X, noisy, repeats=6, max_block=200, return_terms=True)
+    assert np.array_equal(both.score, alone.score)
+    found = cgfast.suggest_labels(X, noisy, max_block=200)
+    assert np.array_equal(both.suggested_label, found.suggested_label)
+    assert np.array_equal(both.label_quality, found.label_quality)
+    assert alone.suggested_label is None and alone.label_quality is None
+    assert [r for r, _ in both.history] == [6]
+
+
+def test_a_checkpointed_rerun_reads_the_suggestion_blocks_back(tmp_path):
+    X, y = clusters(500, 3, seed=10)
+    first = cgfast.score(X, y, repeats=2, max_block=150, suggest=True, checkpoint=tmp_path)
+    blocks = sorted((tmp_path / "suggestions" / "blocks").glob("*.npz"))
+    assert len(blocks) == 3 * 4
+    # a rerun computes nothing: damage no file, and the same bits come back
+    again = cgfast.score(X, y, repeats=2, max_block=150, suggest=True, checkpoint=tmp_path)
+    assert np.array_equal(first.label_quality, again.label_quality)
+    with pytest.raises(ValueError, match="different run"):
+        cgfast.suggest_labels(X, y, max_block=150, seed=1, checkpoint=tmp_path)
+
+
+def test_bad_arguments_are_refused_before_any_work():
+    X, y = clusters(50, 2)
+    with pytest.raises(ValueError, match="repeats"):
+        cgfast.suggest_labels(X, y, repeats=0)
+    with pytest.raises(ValueError, match="rows but y has"):
+        cgfast.suggest_labels(X, y[:-1])
