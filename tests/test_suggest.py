@@ -147,3 +147,47 @@ def test_bad_arguments_are_refused_before_any_work():
         cgfast.suggest_labels(X, y, repeats=0)
     with pytest.raises(ValueError, match="rows but y has"):
         cgfast.suggest_labels(X, y[:-1])
+
+
+def test_find_label_issues_reuses_an_earlier_run_or_its_table(tmp_path):
+    pandas = pytest.importorskip("pandas")
+    X, y = clusters(600, 3, seed=12, spread=0.45)
+    noisy, flipped = planted(y, 30, 3)
+    args = dict(repeats=4, max_block=200, seed=2)
+    fresh = cgfast.find_label_issues(X, noisy, **args)
+    terms = cgfast.score(X, noisy, suggest=True, **args)
+    assert np.array_equal(cgfast.find_label_issues(terms=terms), fresh)
+    table = cgfast.to_table(terms, noisy)
+    assert np.array_equal(cgfast.find_label_issues(terms=table), fresh)
+    table.to_csv(tmp_path / "scores.csv", index=False)
+    read_back = pandas.read_csv(tmp_path / "scores.csv")
+    assert np.array_equal(cgfast.find_label_issues(terms=read_back), fresh)
+    assert np.array_equal(cgfast.find_label_issues(terms=dict(read_back)), fresh)
+    # ranked as cleanlab ranks: lowest label quality first, every flagged example once
+    by_quality = cgfast.find_label_issues(terms=terms, rank_by="label_quality")
+    assert sorted(by_quality.tolist()) == sorted(fresh.tolist())
+    assert np.all(np.diff(terms.label_quality[by_quality]) >= 0)
+    top = cgfast.find_label_issues(terms=terms, rank_by="label_quality", top=7)
+    assert np.array_equal(top, np.argsort(terms.label_quality, kind="stable")[:7])
+    # the table says which flagged examples keep their own label: irregular, not mislabelled
+    issues = cgfast.find_label_issues(terms=read_back, return_table=True)
+    assert issues["index"].tolist() == fresh.tolist()
+    same = issues["suggested_label"].to_numpy() == issues["label"].to_numpy()
+    assert np.array_equal(issues["kind"].to_numpy() == "irregular", same)
+    assert (issues["kind"] == "mislabelled").sum() >= 0.8 * len(flipped)
+    assert np.isin(issues.loc[issues["kind"] == "mislabelled", "index"], flipped).mean() > 0.8
+
+
+def test_find_label_issues_says_what_is_missing():
+    X, y = clusters(80, 2, seed=13)
+    terms = cgfast.score(X, y, repeats=2, return_terms=True)
+    with pytest.raises(ValueError, match="needs suggested labels"):
+        cgfast.find_label_issues(terms=terms, rank_by="label_quality")
+    with pytest.raises(TypeError, match="nothing is scored; do not pass X, repeats"):
+        cgfast.find_label_issues(X, terms=terms, repeats=3)
+    with pytest.raises(ValueError, match="rank_by"):
+        cgfast.find_label_issues(terms=terms, rank_by="margin")
+    with pytest.raises(ValueError, match="no score or label_issue column"):
+        cgfast.find_label_issues(terms={"id": np.arange(80)})
+    with pytest.raises(TypeError, match="pass X and y"):
+        cgfast.find_label_issues(X)
