@@ -73,7 +73,11 @@ INVALID = [
     ({"repeats": 0}, ValueError, "repeats must be at least 1, got 0"),
     ({"repeats": 2.5}, TypeError, "repeats must be an integer, got 2.5"),
     ({"seed": -1}, ValueError, "seed must be at least 0, got -1"),
-    ({"seed": True}, TypeError, "seed must be an integer, got True"),
+    (
+        {"seed": True},
+        TypeError,
+        "seed must be an integer, None or a numpy Generator or RandomState, got True",
+    ),
     ({"max_block": 1}, ValueError, "max_block must be at least 2, got 1"),
     ({"max_block": "big"}, TypeError, "max_block must be an integer, got 'big'"),
     ({"precision": "half"}, ValueError, "precision must be one of ('double', 'mixed'), got 'half'"),

@@ -69,9 +69,10 @@ def matrices(draw, allow_bad: bool):
 
 
 def labels(n: int):
-    """n labels of one kind (ints, strings, mixed, bools, floats); one class or classes of 1 too."""
+    """n labels of one kind (ints, strings, mixed, bools, whole floats, halves); one class or
+    classes of 1 too. Halves (0.5, 1.5) are a real-valued target to cgfast, refused."""
     codes = st.lists(st.integers(0, 3), min_size=n, max_size=n)
-    kinds = st.sampled_from(["int", "str", "mixed", "bool", "float"])
+    kinds = st.sampled_from(["int", "str", "mixed", "bool", "float", "halves"])
     return st.tuples(codes, kinds).map(lambda t: _as_labels(*t))
 
 
@@ -84,12 +85,16 @@ def _as_labels(codes, kind):
         return [c if c % 2 else f"c{c}" for c in codes]
     if kind == "bool":
         return [c % 2 == 1 for c in codes]
+    if kind == "float":
+        return np.array(codes, dtype=float)
     return np.array(codes, dtype=float) / 2
 
 
 def expected_problem(X, y) -> str | None:
     """What should be refused, in the order cgfast checks, or None for a valid input."""
     flat = np.asarray(X).reshape(len(X), -1)
+    if isinstance(y, np.ndarray) and y.dtype.kind == "f" and (y != np.round(y)).any():
+        return "not whole numbers"
     if len(set(y.tolist() if isinstance(y, np.ndarray) else y)) < 2:
         return "distinct label"
     if flat.dtype.kind == "f" and not np.isfinite(flat).all():
@@ -107,6 +112,7 @@ def check(X, y, **kwargs):
     event(f"refused: {problem}" if problem else f"scored {np.asarray(X).dtype}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cgfast.RidgeWarning)
+        warnings.simplefilter("ignore", cgfast.SingleExampleWarning)  # classes of 1 are drawn
         if problem is not None:
             with pytest.raises(ValueError, match=problem):
                 cgfast.score(X, y, **kwargs)
@@ -131,6 +137,7 @@ def test_valid_input_always_gives_finite_scores(data):
         # Same arguments, same scores to the bit.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", cgfast.RidgeWarning)
+            warnings.simplefilter("ignore", cgfast.SingleExampleWarning)
             again = cgfast.score(X, y, ratio=ratio, repeats=repeats, seed=seed)
         assert np.array_equal(s, again)
 
@@ -155,6 +162,7 @@ def test_terms_add_up_and_are_finite(data):
         warnings.simplefilter("ignore", cgfast.RidgeWarning)
         # Tiny random sets rarely reach the stability target; that is not what is tested here.
         warnings.simplefilter("ignore", cgfast.StabilityWarning)
+        warnings.simplefilter("ignore", cgfast.SingleExampleWarning)
         t = cgfast.score(X, y, ratio=data.draw(st.sampled_from([1.0, "all"])), return_terms=True)
     for part in (t.score, t.a2, t.ab, t.b2):
         assert np.isfinite(part).all()
