@@ -119,22 +119,6 @@ def test_score_terms_checkpoint_and_precision_pass_through(files):
     assert (tmp / "ckpt").is_dir() and any((tmp / "ckpt").iterdir())
 
 
-def test_prune_matches_the_library(files):
-    tmp, X, y = files
-    scores = cgfast.score(X, y)
-    np.save(tmp / "s.npy", scores)
-    result = ok(cgfast_cli("prune", "s.npy", "y.npy", "--keep", "0.7", "-o", "k.npy", cwd=tmp))
-    assert "kept 63 of 90" in result.stdout
-    kept = np.load(tmp / "k.npy")
-    assert kept.dtype == np.int64
-    np.testing.assert_array_equal(kept, cgfast.prune(scores, y, keep=0.7, strategy="keep-hard"))
-    ok(cgfast_cli("prune", "s.npy", "table.csv", "--y-key", "label", "--keep", "0.5",
-                  "--drop", "hard", "-o", "h.npy", cwd=tmp))  # fmt: skip
-    np.testing.assert_array_equal(
-        np.load(tmp / "h.npy"), cgfast.prune(scores, y, keep=0.5, strategy="keep-easy")
-    )
-
-
 def test_report_with_and_without_scores(files):
     pytest.importorskip("matplotlib")
     tmp, X, y = files

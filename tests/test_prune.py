@@ -209,3 +209,23 @@ def test_seed_takes_what_score_takes():
     np.testing.assert_array_equal(from_generator, again)
     fresh = cgfast.prune(scores, y, keep=0.3, seed=None)
     assert np.bincount(y[fresh]).tolist() == np.bincount(y[again]).tolist()
+
+
+def test_a_score_table_gives_its_kept_rows():
+    pandas = pytest.importorskip("pandas")
+    scores, y = awkward()
+    table = pandas.DataFrame(
+        {"id": [f"img{i}.png" for i in range(len(y))], "label": y, "score": scores},
+        index=np.arange(len(y)) + 1000,
+    )
+    for strategy in STRATEGIES:
+        kept = cgfast.prune(scores, y, keep=0.3, strategy=strategy, seed=5)
+        rows = cgfast.prune(table, keep=0.3, strategy=strategy, seed=5)
+        assert rows["id"].tolist() == [f"img{i}.png" for i in kept]
+        assert rows.index.tolist() == (kept + 1000).tolist()
+    with pytest.raises(TypeError, match="leave out y"):
+        cgfast.prune(table, y, keep=0.3)
+    with pytest.raises(ValueError, match="no 'label' column .* id, score"):
+        cgfast.prune(table[["id", "score"]], keep=0.3)
+    with pytest.raises(TypeError, match="needs y"):
+        cgfast.prune(scores, keep=0.3)

@@ -271,6 +271,34 @@ def read_labels(path: str | Path, key: str | None = None) -> np.ndarray:
     return labels
 
 
+def read_score_table(path: str | Path) -> dict[str, np.ndarray]:
+    """The ``score``, ``label`` and ``id`` columns of the .csv/.parquet that `cgfast score -o`
+    writes; ``id`` is the row index when the table has no id column. Labels and ids read as
+    integers when every one is."""
+    path = _existing(path, "scores")
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise ValueError(f"cannot read a score table from {path}: use a .csv or .parquet")
+    names, columns = _table(path)
+    missing = [name for name in ("score", "label") if name not in columns]
+    if missing:
+        raise ValueError(
+            f"{path} has no {missing[0]!r} column (it has {', '.join(names)}): give the table "
+            "that `cgfast score ... -o scores.csv` writes"
+        )
+    values = columns["score"]
+    if values.dtype.kind not in "fiu":
+        bad = [i for i, v in enumerate(values) if not _is_number(str(v))]
+        if bad:
+            cell = str(values[bad[0]])
+            raise ValueError(f"{path}: score {cell!r} in row {bad[0]} is not a number")
+    ids = _text_labels(columns["id"]) if "id" in columns else np.arange(len(values))
+    return {
+        "score": values.astype(np.float64),
+        "label": _text_labels(columns["label"]),
+        "id": ids,
+    }
+
+
 def read_scores(path: str | Path) -> np.ndarray:
     """Scores from the .npy that `cgfast score` writes, or the 'score' array of its --terms .npz."""
     path = _existing(path, "scores")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -94,9 +95,25 @@ def _coverage(
     return np.concatenate(kept)
 
 
+def _table_columns(table: Any, y: object) -> tuple[np.ndarray, np.ndarray]:
+    """The score and label columns of a score table (a pandas DataFrame)."""
+    if y is not None:
+        raise TypeError("a score table carries its labels in its 'label' column: leave out y")
+    if not hasattr(table, "iloc"):
+        raise TypeError(f"a score table is a pandas DataFrame, got {type(table).__name__}")
+    names = [str(name) for name in table.columns]
+    missing = [name for name in ("score", "label") if name not in names]
+    if missing:
+        raise ValueError(
+            f"the score table has no {missing[0]!r} column (it has {', '.join(names)}): give "
+            "cgfast.to_table's DataFrame or the table `cgfast score -o scores.csv` writes"
+        )
+    return table["score"].to_numpy(), table["label"].to_numpy()
+
+
 def prune(
-    scores: npt.ArrayLike,
-    y: npt.ArrayLike,
+    scores: npt.ArrayLike | Any,
+    y: npt.ArrayLike | None = None,
     *,
     keep: float,
     strategy: str | None = None,
@@ -104,8 +121,8 @@ def prune(
     bins: int | None = None,
     seed: int | np.random.Generator | np.random.RandomState | None = 0,
     drop: str | None = None,
-) -> np.ndarray:
-    """Per-class pruning: the indices of the examples to keep.
+) -> np.ndarray | Any:
+    """Per-class pruning: the indices of the examples to keep, or the rows of a score table.
 
     Each class is pruned on its own, and a class of ``m`` examples keeps
     ``floor(keep * m + 1/2)`` of them (rounding half up), and at least one.
@@ -126,10 +143,14 @@ def prune(
 
     Parameters
     ----------
-    scores : array-like of shape (n,)
-        One finite score per example, high = hard, e.g. from :func:`cgfast.score`.
+    scores : array-like of shape (n,), or a pandas DataFrame
+        One finite score per example, high = hard, e.g. from :func:`cgfast.score`. Or a score
+        table with ``score`` and ``label`` columns: the DataFrame of :func:`cgfast.to_table` or
+        :func:`cgfast.score_table`, or ``pandas.read_csv`` of the table that
+        ``cgfast score ... -o scores.csv`` writes (its ``id`` column holds the examples' ids,
+        e.g. an image folder's paths).
     y : array-like of shape (n,)
-        Labels.
+        Labels; left out with a score table, which has them.
     keep : float
         Fraction of each class to keep, in (0, 1].
     strategy : {"coverage", "keep-hard", "keep-easy"}, default "coverage"
@@ -149,8 +170,10 @@ def prune(
 
     Returns
     -------
-    numpy.ndarray of int
-        Indices of the kept examples, in increasing order (ready for ``X[kept]``).
+    numpy.ndarray of int, or a pandas DataFrame
+        Indices of the kept examples, in increasing order (ready for ``X[kept]``). Given a
+        score table: its kept rows, in its order, with its index (``kept["id"]`` are the kept
+        examples' ids).
 
     Raises
     ------
@@ -168,7 +191,18 @@ def prune(
     [0, 2, 3, 5]
     >>> len(cgfast.prune(scores, [0, 0, 0, 1, 1, 1], keep=2 / 3))  # coverage: 2 of each class
     4
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"id": ["a.png", "b.png", "c.png", "d.png", "e.png", "f.png"],
+    ...                       "label": [0, 0, 0, 1, 1, 1], "score": scores})
+    >>> cgfast.prune(table, keep=2 / 3, strategy="keep-hard")["id"].tolist()
+    ['b.png', 'c.png', 'e.png', 'f.png']
     """
+    table = None
+    if hasattr(scores, "columns"):
+        table = scores
+        scores, y = _table_columns(table, y)
+    elif y is None:
+        raise TypeError("prune needs y, the labels, unless scores is a score table")
     values = _check_scores(scores)
     keep = _check_fraction("keep", keep, low_open=True)
     strategy = _strategy(strategy, drop)
@@ -189,4 +223,5 @@ def prune(
             kept.append(_coverage(members, values, count, beta, bins, rng))
         else:
             kept.append(members[:count])
-    return np.sort(np.concatenate(kept))
+    kept = np.sort(np.concatenate(kept))
+    return kept if table is None else table.iloc[kept]
