@@ -83,11 +83,14 @@ def test_cli_parquet_table_with_terms(data):
     assert run_cli("score", tmp / "X.npy", tmp / "y.npy", "--repeats", "1", "--terms",
                    "--no-progress", "-o", tmp / "s.parquet") == 0  # fmt: skip
     table = pq.read_table(tmp / "s.parquet").to_pydict()
-    terms = cgfast.score(X, y, repeats=1, return_terms=True)
+    terms = cgfast.score(X, y, repeats=1, suggest=True)
     assert list(table) == [
-        "id", "label", "score", "rank_in_class", "label_issue", "stability", "a2", "ab", "b2",
+        "id", "label", "score", "rank_in_class", "label_issue", "suggested_label",
+        "label_quality", "stability", "a2", "ab", "b2",
     ]  # fmt: skip
     np.testing.assert_array_equal(table["score"], terms.score)
+    np.testing.assert_array_equal(table["label_quality"], terms.label_quality)
+    assert table["suggested_label"] == terms.suggested_label.tolist()
     np.testing.assert_array_equal(table["ab"], terms.ab)
     assert table["label"] == y.tolist()
     assert all(v is None or np.isnan(v) for v in table["stability"])  # one repeat: no estimate

@@ -51,7 +51,7 @@ def test_side_by_side_groups_of_shared_rows_give_the_same_bits():
     X, y = digits()
     two = y < 2  # two classes: at ratio "all" each repeat's two blocks share their rows
     run, one = results(X[two], y[two], engine.LocalExecutor(lanes=1), repeats=4, ratio="all")
-    assert run.groups
+    assert run.group_of(0)
     _, wide = results(X[two], y[two], engine.LocalExecutor(lanes=2), repeats=4, ratio="all",
                       n_jobs=2)  # fmt: skip
     same_results(one, wide)

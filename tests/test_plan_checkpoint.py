@@ -224,3 +224,43 @@ def test_block_too_big_for_memory_is_refused_before_work(monkeypatch):
     X, y = data(n=2000)
     with pytest.raises(cgfast.BlockTooLargeError, match=r"pass max_block=\d+"):
         cgfast.score(X, y, max_block=2000)
+
+
+def _digest(blocks) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for b in blocks:
+        h.update(np.int64([b.repeat, b.label, b.chunk]).tobytes())
+        h.update(np.asarray(b.negatives, np.int64).tobytes() + b"|")
+        h.update(np.asarray(b.positives, np.int64).tobytes() + b"/")
+    return h.hexdigest()[:16]
+
+
+# Digests of the plans the eager planner (before plans were made a repeat at a time) listed for
+# these arguments: a plan made round by round, in any order, must list the same blocks.
+EAGER_PLANS = [
+    (dict(ratio=1.0, repeats=9, max_block=400, seed=3, sampler="cover"), "c61d964804264596"),
+    (dict(ratio=1.0, repeats=9, max_block=5000, seed=0, sampler="cover"), "a90052c7f935b0ce"),
+    (dict(ratio=0.5, repeats=5, max_block=300, seed=11, sampler="independent"), "eb79eb00d56c37cb"),
+    (dict(ratio=2.0, repeats=6, max_block=700, seed=1, sampler="cover"), "3e631e0f5bb15175"),
+]
+
+
+@pytest.mark.parametrize("arguments, digest", EAGER_PLANS)
+def test_plans_made_round_by_round_list_the_eager_plans_blocks(arguments, digest):
+    from cgfast.plan import Plan
+
+    codes = np.random.default_rng(2024).integers(0, 5, 3001)
+    codes[:7] = 4
+    assert _digest(plan_blocks(codes, **arguments)) == digest
+    plan = Plan(codes, **arguments)
+    assert plan.made() == 0
+    # the last repeat first, then the rest backwards: what an out-of-order resume asks for
+    for repeat in reversed(range(arguments["repeats"])):
+        plan.repeat(repeat)
+    assert _digest(list(plan)) == digest
+    fresh = Plan(codes, **arguments)
+    fresh.repeat(0), fresh.repeat(1)
+    assert fresh.made() == 2  # a run of two rounds' worth holds two repeats, not the plan
+    assert _digest(fresh.first(2)) == _digest(plan_blocks(codes, **{**arguments, "repeats": 2}))

@@ -17,6 +17,12 @@ def two_classes(n=70, d=6, seed=0):
     return X, np.repeat([3, 8], n)
 
 
+def groups(run):
+    """Every block's group of shared rows, for the whole plan (the engine asks block by block)."""
+    found = {i: run.group_of(i) for i in range(len(run.blocks))}
+    return {i: g for i, g in found.items() if g}
+
+
 def separately(run):
     """Every block of the plan scored on its own, as before rows were shared: per repeat sums."""
     out = np.zeros((4, run.rows.n))
@@ -37,7 +43,8 @@ def separately(run):
 def test_blocks_with_the_same_rows_are_scored_once_like_separate_blocks(data, arguments, group):
     X, y = data
     run = engine.prepare(X, y, Options(**arguments))
-    assert len(run.groups) == len(run.blocks) and {len(g) for g in run.groups.values()} == {group}
+    shared = groups(run)
+    assert len(shared) == len(run.blocks) and {len(g) for g in shared.values()} == {group}
     calls = []
     labels = _native.score_labels
     terms = None
@@ -63,10 +70,10 @@ def test_only_blocks_with_identical_rows_are_grouped():
     y = y.copy()
     y[:5] = 8  # 65 against 75: the smaller class's block is a sample of the larger one
     run = engine.prepare(X, y, Options(repeats=1))
-    assert run.groups == {}
-    assert engine.prepare(*two_classes(), Options(repeats=1, precision="mixed")).groups == {}
+    assert groups(run) == {}
+    assert groups(engine.prepare(*two_classes(), Options(repeats=1, precision="mixed"))) == {}
     # Chunked classes draw their negatives: no two blocks of a repeat hold the same rows.
-    assert engine.prepare(*two_classes(), Options(repeats=3, max_block=40)).groups == {}
+    assert groups(engine.prepare(*two_classes(), Options(repeats=3, max_block=40))) == {}
 
 
 class EachAlone:

@@ -17,7 +17,7 @@ from ._errors import (
     StabilityWarning,
 )
 from ._files import open_dataset
-from ._score import complexity, gram, score
+from ._score import complexity, gram, score, suggest_labels
 from ._table import score_table, to_table
 from .checkpoint import CheckpointWarning
 from .engine import ScoreTerms
@@ -26,7 +26,7 @@ from .plan import Block, plan_blocks
 from .prune import prune
 from .rank import find_label_issues, rank
 from .report import write_report
-from .suggest import LabelSuggestions, suggest_labels
+from .suggest import LabelSuggestions
 
 __version__ = _version("cgfast")  # Cargo.toml's version, through the package metadata
 

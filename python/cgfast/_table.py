@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._labels import encode_labels, label_column
+from ._pandas import pandas as load_pandas
 from .engine import ScoreTerms
 
 TABLE_FORMATS = (".csv", ".parquet")
@@ -74,17 +75,6 @@ def table_columns(
     return columns
 
 
-def _pandas() -> Any:
-    try:
-        import pandas
-    except ImportError:
-        raise ImportError(
-            "the score table is a pandas DataFrame: pip install pandas "
-            "(or write it with `cgfast score ... -o scores.csv`)"
-        ) from None
-    return pandas
-
-
 def to_table(terms: ScoreTerms, y: Any, ids: Any = None, *, with_terms: bool = False) -> Any:
     """The scores of ``cgfast.score(X, y, return_terms=True)`` as a pandas DataFrame.
 
@@ -106,7 +96,7 @@ def to_table(terms: ScoreTerms, y: Any, ids: Any = None, *, with_terms: bool = F
     ['id', 'label', 'score', 'rank_in_class', 'label_issue', 'suggested_label', 'label_quality',
      'stability']
     """
-    pandas = _pandas()
+    pandas = load_pandas()
     frame = pandas.DataFrame(table_columns(terms, y, ids, with_terms=with_terms))
     frame.attrs["stability"] = terms.stability
     return frame
@@ -126,7 +116,7 @@ def score_table(X: Any, y: Any, *, ids: Any = None, **score_kwargs: Any) -> Any:
     """
     from ._score import score
 
-    _pandas()
+    load_pandas()
     for name in ("return_terms", "suggest"):
         if name in score_kwargs:
             raise TypeError(f"score_table sets {name} itself; do not pass it")

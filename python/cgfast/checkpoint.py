@@ -126,6 +126,10 @@ class Checkpoint:
     def _path(self, index: int) -> Path:
         return self.blocks_dir / f"{index:06d}.npz"
 
+    def holds(self, index: int) -> bool:
+        """Whether a file for block ``index`` exists (intact or not: :meth:`load` tells)."""
+        return self._path(index).exists()
+
     def save(self, index: int, result: BlockResult) -> None:
         """Writes block ``index`` atomically (temporary file, fsync, rename)."""
         payload = {

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -36,11 +36,17 @@ from ._memory import (
 from ._threads import resolve_threads
 from .checkpoint import BlockResult, Checkpoint
 from .options import Options, check_count
-from .plan import Block, plan_blocks
+from .plan import Block, Plan
 from .stability import advice_at_cap, repeats_for, split_half
-
-if TYPE_CHECKING:
-    from .suggest import LabelSuggestions
+from .suggest import (
+    DEFAULT_REPEATS,
+    LabelSuggestions,
+    checkpoint_dir,
+    plan_suggestions,
+    predictions,
+    suggestions,
+    targets,
+)
 
 
 @dataclass(frozen=True)
@@ -75,17 +81,32 @@ class Run:
     rows: Rows
     classes: np.ndarray
     codes: np.ndarray
-    blocks: list[Block]
+    blocks: Sequence[Block]  # a Plan (made a repeat at a time), or a list
     fingerprint: str | None = None
-    # Blocks of one repeat that hold the same rows, factorised once: index -> the group's indices.
-    groups: dict[int, tuple[int, ...]] = dataclasses.field(default_factory=dict)
     # A suggestion run (cgfast.suggest): its blocks hold every class and predict every row.
     predicts: bool = False
+    # Per repeat made so far, the blocks that hold the same rows: index -> the group's indices.
+    _groups: dict[int, dict[int, tuple[int, ...]]] = dataclasses.field(default_factory=dict)
 
     @property
     def per_repeat(self) -> int:
         """Blocks in one repeat; repeat r is blocks ``r * per_repeat`` up to ``(r + 1) * ...``."""
         return len(self.blocks) // self.options.planned_repeats
+
+    def group_of(self, index: int) -> tuple[int, ...]:
+        """The blocks of block ``index``'s repeat that hold its rows, it included, in plan order
+        (:func:`shared_rows`); empty when it is alone in its rows."""
+        if self.predicts:
+            return ()
+        per = self.per_repeat
+        repeat = index // per
+        if repeat not in self._groups:
+            start = repeat * per
+            found = shared_rows(self.blocks[start : start + per], per, self.options.precision)
+            self._groups[repeat] = {
+                start + i: tuple(start + j for j in group) for i, group in found.items()
+            }
+        return self._groups[repeat].get(index, ())
 
     def work(self, block: Block) -> int:
         """Flops of a block, Gram included: what the progress bar counts."""
@@ -127,7 +148,7 @@ def prepare(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> R
     itemsize = rows.dtype.itemsize
     if options.max_block is None:
         options = options.replace(max_block=default_max_block(rows.d, itemsize))
-    blocks = plan_blocks(
+    blocks = Plan(
         codes,
         ratio=options.ratio,
         repeats=options.planned_repeats,
@@ -135,25 +156,24 @@ def prepare(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> R
         seed=options.seed,
         sampler=options.sampler,
     )
-    if options.auto and _draws_nothing(blocks[: len(blocks) // options.planned_repeats], codes):
+    if options.auto and _draws_nothing(blocks.repeat(0), codes):
         # Every class is one block holding all of its pool: every repeat is the same block,
         # the score is exact, and one repeat is all "auto" needs.
         options = options.replace(repeats=1)
-        blocks = blocks[: len(blocks) // options.max_repeats]
-    largest = max(blocks, key=lambda b: b.size)
+        blocks = blocks.first(1)
+    # Every repeat cuts the classes into the same chunks with as many negatives: repeat 0's
+    # blocks have the sizes of all.
+    largest = max(blocks.repeat(0), key=lambda b: b.size)
     check_fits(largest.size, len(largest.positives), rows.d, itemsize)
     digest = new_fingerprint(rows, codes) if fingerprint else None
     check_rows(rows, digest)
-    groups = shared_rows(blocks, len(blocks) // options.planned_repeats, options.precision)
     fingerprint_hex = digest.hexdigest() if digest else None
-    return Run(options, rows, classes, codes, blocks, fingerprint_hex, groups)
+    return Run(options, rows, classes, codes, blocks, fingerprint_hex)
 
 
 def suggestion_run(run: Run, repeats: int) -> Run:
     """The run that suggests labels for the examples of the prepared ``run`` (its rows, labels,
     ``max_block`` and seed): the blocks of :func:`cgfast.suggest.plan_suggestions`."""
-    from .suggest import plan_suggestions
-
     repeats = check_count("repeats", repeats, 1)
     blocks = plan_suggestions(
         run.codes, repeats=repeats, max_block=run.options.max_block, seed=run.options.seed
@@ -190,18 +210,16 @@ def run_suggestions(
     With ``checkpoint`` (the scoring run's directory), the blocks are kept in its
     ``suggestions`` subdirectory.
     """
-    from . import suggest
-
     results = execute(
         run,
         executor,
-        checkpoint=suggest.checkpoint_dir(checkpoint),
+        checkpoint=checkpoint_dir(checkpoint),
         progress=progress,
         note="suggested labels",
     )
     warn_ridges(results, stacklevel=4)
-    return suggest.suggestions(
-        suggest.predictions(results, run.rows.n, len(run.classes)),
+    return suggestions(
+        predictions(results, run.rows.n, len(run.classes)),
         run.classes,
         run.codes,
         run.options.planned_repeats,
@@ -289,8 +307,6 @@ def predict_block(
     ``source`` is X as :class:`Rows`, or the block's rows gathered in its order; with ``kernel``
     (the H of X) the block's H is copied out of it: the same bits.
     """
-    from .suggest import targets
-
     y = targets(codes, classes)
     if kernel is not None:
         out, ridge = _native.predict_cached(kernel, block.rows, y, threads)
@@ -513,20 +529,29 @@ def kernel_pays(run: Run, tasks: Sequence[BlockTask]) -> bool:
     if run.options.precision != "double" or not tasks:
         return False
     n, d = run.rows.n, run.rows.d
-    indices = [task.index for task in tasks]
-    if run.options.auto:
-        indices = list(range(min(indices), len(run.blocks)))
     # Blocks that share their rows build their H once, without the kernel.
-    blocks = [run.blocks[i] for i in indices if i not in run.groups]
-    if not blocks or sum(block.size**2 for block in blocks) * d < KERNEL_MARGIN * n * n * (d + 100):
+    sizes = [task.block.size for task in tasks if not run.group_of(task.index)]
+    squares = sum(size**2 for size in sizes)
+    if run.options.auto:
+        # The rest of the plan from this round on counts; every repeat holds blocks of the same
+        # sizes, so the repeats after this one count as many times this one's blocks.
+        per, first = run.per_repeat, min(task.index for task in tasks)
+        repeat = first // per
+        alone = [(i, run.blocks[i].size) for i in range(repeat * per, (repeat + 1) * per)]
+        alone = [(i, size) for i, size in alone if not run.group_of(i)]
+        sizes = [size for _, size in alone]
+        later = run.options.planned_repeats - repeat - 1
+        squares = sum(size**2 for i, size in alone if i >= first)
+        squares += later * sum(size**2 for size in sizes)
+    if not sizes or squares * d < KERNEL_MARGIN * n * n * (d + 100):
         return False
-    largest = max(block.size for block in blocks)
+    largest = max(sizes)
     return kernel_fits(n, run.rows.d, run.rows.dtype.itemsize, largest)
 
 
 def task_of(run: Run, index: int, store: Checkpoint | None = None) -> BlockTask:
     """The task that scores block ``index`` of ``run``, with the group it shares its rows with."""
-    members = run.groups.get(index, ())
+    members = run.group_of(index)
     group = tuple(run.blocks[i] for i in members)
     options, block = run.options, run.blocks[index]
     if run.predicts:
@@ -697,7 +722,7 @@ def pending_round(
 
 def cap_advice(run: Run, stability: float | None, repeats: int) -> str:
     """What to do when ``repeats="auto"`` stopped at the cap, for this run's blocks."""
-    whole = all(block.chunk == 0 for block in run.blocks)
+    whole = all(block.chunk == 0 for block in run.blocks[: run.per_repeat])
     options = run.options
     return advice_at_cap(
         options.stability,
@@ -772,8 +797,6 @@ def score_run(
     """Scores the prepared ``run`` to the end (:func:`complete`) and returns its terms, with the
     seed it used, the stability after each round and, with ``suggest``, suggested labels from
     the same executor (which lends them its kernel, when it keeps one)."""
-    from .suggest import DEFAULT_REPEATS
-
     outcome = complete(run, executor, checkpoint=checkpoint, progress=progress)
     terms = assemble(outcome.results, run.rows.n, outcome.repeats, True)
     assert isinstance(terms, ScoreTerms)

@@ -41,7 +41,7 @@ def split_plan(run: Run, parts: int, indices: Sequence[int] | None = None) -> li
     # Blocks that share their rows go to one part together: they are factorised once.
     units: dict[tuple[int, ...], list[int]] = {}
     for i in every:
-        units.setdefault(run.groups.get(i, (i,)), []).append(i)
+        units.setdefault(run.group_of(i) or (i,), []).append(i)
     work = {key: sum(run.work(run.blocks[i]) for i in unit) for key, unit in units.items()}
     for key in sorted(units, key=lambda key: (-work[key], key)):
         load, p = heapq.heappop(loads)
@@ -78,7 +78,12 @@ def score_share(
     already in the checkpoint decide, as in a local run, which repeats come next.
     """
     store = Checkpoint.open(checkpoint, run.manifest())
-    results = [store.load(i, block.positives) for i, block in enumerate(run.blocks)]
+    # Only the blocks on disk are checked against the plan: the repeats of rounds not run yet
+    # are never made.
+    results = [
+        store.load(i, run.blocks[i].positives) if store.holds(i) else None
+        for i in range(len(run.blocks))
+    ]
     done, total, _ = pending_round(run.options, run.per_repeat, run.rows.n, results)
     if total is None:
         return Share(0, 0, done, done, finished=True, rounds=run.options.auto)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -110,7 +111,8 @@ class _CoverStream:
 
     def _shuffled(self, g: int) -> np.ndarray:
         """Order number ``g``, before the straddling stretch is moved out of its way."""
-        return _rng(self.seed, g, self.label, 0, _COVER).permutation(len(self.pool))
+        order = _rng(self.seed, g, self.label, 0, _COVER).permutation(len(self.pool))
+        return order.astype(self.pool.dtype)  # positions in the pool: the pool's index type
 
     def _straddling_tail(self, g: int) -> np.ndarray:
         """The examples of order g - 1 in the stretch that runs over into order g, if one does."""
@@ -130,6 +132,103 @@ class _CoverStream:
         if offset + length > n:
             picked = np.concatenate([picked, self._order(first + 1)[: offset + length - n]])
         return self.pool[picked]
+
+
+class Plan(Sequence[Block]):
+    """The blocks of a run, made a repeat at a time: repeat r's blocks exist once one is asked for.
+
+    ``plan[i]`` is block ``i``; repeat r holds blocks ``r * per`` to ``(r + 1) * per``, the same
+    blocks :func:`plan_blocks` lists. A run of ``repeats="auto"`` plans ``max_repeats`` repeats
+    but asks only for those of the rounds it runs, so it holds only them (the indices of 32
+    repeats of a million rows would take about half a gigabyte). Every repeat is a pure
+    function of (labels, arguments, repeat), so the order in which repeats are made changes
+    nothing.
+    """
+
+    def __init__(
+        self,
+        codes: Sequence[int] | np.ndarray,
+        *,
+        ratio: Ratio = 1.0,
+        repeats: int = 1,
+        max_block: int,
+        seed: int = 0,
+        sampler: str = "cover",
+    ) -> None:
+        codes = np.asarray(codes, dtype=np.intp)
+        ratio = check_ratio(ratio)
+        self.repeats = check_count("repeats", repeats, 1)
+        max_block = check_count("max_block", max_block, 2)
+        self.seed = check_count("seed", seed, 0)
+        sampler = check_sampler(sampler)
+        # Row indices as int32 where they fit: a plan of many repeats over a million rows holds
+        # each row's index twice per repeat, and int64 would double that memory for nothing.
+        index = np.int32 if len(codes) < 2**31 else np.int64
+        members = [np.flatnonzero(codes == c).astype(index) for c in range(int(codes.max()) + 1)]
+        self._layout = []
+        for label, positives in enumerate(members):
+            if len(positives) == 0:
+                continue
+            pool = np.flatnonzero(codes != label).astype(index)
+            chunks = chunk_count(len(positives), len(pool), ratio, max_block)
+            # Every repeat cuts the class into chunks of the same sizes, so it takes the same
+            # numbers of negatives: the stretches of the cover stream one repeat reads.
+            sizes = [len(part) for part in np.array_split(positives, chunks)]
+            stretches = [negatives_for(size, len(pool), ratio) for size in sizes]
+            stream = _CoverStream(pool, self.seed, label, stretches) if sampler == "cover" else None
+            self._layout.append((label, positives, pool, chunks, stretches, stream))
+        self.per = sum(chunks for _, _, _, chunks, _, _ in self._layout)
+        self._made: dict[int, list[Block]] = {}
+
+    def __len__(self) -> int:
+        return self.repeats * self.per
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"block {i} of a plan of {len(self)}")
+        repeat, j = divmod(i % len(self), self.per)
+        return self.repeat(repeat)[j]
+
+    def repeat(self, repeat: int) -> list[Block]:
+        """The blocks of repeat ``repeat``, made now if they were not yet."""
+        if not 0 <= repeat < self.repeats:
+            raise IndexError(f"repeat {repeat} of a plan of {self.repeats}")
+        if repeat not in self._made:
+            self._made[repeat] = self._make(repeat)
+        return self._made[repeat]
+
+    def made(self) -> int:
+        """How many repeats have been made so far (what the plan holds in memory)."""
+        return len(self._made)
+
+    def first(self, repeats: int) -> Plan:
+        """The plan of the first ``repeats`` repeats, sharing this one's layout and blocks."""
+        out = object.__new__(Plan)
+        out.__dict__.update(self.__dict__)
+        out.repeats = check_count("repeats", repeats, 1)
+        out._made = {r: b for r, b in self._made.items() if r < repeats}
+        return out
+
+    def _make(self, repeat: int) -> list[Block]:
+        seed, blocks = self.seed, []
+        for label, positives, pool, chunks, stretches, stream in self._layout:
+            if chunks > 1:
+                positives = _rng(seed, repeat, label, 0, _SHUFFLE).permutation(positives)
+            start = repeat * sum(stretches)
+            for chunk, part in enumerate(np.array_split(positives, chunks)):
+                want = stretches[chunk]
+                if want == len(pool):
+                    negatives = pool
+                elif stream is not None:
+                    negatives = np.sort(stream.window(start, want))
+                else:
+                    rng = _rng(seed, repeat, label, chunk, _NEGATIVES)
+                    negatives = np.sort(rng.choice(pool, size=want, replace=False))
+                start += want
+                blocks.append(Block(repeat, label, chunk, negatives, np.sort(part)))
+        return blocks
 
 
 def plan_blocks(
@@ -159,49 +258,17 @@ def plan_blocks(
         How negatives are drawn: afresh for every block, or along a stream that covers the
         pool evenly over repeats and chunks (see the module's description).
 
+    Returns
+    -------
+    list of Block
+        Every block, repeat by repeat (:class:`Plan` makes them a repeat at a time).
+
     Examples
     --------
     >>> blocks = plan_blocks(np.array([0, 0, 1, 1, 1]), ratio="all", max_block=10)
     >>> [(b.label, b.positives.tolist(), b.negatives.tolist()) for b in blocks]
     [(0, [0, 1], [2, 3, 4]), (1, [2, 3, 4], [0, 1])]
     """
-    codes = np.asarray(codes, dtype=np.intp)
-    ratio = check_ratio(ratio)
-    repeats = check_count("repeats", repeats, 1)
-    max_block = check_count("max_block", max_block, 2)
-    seed = check_count("seed", seed, 0)
-    sampler = check_sampler(sampler)
-    # Row indices as int32 where they fit: a plan of many repeats over a million rows holds
-    # each row's index twice per repeat, and int64 would double that memory for nothing.
-    index = np.int32 if len(codes) < 2**31 else np.int64
-    members = [np.flatnonzero(codes == c).astype(index) for c in range(int(codes.max()) + 1)]
-    layout = []
-    for label, positives in enumerate(members):
-        if len(positives) == 0:
-            continue
-        pool = np.flatnonzero(codes != label).astype(index)
-        chunks = chunk_count(len(positives), len(pool), ratio, max_block)
-        # Every repeat cuts the class into chunks of the same sizes, so it takes the same
-        # numbers of negatives: the stretches of the cover stream one repeat reads.
-        sizes = [len(part) for part in np.array_split(positives, chunks)]
-        stretches = [negatives_for(size, len(pool), ratio) for size in sizes]
-        stream = _CoverStream(pool, seed, label, stretches) if sampler == "cover" else None
-        layout.append((label, positives, pool, chunks, stretches, stream))
-    blocks = []
-    for repeat in range(repeats):
-        for label, positives, pool, chunks, stretches, stream in layout:
-            if chunks > 1:
-                positives = _rng(seed, repeat, label, 0, _SHUFFLE).permutation(positives)
-            start = repeat * sum(stretches)
-            for chunk, part in enumerate(np.array_split(positives, chunks)):
-                want = stretches[chunk]
-                if want == len(pool):
-                    negatives = pool
-                elif stream is not None:
-                    negatives = np.sort(stream.window(start, want))
-                else:
-                    rng = _rng(seed, repeat, label, chunk, _NEGATIVES)
-                    negatives = np.sort(rng.choice(pool, size=want, replace=False))
-                start += want
-                blocks.append(Block(repeat, label, chunk, negatives, np.sort(part)))
-    return blocks
+    plan = Plan(codes, ratio=ratio, repeats=repeats, max_block=max_block, seed=seed,
+                sampler=sampler)  # fmt: skip
+    return list(plan)

@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._labels import encode_labels
+from ._pandas import pandas as load_pandas
 from ._score import score
 from .engine import ScoreTerms
 from .options import check_choice
@@ -194,8 +195,6 @@ def find_label_issues(
     >>> sorted(issues.loc[issues["index"].isin([3, 7]), "kind"].tolist())
     ['mislabelled', 'mislabelled']
     """
-    from ._table import _pandas
-
     if "return_terms" in score_kwargs or "suggest" in score_kwargs:
         raise TypeError("find_label_issues sets return_terms and suggest itself; do not pass them")
     check_choice("rank_by", rank_by, RANK_BY)
@@ -203,7 +202,7 @@ def find_label_issues(
         _check_top(top)
     needs_suggestions = rank_by == "label_quality" or return_table
     if return_table:
-        _pandas()
+        load_pandas()
     columns: dict[str, np.ndarray] = {}
     if terms is None:
         if X is None or y is None:
@@ -255,4 +254,4 @@ def find_label_issues(
         score=scores[picked],
         kind=np.where(given != proposed, "mislabelled", "irregular"),
     )
-    return _pandas().DataFrame(table)
+    return load_pandas().DataFrame(table)

@@ -16,9 +16,9 @@ The blocks are not the score's: one-vs-rest targets need every class in a block,
 deals all examples, class by class in a random order, into near-equal blocks of at most
 ``max_block`` rows (every block holds each class in proportion). A row is predicted once per
 repeat, and its predictions are averaged over the repeats. The plan is a pure function of (labels,
-repeats, max_block, seed), like the score's, and runs through the same executors, checkpoints
-and job arrays; when the local executor keeps the n x n kernel for scoring, these blocks copy
-their H out of it too.
+repeats, max_block, seed), like the score's, and runs through the same executors and
+checkpoints (``engine.run_suggestions``); when the local executor keeps the n x n kernel for
+scoring, these blocks copy their H out of it too. ``cgfast.suggest_labels`` is the public door.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -122,70 +121,3 @@ def suggestions(
 def checkpoint_dir(checkpoint: str | os.PathLike | None) -> Path | None:
     """Where a scoring checkpoint keeps its suggestion blocks."""
     return None if checkpoint is None else Path(checkpoint) / CHECKPOINT_DIR
-
-
-def suggest_labels(
-    X: Any,
-    y: Any,
-    *,
-    repeats: int = DEFAULT_REPEATS,
-    seed: Any = 0,
-    max_block: int | None = None,
-    n_jobs: int | None = None,
-    progress: bool = False,
-    checkpoint: str | os.PathLike | None = None,
-    client: Any = None,
-) -> LabelSuggestions:
-    """A suggested label and a label-quality score for every example, without training a model.
-
-    The score's own kernel regressor (arc-cosine kernel, one-vs-rest targets) predicts each
-    example from the others of its block; the suggestion is the class it predicts highest and
-    ``label_quality`` the estimated probability of the given label (low = likely wrong). Blocks
-    hold every class in proportion; predictions are averaged over ``repeats`` random blocks.
-    Use it with :func:`cgfast.find_label_issues`: a flagged example whose suggestion is its own
-    label is irregular rather than mislabelled.
-
-    Parameters
-    ----------
-    X : array-like of shape (n, ...), np.memmap, Zarr array, or path
-        The examples, as for :func:`cgfast.score`.
-    y : sequence of n hashable labels
-        The given (possibly noisy) labels.
-    repeats : int, default 3
-        Random block plans to average over (one when a single block holds every example).
-    seed : int, default 0
-        Seed of the block plan; same seed, same suggestions, to the bit.
-    max_block : int, optional
-        Most rows in one block (default as for :func:`cgfast.score`).
-    n_jobs, progress, checkpoint, client
-        As for :func:`cgfast.score`.
-
-    Returns
-    -------
-    LabelSuggestions
-        ``suggested_label`` (labels' type), ``label_quality`` (float64 in [0, 1]),
-        ``probabilities`` (n, C) and ``classes``.
-
-    Examples
-    --------
-    >>> import numpy as np, cgfast
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(200, 2)); y = np.where(X[:, 0] > 0, "right", "left")
-    >>> y[[3, 7]] = np.where(y[[3, 7]] == "left", "right", "left")   # two flipped labels
-    >>> s = cgfast.suggest_labels(X, y)
-    >>> bool((s.suggested_label[[3, 7]] != y[[3, 7]]).all())
-    True
-    >>> float(s.label_quality[[3, 7]].max()) < 0.5
-    True
-    """
-    from .engine import LocalExecutor, prepare_suggestions, run_suggestions
-    from .options import Options
-
-    options = Options(seed=seed, max_block=max_block, n_jobs=n_jobs, repeats=1)
-    executor: Any = LocalExecutor()
-    if client is not None:
-        from ._dask import DaskExecutor, check_cluster_input
-
-        X, executor = check_cluster_input(X), DaskExecutor(client)
-    run = prepare_suggestions(X, y, options, repeats, fingerprint=checkpoint is not None)
-    return run_suggestions(run, executor, checkpoint=checkpoint, progress=progress)
