@@ -101,9 +101,9 @@ def test_ids_round_trip_from_an_image_folder(image_folder, tmp_path):
     assert [scored[int(row["index"])]["id"] for row in rows] == ids
     library = cgfast.prune(pandas.read_csv(table), keep=0.5)
     assert library["id"].tolist() == ids
-    assert library.index.tolist() == [int(row["index"]) for row in rows]
+    assert library["index"].tolist() == [int(row["index"]) for row in rows]
     assert run_cli("prune", table, "--keep", "0.5", "-o", tmp_path / "keep.npy") == 0
-    np.testing.assert_array_equal(np.load(tmp_path / "keep.npy"), library.index.to_numpy())
+    np.testing.assert_array_equal(np.load(tmp_path / "keep.npy"), library["index"])
     pytest.importorskip("pyarrow")
     assert run_cli("prune", table, "--keep", "0.5", "-o", tmp_path / "keep.parquet") == 0
     parquet = pandas.read_parquet(tmp_path / "keep.parquet")

@@ -211,21 +211,46 @@ def test_seed_takes_what_score_takes():
     assert np.bincount(y[fresh]).tolist() == np.bincount(y[again]).tolist()
 
 
-def test_a_score_table_gives_its_kept_rows():
-    pandas = pytest.importorskip("pandas")
+def test_a_score_table_gives_the_kept_examples_ids():
     scores, y = awkward()
-    table = pandas.DataFrame(
-        {"id": [f"img{i}.png" for i in range(len(y))], "label": y, "score": scores},
-        index=np.arange(len(y)) + 1000,
-    )
-    for strategy in STRATEGIES:
-        kept = cgfast.prune(scores, y, keep=0.3, strategy=strategy, seed=5)
-        rows = cgfast.prune(table, keep=0.3, strategy=strategy, seed=5)
-        assert rows["id"].tolist() == [f"img{i}.png" for i in kept]
-        assert rows.index.tolist() == (kept + 1000).tolist()
+    ids = np.array([f"img{i}.png" for i in range(len(y))])
+    columns = {"id": ids, "label": y, "score": scores, "rank_in_class": np.zeros(len(y))}
+    tables = [columns]
+    pandas = pytest.importorskip("pandas")
+    tables.append(pandas.DataFrame(columns, index=np.arange(len(y)) + 1000))
+    pyarrow = pytest.importorskip("pyarrow")
+    tables.append(pyarrow.table(columns))
+    for table in tables:
+        for strategy in STRATEGIES:
+            kept = cgfast.prune(scores, y, keep=0.3, strategy=strategy, seed=5)
+            rows = cgfast.prune(table, keep=0.3, strategy=strategy, seed=5)
+            assert list(rows.columns) == ["index", "id", "label", "score"]
+            assert rows["index"].tolist() == kept.tolist()
+            assert rows["id"].tolist() == ids[kept].tolist()
+            assert rows["label"].tolist() == y[kept].tolist()
+            np.testing.assert_array_equal(rows["score"], scores[kept])
+    no_ids = cgfast.prune({"label": y, "score": scores}, keep=0.3)
+    assert no_ids["id"].tolist() == no_ids["index"].tolist()
+
+
+def test_a_score_table_is_checked():
+    scores, y = awkward()
+    table = {"id": np.arange(len(y)), "label": y, "score": scores}
     with pytest.raises(TypeError, match="leave out y"):
         cgfast.prune(table, y, keep=0.3)
     with pytest.raises(ValueError, match="no 'label' column .* id, score"):
-        cgfast.prune(table[["id", "score"]], keep=0.3)
+        cgfast.prune({"id": table["id"], "score": scores}, keep=0.3)
     with pytest.raises(TypeError, match="needs y"):
         cgfast.prune(scores, keep=0.3)
+
+
+@pytest.mark.parametrize("keep, beta", [(0.05, 0.2), (0.1, 0.2), (0.2, 0.125), (0.3, 0.05),
+                                        (0.4, 0.025), (0.5, 0.0), (0.9, 0.0)])  # fmt: skip
+def test_coverage_cuts_more_when_less_is_kept(keep, beta):
+    rng = np.random.default_rng(2)
+    y = np.repeat([0, 1], 400)
+    scores = rng.lognormal(size=len(y))
+    np.testing.assert_array_equal(
+        cgfast.prune(scores, y, keep=keep, seed=3),
+        cgfast.prune(scores, y, keep=keep, beta=beta, seed=3),
+    )

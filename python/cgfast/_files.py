@@ -271,10 +271,18 @@ def read_labels(path: str | Path, key: str | None = None) -> np.ndarray:
     return labels
 
 
+def _text_numbers(values: np.ndarray) -> np.ndarray:
+    """Floats read back from a .csv, where an empty cell is NaN (a stability not estimated)."""
+    if values.dtype.kind in "fiu":
+        return values.astype(np.float64)
+    return np.array([float(v) if str(v).strip() else np.nan for v in values], dtype=np.float64)
+
+
 def read_score_table(path: str | Path) -> dict[str, np.ndarray]:
     """The ``score``, ``label`` and ``id`` columns of the .csv/.parquet that `cgfast score -o`
     writes; ``id`` is the row index when the table has no id column. Labels and ids read as
-    integers when every one is."""
+    integers when every one is. The ``label_issue``, ``suggested_label``, ``label_quality``
+    and ``stability`` columns come too when the table has them (booleans, labels, floats)."""
     path = _existing(path, "scores")
     if path.suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"cannot read a score table from {path}: use a .csv or .parquet")
@@ -292,11 +300,27 @@ def read_score_table(path: str | Path) -> dict[str, np.ndarray]:
             cell = str(values[bad[0]])
             raise ValueError(f"{path}: score {cell!r} in row {bad[0]} is not a number")
     ids = _text_labels(columns["id"]) if "id" in columns else np.arange(len(values))
-    return {
+    table = {
         "score": values.astype(np.float64),
         "label": _text_labels(columns["label"]),
         "id": ids,
     }
+    if "label_issue" in columns:
+        flags = columns["label_issue"]
+        table["label_issue"] = (
+            flags.astype(bool)
+            if flags.dtype.kind == "b"
+            else np.isin(np.char.lower(flags.astype(str)), ["true", "1"])
+        )
+    if "suggested_label" in columns:
+        table["suggested_label"] = _text_labels(columns["suggested_label"])
+    for name in ("label_quality", "stability"):
+        if name in columns:
+            try:
+                table[name] = _text_numbers(columns[name])
+            except ValueError:
+                raise ValueError(f"{path}: the {name} column is not numeric") from None
+    return table
 
 
 def read_scores(path: str | Path) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 from .._files import read_labels, read_score_table, read_scores
 from .._table import TABLE_FORMATS, check_table_path, write_table
 from ..options import check_seed
-from ..prune import DROPS, STRATEGIES
+from ..prune import DROPS, STRATEGIES, kept_columns
 from ._errors import library
 from ._io import check_output, read, write
 from ._options import EXISTING, OUTPUT, SeedType
@@ -60,7 +60,7 @@ Examples:
     "--beta",
     type=click.FloatRange(min=0, max=1, max_open=True),
     help="coverage: fraction of each class cut from the top first (default: 0 when at least "
-    "half is kept, 0.1 below).",
+    "half is kept, 0.05 at --keep 0.3, 0.2 at 0.1 and below, linear in between).",
 )
 @click.option("--bins", type=click.IntRange(min=1), help="coverage: score bins (default 50).")
 @click.option(
@@ -131,13 +131,7 @@ def prune(
     if output.suffix.lower() == ".npy":
         write(output, lambda handle: np.save(handle, kept.astype(np.int64)))
     else:
-        columns = {
-            "index": kept.astype(np.int64),
-            "id": kept.astype(np.int64) if ids is None else np.asarray(ids)[kept],
-            "label": np.asarray(labels)[kept],
-            "score": np.asarray(values, dtype=np.float64)[kept],
-        }
-        write_table(output, columns, write)
+        write_table(output, kept_columns(kept, values, labels, ids), write)
     summary = (
         f"cgfast prune: kept {len(kept)} of {len(values)} examples "
         f"({keep:g} of each class, {strategy or STRATEGIES[0]})"
