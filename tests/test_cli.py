@@ -142,6 +142,9 @@ def test_demo_finds_the_flipped_labels(tmp_path):
     top = re.search(r"precision among top 180\s+([\d.]+)\s+([\d.]+)", result.stdout)
     assert auroc >= 0.98 and random_auroc == 0.5
     assert float(top.group(1)) >= 0.85 and float(top.group(2)) == 0.1
+    restored = re.search(r"true one for (\d+) of the 180 flipped", result.stdout)
+    assert int(restored.group(1)) >= 0.9 * 180
+    assert "Suspects to review" in (tmp_path / "demo.html").read_text()
     assert (tmp_path / "demo.html").stat().st_size > 10_000
 
 

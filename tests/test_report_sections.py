@@ -36,7 +36,7 @@ def test_report_of_a_zarr_store_path(tmp_path):
     z[:] = X.reshape(60, 8, 8)
     scores = cgfast.score(store, y)
     page = cgfast.write_report(tmp_path / "r.html", store, y, scores, per_class=2).read_text()
-    assert page.count(THUMBNAIL) == 3 * 2 * 2
+    assert examples_part(page).count(THUMBNAIL) == 3 * 2 * 2
     assert "8×8 images" in page and "Computed on all 60 examples" in page
     same = cgfast.write_report(tmp_path / "s.html", X.reshape(60, 8, 8), y, scores, per_class=2)
     thumbs = re.compile(r'<img src="data:image/png;base64,[^"]*"')

@@ -64,8 +64,9 @@ def run_demo(
     Returns
     -------
     dict
-        ``auroc``, ``precision_at_k``, ``k``, ``flagged``, ``flagged_precision`` and
-        ``flagged_recall``.
+        ``auroc``, ``precision_at_k``, ``k``, ``flagged``, ``flagged_precision``,
+        ``flagged_recall`` and ``restored`` (the share of flipped examples whose suggested
+        label is the true one).
 
     Examples
     --------
@@ -83,19 +84,20 @@ def run_demo(
     k = len(flipped)
 
     start = time.perf_counter()
-    terms = score(X, noisy, seed=seed, return_terms=True)
+    terms = score(X, noisy, seed=seed, suggest=True)
     seconds = time.perf_counter() - start
     scores = terms.score
     auroc = float(roc_auc_score(truth, scores))
     precision_at_k = float(truth[rank(scores)[:k]].mean())
     suspects = _issues_from_terms(terms)
     hits = int(truth[suspects].sum())
+    restored = int((np.asarray(terms.suggested_label)[flipped] == y[flipped]).sum())
 
     write_report(
         output,
         X,
         noisy,
-        scores,
+        terms,
         shape=(8, 8),
         run={"seed": seed, "repeats": terms.repeats, "stability": terms.stability},
         arguments={
@@ -110,7 +112,7 @@ def run_demo(
         f"cgfast demo: scikit-learn digits, {len(y)} images of 8x8, {k} labels "
         f"({noise:.0%}) flipped at random (seed {seed})"
     )
-    echo(f"scored every example in {seconds:.2f} s, no model trained")
+    echo(f"scored every example and suggested its label in {seconds:.2f} s, no model trained")
     if terms.stability is not None:
         echo(
             f"{terms.repeats} repeats; estimated stability of the ranking {terms.stability:.3f} "
@@ -123,6 +125,10 @@ def run_demo(
         f"find_label_issues flags {len(suspects)}: {hits} of them flipped "
         f"(precision {hits / max(1, len(suspects)):.2f}, recall {hits / max(1, k):.2f})"
     )
+    echo(
+        f"the suggested label is the true one for {restored} of the {k} flipped examples "
+        f"({restored / max(1, k):.0%})"
+    )
     echo(f"report: {output}")
     return {
         "auroc": auroc,
@@ -130,5 +136,6 @@ def run_demo(
         "k": float(k),
         "flagged": float(len(suspects)),
         "flagged_precision": hits / max(1, len(suspects)),
+        "restored": restored / max(1, k),
         "flagged_recall": hits / max(1, k),
     }

@@ -8,6 +8,7 @@ import html
 import io
 import numbers
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,12 @@ import numpy.typing as npt
 from . import _native
 from ._atomic import write_atomic
 from ._data import Rows, open_rows
-from ._labels import encode_labels
+from ._labels import encode_labels, label_column
 from ._memory import check_fits
+from ._review import review_section, shown, suspects_from
 from ._threads import resolve_threads
+from .engine import ScoreTerms
+from .options import Options
 from .rank import rank
 
 # Smallest side of an example drawn as an image without an explicit shape.
@@ -31,6 +35,8 @@ _TABLE_FEATURES = 12
 _PLOT_MARKERS = 2000
 # Bins of the per-class density of log10 scores.
 _PLOT_BINS = 60
+# Longest class name written in full under the plot; longer ones end in an ellipsis.
+_NAME_CHARS = 24
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -153,9 +159,71 @@ def _density(group: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return kernel @ counts
 
 
-def _distribution_plot(values: np.ndarray, members: list[np.ndarray], names: list[str]) -> str:
+def _wrapped(name: str, fits: Any) -> str:
+    """``name`` broken after spaces, slashes and hyphens into lines that each ``fits``; a part
+    that fits on no line stays whole (the caller then turns the labels instead)."""
+    pieces = re.findall(r"[^ /-]+[ /-]*", name) or [name]
+    lines: list[str] = []
+    for piece in pieces:
+        if lines and fits(lines[-1] + piece.rstrip()):
+            lines[-1] += piece
+        else:
+            lines.append(piece)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _fit_class_names(figure: Any, axes: Any, names: list[str]) -> None:
+    """Puts the class names under their columns so that no two overlap.
+
+    Tried in order, each measured with the figure's renderer against the width of one column:
+    the names as they are; wrapped at spaces, slashes and hyphens (three lines at most); turned
+    upright; upright in smaller type, down to 5 points; past that, only every k-th name is
+    written. Upright rather than slanted, so that each name's box is the one it is drawn in.
+    Names longer than ``_NAME_CHARS`` characters are shortened with an ellipsis.
+    """
+    from matplotlib.font_manager import FontProperties
+
+    short = [n if len(n) <= _NAME_CHARS else n[: _NAME_CHARS - 1] + "…" for n in names]
+    renderer = figure.canvas.get_renderer()
+    column = axes.get_window_extent(renderer).width / max(1, len(names))
+    size = float(_rc_points("xtick.labelsize"))
+
+    def width(text: str) -> float:
+        font = FontProperties(size=size)
+        return max(
+            renderer.get_text_width_height_descent(line, font, ismath=False)[0]
+            for line in text.split("\n")
+        )
+
+    room = 0.92 * column
+    if all(width(n) <= room for n in short):
+        axes.set_xticks(range(len(names)), short)
+        return
+    wrapped = [_wrapped(n, lambda text: width(text) <= room) for n in short]
+    if all(width(n) <= room for n in wrapped) and max(n.count("\n") for n in wrapped) < 3:
+        axes.set_xticks(range(len(names)), wrapped)
+        return
+    # Turned upright, a name takes one line's height across, and ticks sit a column apart.
+    font = FontProperties(size=size)
+    line = 1.15 * renderer.get_text_width_height_descent("Ag", font, ismath=False)[1]
+    while column < line and size > 5:
+        size, line = size - 1, line * (size - 1) / size
+    step = max(1, int(np.ceil(line / column)))
+    ticks = list(range(0, len(names), step))
+    axes.set_xticks(ticks, [short[t] for t in ticks], rotation=90, fontsize=size)
+
+
+def _rc_points(name: str) -> float:
+    """A font size from matplotlib's settings in points (named sizes such as "medium" too)."""
+    import matplotlib
+    from matplotlib.font_manager import FontProperties
+
+    return FontProperties(size=matplotlib.rcParams[name]).get_size_in_points()
+
+
+def _distribution_figure(values: np.ndarray, members: list[np.ndarray], names: list[str]) -> Any:
     """Each class's log10 scores: the density of all of them, a bounded sample as dots, the
-    middle half as a bar and the median as a circle."""
+    middle half as a bar and the median as a circle. The caller closes the figure."""
     import matplotlib.pyplot as plt
 
     positive = values[values > 0]
@@ -166,31 +234,39 @@ def _distribution_plot(values: np.ndarray, members: list[np.ndarray], names: lis
         low, high = low - 0.5, high + 0.5
     edges = np.linspace(low, high, _PLOT_BINS + 1)
     centres = (edges[:-1] + edges[1:]) / 2
-    width = min(40.0, 2.0 + 0.6 * len(names))
+    width = min(40.0, 2.0 + 0.75 * len(names))
     figure, axes = plt.subplots(figsize=(max(6.0, width), 4.5))
+    for c, (order, sample) in enumerate(zip(members, _plot_sample(members))):
+        group = logs[order]
+        density = _density(group, edges)
+        # Cut at the class's own extremes, as a violin plot does.
+        inside = (edges[1:] >= group[0]) & (edges[:-1] <= group[-1])
+        half = np.where(inside, 0.4 * density / density[inside].max(), 0.0)
+        axes.fill_betweenx(centres, c - half, c + half, color="C0", alpha=0.35, lw=0)
+        # Each marker spread sideways within the density at its height, so thousands of
+        # them do not pile up into one black stripe; seeded, so the page is reproducible.
+        points = logs[sample]
+        bins = np.searchsorted(edges, points, side="right") - 1
+        spread = half[np.clip(bins, 0, _PLOT_BINS - 1)]
+        jitter = np.random.default_rng(c).uniform(-0.9, 0.9, len(points)) * spread
+        axes.plot(c + jitter, points, ".", color="k", alpha=0.3, ms=2)
+        q1, median, q3 = np.quantile(group, [0.25, 0.5, 0.75])
+        axes.vlines(c, q1, q3, color="C3", lw=3)
+        axes.plot([c], [median], "o", color="w", mec="C3", ms=5)
+    axes.set_xlim(-0.6, len(names) - 0.4)
+    _fit_class_names(figure, axes, names)
+    axes.set_xlabel("class")
+    axes.set_ylabel("log10 CG score  (high = irregular)")
+    axes.grid(axis="y", alpha=0.3)
+    return figure
+
+
+def _distribution_plot(values: np.ndarray, members: list[np.ndarray], names: list[str]) -> str:
+    """:func:`_distribution_figure` as a base64 PNG."""
+    import matplotlib.pyplot as plt
+
+    figure = _distribution_figure(values, members, names)
     try:
-        for c, (order, sample) in enumerate(zip(members, _plot_sample(members))):
-            group = logs[order]
-            density = _density(group, edges)
-            # Cut at the class's own extremes, as a violin plot does.
-            inside = (edges[1:] >= group[0]) & (edges[:-1] <= group[-1])
-            half = np.where(inside, 0.4 * density / density[inside].max(), 0.0)
-            axes.fill_betweenx(centres, c - half, c + half, color="C0", alpha=0.35, lw=0)
-            # Each marker spread sideways within the density at its height, so thousands of
-            # them do not pile up into one black stripe; seeded, so the page is reproducible.
-            points = logs[sample]
-            bins = np.searchsorted(edges, points, side="right") - 1
-            spread = half[np.clip(bins, 0, _PLOT_BINS - 1)]
-            jitter = np.random.default_rng(c).uniform(-0.9, 0.9, len(points)) * spread
-            axes.plot(c + jitter, points, ".", color="k", alpha=0.3, ms=2)
-            q1, median, q3 = np.quantile(group, [0.25, 0.5, 0.75])
-            axes.vlines(c, q1, q3, color="C3", lw=3)
-            axes.plot([c], [median], "o", color="w", mec="C3", ms=5)
-        axes.set_xticks(range(len(names)), names, rotation=90 if len(names) > 20 else 0)
-        axes.set_xlim(-0.6, len(names) - 0.4)
-        axes.set_xlabel("class")
-        axes.set_ylabel("log10 CG score  (high = irregular)")
-        axes.grid(axis="y", alpha=0.3)
         return _png(figure)
     finally:
         plt.close(figure)
@@ -286,7 +362,8 @@ def _examples_html(
             name = f"#{index}" if ids is None else html.escape(str(ids[index]))
             cells.append(
                 f'<figure><img src="data:image/png;base64,{data}" alt="example {index}">'
-                f"<figcaption>{name}<br>{values[index]:.3g}</figcaption></figure>"
+                f'<figcaption><span class="id" title="{name}">{name}</span>'
+                f"<span>{values[index]:.3g}</span></figcaption></figure>"
             )
         return '<div class="thumbs">' + "".join(cells) + "</div>"
     d = len(block[indices[0]])
@@ -313,10 +390,16 @@ h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
 td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
 th { background: #f3f3f3; } .muted { color: #666; } .stability { font-size: 1.15em; }
+.lead { font-size: 1.15em; }
 .thumbs { display: flex; flex-wrap: wrap; gap: 0.5em; }
-figure { margin: 0; text-align: center; font-size: 0.75em; }
+figure { margin: 0; text-align: center; font-size: 0.75em; flex: 0 0 6rem; width: 6rem; }
 figure img { width: 64px; height: 64px; object-fit: contain; image-rendering: pixelated;
              border: 1px solid #ccc; background: #fff; }
+figcaption span { display: block; overflow-wrap: anywhere; }
+figcaption .id { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.confusion th.col, .confusion th.corner { font-size: 0.85em; vertical-align: bottom;
+             overflow-wrap: anywhere; }
+.confusion td.same { background: #eee; color: #666; font-style: italic; }
 img.plot { max-width: 100%; }
 """
 
@@ -336,8 +419,12 @@ def _header_section(rows: Rows, classes: int) -> str:
     )
 
 
-def _run_section(run: Mapping[str, Any] | None, arguments: Mapping[str, Any] | None) -> str:
+def _run_section(
+    run: Mapping[str, Any] | None, arguments: Mapping[str, Any] | None, note: str | None = None
+) -> str:
     parts = ["<h2>Run</h2>"]
+    if note is not None:
+        parts.append(f"<p>{html.escape(note)}</p>")
     if run is None:
         parts.append(
             "<p>The settings of the run that produced these scores are unknown: the scores "
@@ -476,27 +563,96 @@ def _check_run(run: Mapping[str, Any] | None) -> None:
         raise TypeError(f"run['stability'] must be a number or None, got {stability!r}")
 
 
+def _check_score_kwargs(scores: Any, score_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    if score_kwargs is None:
+        return {}
+    if scores is not None:
+        raise TypeError("score_kwargs apply only when the report scores X itself (scores=None)")
+    if not isinstance(score_kwargs, Mapping):
+        raise TypeError(f"score_kwargs must be a mapping, got {type(score_kwargs).__name__}")
+    for name in ("return_terms", "suggest"):
+        if name in score_kwargs:
+            raise TypeError(f"the report sets {name} itself; do not pass it in score_kwargs")
+    return dict(score_kwargs)
+
+
+def _scored_here(X: Any, y: Any, score_kwargs: dict[str, Any]) -> tuple[ScoreTerms, dict[str, Any]]:
+    """Scores X with suggestions, and describes the run: the options given (the rest at their
+    defaults), the repeats it took, the seed it used and the stability it reached."""
+    from ._score import score
+
+    terms = score(X, y, suggest=True, **score_kwargs)
+    options = Options.pick({**score_kwargs, "seed": terms.seed})
+    return terms, run_settings(options.manifest(), terms)
+
+
+def run_settings(manifest: Mapping[str, Any], terms: ScoreTerms) -> dict[str, Any]:
+    """A run's settings as the Run section shows them: its options (``Options.manifest()``,
+    unset ones left out), the repeats it took and the stability it reached; with
+    ``repeats="auto"``, ``repeats`` says so and the target is kept apart from what was reached.
+
+    Examples
+    --------
+    >>> from cgfast.engine import ScoreTerms
+    >>> terms = ScoreTerms(*[None] * 4, stability=0.96, repeats=8)
+    >>> run_settings({"repeats": "auto", "stability": 0.95, "seed": 0}, terms)
+    {'repeats': 'auto: 8', 'target stability': 0.95, 'seed': 0, 'stability': 0.96}
+    """
+    auto = manifest.get("repeats") == "auto"
+    settings: dict[str, Any] = {}
+    for key, value in manifest.items():
+        if key == "repeats":
+            settings["repeats"] = f"auto: {terms.repeats}" if auto else terms.repeats
+            if auto and manifest.get("stability") is not None:
+                settings["target stability"] = manifest["stability"]
+        elif key != "stability" and value is not None:
+            settings[key] = value
+    settings["stability"] = terms.stability
+    return settings
+
+
+def _pictures(
+    rows: Rows, indices: np.ndarray, shape: tuple[int, ...] | None
+) -> tuple[dict[int, np.ndarray], dict[int, str] | None]:
+    """The rows at ``indices``, and drawn as thumbnails (one grey scale for all) when they are
+    images."""
+    if not len(indices):
+        return {}, None
+    order = np.sort(indices)
+    block = dict(zip(order.tolist(), rows.take(order)))
+    if shape is None:
+        return block, None
+    pixels = np.stack(list(block.values()))
+    low, high = float(pixels.min()), float(pixels.max())
+    return block, {i: _thumbnail(_as_image(row, shape), low, high) for i, row in block.items()}
+
+
 def write_report(
     path: str | os.PathLike[str],
     X: Any,
     y: npt.ArrayLike,
-    scores: npt.ArrayLike,
+    scores: Any = None,
     *,
     shape: Sequence[int] | None = None,
     per_class: int = 8,
     max_classes: int = 20,
+    suspects: int = 24,
     complexity_rows: int = 2000,
     run: Mapping[str, Any] | None = None,
     arguments: Mapping[str, Any] | None = None,
     ids: Sequence[Any] | None = None,
     seed: int = 0,
+    score_kwargs: Mapping[str, Any] | None = None,
 ) -> Path:
     """Writes one self-contained HTML page about scored data: plots and images are embedded.
 
-    The page describes the run that produced the scores, shows the score distribution of
-    every class, the complexity ``yᵀH⁻¹y`` of each class against the rest, and the
-    ``per_class`` highest- and lowest-scored examples of each class (as image thumbnails when
-    rows are images, as table rows otherwise).
+    The page opens with the suspects to review: how many examples are flagged as label issues,
+    the ``suspects`` highest-scored of them across all classes (thumbnails for images, rows
+    otherwise) with their given → suggested label, score and label quality, a given ×
+    suggested matrix of the flagged examples, and the stability the run reached round by
+    round. It then describes the run, shows the score distribution of every class, the
+    complexity ``yᵀH⁻¹y`` of each class against the rest, and the ``per_class`` highest- and
+    lowest-scored examples of each class.
 
     Parameters
     ----------
@@ -506,8 +662,14 @@ def write_report(
         The examples that were scored, read as :func:`cgfast.score` reads them.
     y : array-like of shape (n,)
         Their labels.
-    scores : array-like of shape (n,)
-        Their scores, e.g. from :func:`cgfast.score`.
+    scores : ScoreTerms, table, or array-like of shape (n,), optional
+        What an earlier run gave: the :class:`ScoreTerms` of ``cgfast.score(...,
+        suggest=True)`` (flags, suggested labels, stability rounds), the table of
+        :func:`cgfast.score_table` / :func:`cgfast.to_table` / ``cgfast score -o scores.csv``
+        (a DataFrame, a pyarrow Table or a mapping of columns: flags, suggested labels and the
+        stability reached, its ``label`` column checked against ``y``), or plain scores (no
+        flags or suggestions: the review then says what gives them). Default: X is scored
+        here, with ``score_kwargs`` and suggested labels.
     shape : sequence of int, optional
         Image shape of one example, ``(h, w)``, ``(h, w, c)`` or ``(c, h, w)``. Default: the
         shape of X's examples when it is an image's (see :func:`image_shape`); flat rows are
@@ -517,20 +679,27 @@ def write_report(
     max_classes : int, default 20
         Classes whose examples are shown (the first ones in sorted order); the plots and the
         complexity table cover every class.
+    suspects : int, default 24
+        Flagged examples shown at the top of the page, highest score first.
     complexity_rows : int, default 2000
         Largest number of examples the complexities are computed on. A larger set is
         subsampled (stratified by class, with ``seed``), and the report says so.
     run : mapping, optional
         The settings of the run that produced the scores (e.g. a checkpoint manifest's
         ``arguments``), and optionally ``"stability"``: the ranking's estimated stability, or
-        None when it was not estimated. Without it the page says these settings are unknown.
+        None when it was not estimated. Default: what ``scores`` carries (the terms' repeats,
+        seed and stability; a table's stability; nothing for plain scores, and the page says
+        the settings are unknown), or the settings of the scoring done here.
     arguments : mapping, optional
         The options of the command writing the report, listed apart from the run's settings.
     ids : sequence of n names, optional
         What to call each example (an image's path in its folder, an id column) in captions and
-        tables, instead of its row index.
+        tables, instead of its row index. Default: a table's ``id`` column, else the index.
     seed : int, default 0
         Seed of the complexity subsample.
+    score_kwargs : mapping, optional
+        Options of :func:`cgfast.score` (``repeats``, ``ratio``, ``seed``, ``n_jobs``, ...)
+        when the report scores X itself; refused with ``scores``.
 
     Returns
     -------
@@ -541,8 +710,10 @@ def write_report(
     --------
     >>> import numpy as np, cgfast
     >>> X = np.random.default_rng(0).random((100, 64)); y = np.arange(100) % 2
-    >>> scores = cgfast.score(X, y, repeats=1)
-    >>> cgfast.write_report("report.html", X, y, scores, run={"repeats": 1})  # doctest: +SKIP
+    >>> cgfast.write_report("report.html", X, y, score_kwargs={"repeats": 3})  # doctest: +SKIP
+    PosixPath('report.html')
+    >>> terms = cgfast.score(X, y, suggest=True)
+    >>> cgfast.write_report("report.html", X, y, terms)  # doctest: +SKIP
     PosixPath('report.html')
     """
     import matplotlib
@@ -551,23 +722,46 @@ def write_report(
 
     rows = open_rows(X)
     classes, codes = encode_labels(y, rows.n)
-    values = np.asarray(scores, dtype=np.float64)
-    if values.shape != (rows.n,):
-        raise ValueError(f"X has {rows.n} rows but scores has shape {values.shape}")
-    if not np.isfinite(values).all():
-        raise ValueError("scores has non-finite values")
+    labels = label_column(y)
     _check_counts(
-        per_class=(per_class, 1), max_classes=(max_classes, 1), complexity_rows=(complexity_rows, 2)
+        per_class=(per_class, 1),
+        max_classes=(max_classes, 1),
+        suspects=(suspects, 1),
+        complexity_rows=(complexity_rows, 2),
     )
     _check_run(run)
+    kwargs = _check_score_kwargs(scores, score_kwargs)
     if ids is not None and len(ids) != rows.n:
         raise ValueError(f"X has {rows.n} rows but ids has {len(ids)} entries")
     picture_shape = image_shape(rows.array.shape[1:], shape)
     names = [str(c) for c in classes.tolist()]
 
+    described = None
+    if scores is None:
+        scores, described = _scored_here(X, y, kwargs)
+    found = suspects_from(scores, labels)
+    note = None
+    if run is None:
+        run, note = (described, None) if described is not None else found.run()
+    if ids is None and found.ids is not None:
+        ids = found.ids
+    values = found.score
+
+    top = shown(found, suspects)
+    block, thumbnails = _pictures(rows, top, picture_shape)
     sections = [
         _header_section(rows, len(classes)),
-        _run_section(run, arguments),
+        review_section(
+            found,
+            labels,
+            names,
+            top,
+            thumbnails=thumbnails,
+            block=block,
+            ids=ids,
+            features=_TABLE_FEATURES,
+        ),
+        _run_section(run, arguments, note),
         _distribution_section(values, codes, names),
         _complexity_section(rows, codes, names, complexity_rows, seed),
         _examples_section(

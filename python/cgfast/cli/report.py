@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from .._files import read_scores
+from .._files import read_score_table, read_scores
+from .._table import TABLE_FORMATS
 from ..options import Options
 from ._errors import library
 from ._io import check_output, read, read_data, write_by_name
@@ -19,7 +20,8 @@ from ._run import run_score
     epilog="""\b
 Examples:
   cgfast report X.npy y.npy -o report.html
-  cgfast report X.npy y.npy --scores scores.npy --shape 28x28 -o report.html
+  cgfast score X.npy y.npy -o scores.csv
+  cgfast report X.npy y.npy --scores scores.csv --shape 28x28 -o report.html
   cgfast report table.csv table.csv --y-key label --repeats 5 -o report.html
 """
 )
@@ -27,7 +29,9 @@ Examples:
 @click.option(
     "--scores",
     type=EXISTING,
-    help="Scores from `cgfast score` (default: score here, with the options below).",
+    help="What `cgfast score` wrote: its .csv/.parquet table (flags, suggested labels, "
+    "stability), or its .npy of scores (default: score here, with the options below, "
+    "and suggest labels).",
 )
 @scoring_options
 @click.option(
@@ -43,6 +47,13 @@ Examples:
     show_default=True,
     type=click.IntRange(min=1),
     help="Examples shown at each end of every class's ranking.",
+)
+@click.option(
+    "--suspects",
+    default=24,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Flagged examples shown at the top of the page, highest score first.",
 )
 @click.option("-o", "--output", required=True, type=OUTPUT, help="Where to write the HTML page.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
@@ -60,14 +71,18 @@ def report(
     scores: Path | None,
     shape: str | None,
     per_class: int,
+    suspects: int,
     output: Path,
     progress: bool,
     **scoring: Any,
 ) -> None:
     """Write one self-contained HTML page about X, Y and their scores.
 
-    It shows each class's score distribution, its complexity against the rest, and its
-    highest- and lowest-scored examples (as images when rows are images).
+    It opens with the suspects to review: the examples flagged as label issues, the top ones
+    with their given and suggested labels, which classes they are confused with, and the
+    stability reached round by round. Then each class's score distribution, its complexity
+    against the rest, and its highest- and lowest-scored examples (as images when rows are
+    images).
     """
     try:
         import matplotlib  # noqa: F401
@@ -75,7 +90,7 @@ def report(
         raise click.ClickException(
             'cgfast report needs matplotlib: pip install matplotlib (or "cgfast[demo]")'
         ) from err
-    from ..report import parse_shape, write_report
+    from ..report import parse_shape, run_settings, write_report
 
     check_output(output)
     picture = library(parse_shape, shape) if shape is not None else None
@@ -96,12 +111,18 @@ def report(
                 f"{given[0]} applies only when report scores X itself; "
                 "it cannot change the scores read with --scores"
             )
-        values = read(read_scores, scores)
+        # The scoring flags did nothing: listing their defaults would read as the scores' run.
+        arguments = {k: v for k, v in arguments.items() if k not in scoring}
+        if scores.suffix.lower() in TABLE_FORMATS:
+            found: Any = read(read_score_table, scores)
+        else:
+            found = read(read_scores, scores)
     else:
         options = library(Options.pick, scoring)
-        terms, summary, used = run_score(data, labels, options, progress, return_terms=True)
-        values = terms.score
-        run = dict(used.manifest(), repeats=terms.repeats, stability=terms.stability)
+        found, summary, used = run_score(
+            data, labels, options, progress, return_terms=True, suggest=True
+        )
+        run = run_settings(used.manifest(), found)
         arguments["scored"] = summary
     library(
         write_by_name,
@@ -110,9 +131,10 @@ def report(
             temporary,
             data,
             labels,
-            values,
+            found,
             shape=picture,
             per_class=per_class,
+            suspects=suspects,
             run=run,
             arguments=arguments,
             ids=ids,

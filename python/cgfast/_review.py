@@ -1,0 +1,404 @@
+"""The report's review section: the flagged suspects, given → suggested, and the stability rounds.
+
+:func:`suspects_from` reads what a run left (its terms, the table ``cgfast score -o`` wrote, or
+plain scores) into one :class:`Suspects`; :func:`review_section` writes it as HTML. Pictures are
+drawn by the report and handed in, so this module knows no plotting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .engine import ScoreTerms
+from .rank import _check_scores, _descending, _from_table, _issues_from_terms
+
+# Distinct classes among the flagged examples up to which the given × suggested counts are a
+# matrix; above it, the most frequent pairs are listed instead.
+_MATRIX_CLASSES = 20
+# Pairs listed when there are too many classes for a matrix.
+_PAIRS = 20
+
+# What the review says when the scores came without terms: which sources carry the flags.
+_NEEDS_TERMS = (
+    "Flags and suggested labels need more than scores: the table that "
+    "<code>cgfast score ... -o scores.csv</code> writes, the terms of "
+    "<code>cgfast.score(..., suggest=True)</code>, or a report that scores X itself."
+)
+
+
+@dataclass(frozen=True)
+class Suspects:
+    """What the review shows, whichever source the scores came from.
+
+    ``flagged`` holds the indices of the label issues, highest score first (None when the
+    source has no terms to flag them by); ``suggested`` and ``quality`` are per example (None
+    without suggestions). ``history`` is the (repeats, stability) after each round when the
+    source records it; ``stability`` is the one the run reached, when known, and
+    ``stability_known`` says whether the source carries a stability at all.
+    """
+
+    score: np.ndarray
+    source: str  # "terms", "table" or "scores"
+    flagged: np.ndarray | None = None
+    suggested: np.ndarray | None = None
+    quality: np.ndarray | None = None
+    history: tuple[tuple[int, float | None], ...] | None = None
+    stability: float | None = None
+    stability_known: bool = False
+    ids: np.ndarray | None = None
+    settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def run(self) -> tuple[dict[str, Any] | None, str | None]:
+        """The run's settings this source carries, and a sentence saying what it leaves out,
+        for the report's Run section when the caller gives no description of the run."""
+        if self.source == "scores":
+            return None, None
+        carried: dict[str, Any] = dict(self.settings)
+        if self.stability_known:
+            carried["stability"] = self.stability
+        if self.source == "table":
+            return carried, (
+                "These scores were read from a score table. It carries the stability its run "
+                "reached"
+                + ("" if self.stability_known else " (this one has no stability column)")
+                + " and none of the run's other settings (ratio, repeats, seed, ...)."
+            )
+        return carried, (
+            "The settings these terms carry; the run's other options (ratio, max_block, ...) "
+            "are not recorded in them."
+        )
+
+
+def is_table(scores: Any) -> bool:
+    """True for a score table: a mapping of columns, a DataFrame or a pyarrow Table."""
+    return isinstance(scores, Mapping) or hasattr(scores, "columns") or hasattr(scores, "to_pydict")
+
+
+def suspects_from(scores: Any, labels: np.ndarray) -> Suspects:
+    """The :class:`Suspects` of ``scores``: a :class:`ScoreTerms`, a table, or plain scores.
+
+    A table's ``label`` column must be ``labels`` (compared as text, as a .csv gives them back),
+    so a table of other data is refused naming the first row that differs.
+    """
+    n = len(labels)
+    if isinstance(scores, ScoreTerms):
+        values = _checked(scores.score, n)
+        return Suspects(
+            score=values,
+            source="terms",
+            flagged=_issues_from_terms(scores),
+            suggested=_array(scores.suggested_label),
+            quality=_quality(scores.label_quality),
+            history=tuple(scores.history),
+            stability=scores.stability,
+            stability_known=True,
+            settings={"repeats": scores.repeats, "seed": scores.seed},
+        )
+    if is_table(scores):
+        return _table_suspects(scores, labels)
+    return Suspects(score=_checked(scores, n), source="scores")
+
+
+def _checked(scores: Any, n: int) -> np.ndarray:
+    values = _check_scores(scores)
+    if values.shape != (n,):
+        raise ValueError(f"X has {n} rows but scores has shape {values.shape}")
+    return values
+
+
+def _array(values: Any) -> np.ndarray | None:
+    return None if values is None else np.asarray(values)
+
+
+def _quality(values: Any) -> np.ndarray | None:
+    return None if values is None else np.asarray(values, dtype=np.float64)
+
+
+def _table_suspects(table: Any, labels: np.ndarray) -> Suspects:
+    values, flags, columns = _from_table(table)
+    n = len(labels)
+    if values.shape != (n,):
+        raise ValueError(f"X has {n} rows but the score table has {len(values)}")
+    if "label" in columns:
+        given = np.asarray(columns["label"]).astype(str)
+        differ = np.flatnonzero(given != labels.astype(str))
+        if differ.size:
+            row = int(differ[0])
+            raise ValueError(
+                f"the score table's label in row {row} is {given[row]!r} but y's is "
+                f"{str(labels[row])!r}: give the table that was scored from these X and y"
+            )
+    suggested = columns.get("suggested_label")
+    quality = columns.get("label_quality")
+    stability, known = None, "stability" in columns
+    if known and n:
+        first = float(np.asarray(columns["stability"], dtype=np.float64)[0])
+        stability = None if math.isnan(first) else first
+    order = _descending(values)
+    return Suspects(
+        score=values,
+        source="table",
+        flagged=order[flags[order]],
+        suggested=_array(suggested),
+        quality=_quality(quality),
+        stability=stability,
+        stability_known=known,
+        ids=columns.get("id"),
+    )
+
+
+def shown(suspects: Suspects, limit: int) -> np.ndarray:
+    """The examples the review draws: the ``limit`` highest-scored flagged ones, or, without
+    flags, the ``limit`` highest scores across all classes."""
+    if suspects.flagged is not None:
+        return suspects.flagged[:limit]
+    return _descending(suspects.score)[:limit]
+
+
+def _name(index: int, ids: Sequence[Any] | None) -> str:
+    return f"#{index}" if ids is None else str(ids[index])
+
+
+def _labels_text(given: str, suggested: str | None) -> str:
+    if suggested is None:
+        return html.escape(given)
+    if suggested == given:
+        return f"{html.escape(given)} · irregular"
+    return f"{html.escape(given)} → {html.escape(suggested)}"
+
+
+def _summary(suspects: Suspects, labels: np.ndarray) -> str:
+    n = len(suspects.score)
+    if suspects.flagged is None:
+        return f"<p>{_NEEDS_TERMS}</p>"
+    flagged = suspects.flagged
+    share = 100.0 * len(flagged) / n if n else 0.0
+    parts = [
+        f"<p class='lead'><strong>{len(flagged)}</strong> of {n} examples ({share:.1f}%) are "
+        "flagged as label issues: without each of them, the rest of the data places it among "
+        "the other classes (the rule of <code>cgfast.find_label_issues</code>).</p>"
+    ]
+    if suspects.suggested is None:
+        parts.append(
+            "<p>Suggested labels were not computed for these scores: the table that "
+            "<code>cgfast score ... -o scores.csv</code> writes, "
+            "<code>cgfast.score(..., suggest=True)</code>, or a report that scores X itself "
+            "gives them.</p>"
+        )
+    elif len(flagged):
+        same = suspects.suggested[flagged].astype(str) == labels[flagged].astype(str)
+        parts.append(
+            f"<p><strong>{int((~same).sum())}</strong> of them have another suggested label: "
+            f"likely mislabelled. <strong>{int(same.sum())}</strong> keep their own: they are "
+            "irregular rather than mislabelled (atypical or ambiguous examples of their class, "
+            "which relabelling will not fix).</p>"
+        )
+    return "".join(parts)
+
+
+def _caption_legend(suspects: Suspects, ids: Sequence[Any] | None) -> str:
+    what = ["the " + ("index" if ids is None else "id")]
+    if suspects.suggested is None:
+        what.append("the given label")
+    else:
+        what.append("given → suggested label (“irregular” where they are the same)")
+    quality = " · label quality (low = likely wrong)" if suspects.quality is not None else ""
+    what.append("the score" + quality)
+    return f"<p class='muted'>Captions: {'; '.join(what)}.</p>"
+
+
+def _pictures_html(
+    indices: np.ndarray,
+    suspects: Suspects,
+    labels: np.ndarray,
+    thumbnails: Mapping[int, str],
+    ids: Sequence[Any] | None,
+) -> str:
+    cells = []
+    for index in indices.tolist():
+        name = html.escape(_name(index, ids))
+        suggested = None if suspects.suggested is None else str(suspects.suggested[index])
+        numbers = f"{suspects.score[index]:.3g}"
+        if suspects.quality is not None:
+            numbers += f" · q {suspects.quality[index]:.2f}"
+        cells.append(
+            f'<figure><img src="data:image/png;base64,{thumbnails[index]}" alt="example '
+            f'{index}"><figcaption><span class="id" title="{name}">{name}</span>'
+            f'<span class="labels">{_labels_text(str(labels[index]), suggested)}</span>'
+            f"<span>{numbers}</span></figcaption></figure>"
+        )
+    return '<div class="thumbs review">' + "".join(cells) + "</div>"
+
+
+def _rows_html(
+    indices: np.ndarray,
+    suspects: Suspects,
+    labels: np.ndarray,
+    block: Mapping[int, np.ndarray],
+    ids: Sequence[Any] | None,
+    features: int,
+) -> str:
+    d = len(block[int(indices[0])]) if len(indices) else 0
+    shown_features = min(d, features)
+    head = ["rank", "index" if ids is None else "id", "given label"]
+    if suspects.suggested is not None:
+        head.append("suggested label")
+    head.append("score")
+    if suspects.quality is not None:
+        head.append("label quality")
+    head += [f"x{j}" for j in range(shown_features)] + (["…"] if d > shown_features else [])
+    body = []
+    for place, index in enumerate(indices.tolist(), start=1):
+        cells = [str(place), html.escape(_name(index, ids)), html.escape(str(labels[index]))]
+        if suspects.suggested is not None:
+            suggested = str(suspects.suggested[index])
+            same = suggested == str(labels[index])
+            cells.append(html.escape(suggested) + (" (irregular)" if same else ""))
+        cells.append(f"{suspects.score[index]:.4g}")
+        if suspects.quality is not None:
+            cells.append(f"{suspects.quality[index]:.3f}")
+        cells += [f"{float(v):.4g}" for v in block[index][:shown_features]]
+        if d > shown_features:
+            cells.append("…")
+        body.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    header = "".join(f"<th>{html.escape(name)}</th>" for name in head)
+    return f"<table class='suspects'><tr>{header}</tr>{''.join(body)}</table>"
+
+
+def _confusion(suspects: Suspects, labels: np.ndarray, names: list[str]) -> str:
+    """Counts of the flagged examples by given (rows) and suggested (columns) label."""
+    assert suspects.flagged is not None and suspects.suggested is not None
+    flagged = suspects.flagged
+    code = {name: c for c, name in enumerate(names)}
+    given = [code[str(label)] for label in labels[flagged]]
+    proposed = []
+    for index, label in zip(flagged.tolist(), suspects.suggested[flagged].astype(str)):
+        if label not in code:
+            raise ValueError(f"suggested label {label!r} of row {index} is not one of y's classes")
+        proposed.append(code[label])
+    counts = np.zeros((len(names), len(names)), dtype=np.int64)
+    np.add.at(counts, (np.asarray(given, dtype=np.intp), np.asarray(proposed, dtype=np.intp)), 1)
+    involved = np.flatnonzero(counts.sum(0) + counts.sum(1))
+    parts = ["<h3>Given × suggested label of the flagged examples</h3>"]
+    if len(involved) > _MATRIX_CLASSES:
+        pairs = [(counts[g, s], g, s) for g in involved for s in involved if counts[g, s]]
+        pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
+        parts.append(
+            f"<p>{len(involved)} classes take part, too many for a matrix: the "
+            f"{min(_PAIRS, len(pairs))} most frequent pairs.</p><table class='confusion'>"
+            "<tr><th>given</th><th>suggested</th><th>flagged</th></tr>"
+        )
+        for count, g, s in pairs[:_PAIRS]:
+            parts.append(
+                f"<tr><td>{html.escape(names[g])}</td><td>{html.escape(names[s])}"
+                f"{' (irregular)' if g == s else ''}</td><td>{count}</td></tr>"
+            )
+        parts.append("</table>")
+        return "".join(parts)
+    top = max(1, int(max((counts[g, s] for g in involved for s in involved if g != s), default=1)))
+    header = "".join(f"<th class='col'>{html.escape(names[s])}</th>" for s in involved)
+    parts.append(
+        "<table class='confusion'><tr><th class='corner'>given ↓ · suggested →</th>"
+        f"{header}<th>flagged</th></tr>"
+    )
+    for g in involved:
+        cells = []
+        for s in involved:
+            count = int(counts[g, s])
+            if g == s:
+                cells.append(f"<td class='same'>{count or ''}</td>")
+            elif count:
+                alpha = 0.15 + 0.6 * count / top
+                cells.append(f"<td style='background: rgba(200, 40, 40, {alpha:.2f})'>{count}</td>")
+            else:
+                cells.append("<td></td>")
+        parts.append(
+            f"<tr><th>{html.escape(names[g])}</th>{''.join(cells)}"
+            f"<td>{int(counts[g].sum())}</td></tr>"
+        )
+    parts.append(
+        "</table><p class='muted'>Rows: the given label; columns: the suggested one. The "
+        "diagonal (grey) counts the irregular examples, whose suggested label is their own; "
+        "off it, which classes the flagged examples seem to belong to instead. Only the "
+        "classes that take part are shown.</p>"
+    )
+    return "".join(parts)
+
+
+def _stability(suspects: Suspects) -> str:
+    parts = ["<h3>Stability of the ranking, round by round</h3>"]
+    if suspects.source == "scores":
+        parts.append("<p>Plain scores carry no stability.</p>")
+        return "".join(parts)
+    if suspects.history:
+        parts.append(
+            "<p class='muted'>The expected Spearman correlation between this ranking and that "
+            "of a run with another seed, estimated from the repeats after each round.</p>"
+            "<table class='rounds'><tr><th>round</th><th>repeats</th><th>stability</th></tr>"
+        )
+        for place, (repeats, stability) in enumerate(suspects.history, start=1):
+            shown_value = "not estimated (one repeat)" if stability is None else f"{stability:.3f}"
+            parts.append(f"<tr><td>{place}</td><td>{repeats}</td><td>{shown_value}</td></tr>")
+        parts.append("</table>")
+        return "".join(parts)
+    if suspects.source == "table":
+        if not suspects.stability_known:
+            parts.append("<p>The score table has no stability column.</p>")
+        elif suspects.stability is None:
+            parts.append(
+                "<p>The table's stability column is empty: its run had a single repeat, so "
+                "no stability was estimated.</p>"
+            )
+        else:
+            parts.append(
+                "<p>The table carries the stability its run reached, "
+                f"<strong>{suspects.stability:.3f}</strong>, and not the rounds that led to "
+                "it; a report that scores X itself shows them.</p>"
+            )
+        return "".join(parts)
+    reached = "not estimated" if suspects.stability is None else f"{suspects.stability:.3f}"
+    parts.append(f"<p>Stability reached: {reached} (the rounds were not recorded).</p>")
+    return "".join(parts)
+
+
+def review_section(
+    suspects: Suspects,
+    labels: np.ndarray,
+    names: list[str],
+    indices: np.ndarray,
+    *,
+    thumbnails: Mapping[int, str] | None,
+    block: Mapping[int, np.ndarray],
+    ids: Sequence[Any] | None,
+    features: int,
+) -> str:
+    """The review section's HTML: how many are flagged, the top suspects (``indices``, from
+    :func:`shown`) as ``thumbnails`` or as rows of ``block``, the given × suggested counts and
+    the stability reached round by round."""
+    flagged = suspects.flagged
+    parts = ["<section id='review'><h2>Suspects to review</h2>", _summary(suspects, labels)]
+    if len(indices):
+        if flagged is None:
+            title = f"The {len(indices)} highest scores, across all classes"
+        elif len(indices) < len(flagged):
+            title = f"The {len(indices)} highest-scored of the {len(flagged)} flagged examples"
+        else:
+            title = f"The {len(indices)} flagged examples, highest score first"
+        parts.append(f"<h3>{title}</h3>")
+        if thumbnails is not None:
+            parts.append(_caption_legend(suspects, ids))
+            parts.append(_pictures_html(indices, suspects, labels, thumbnails, ids))
+        else:
+            parts.append(_rows_html(indices, suspects, labels, block, ids, features))
+    if flagged is not None and suspects.suggested is not None and len(flagged):
+        parts.append(_confusion(suspects, labels, names))
+    parts.append(_stability(suspects))
+    parts.append("</section>")
+    return "".join(parts)
