@@ -158,7 +158,8 @@ def test_job_array_parts_then_assemble(files):
             )
         )  # fmt: skip
         assert re.fullmatch(
-            rf"cgfast score: part {part} of 3: \d+ of \d+ blocks, [\d.]+ s -> run",
+            rf"cgfast score: part {part} of 3: \d+ of \d+ blocks; \d+ of 9 suggestion blocks, "
+            r"[\d.]+ s -> run",
             result.stdout.strip(),
         )
     ok(cgfast_cli("assemble", "run", "-o", "s.npy", cwd=tmp))

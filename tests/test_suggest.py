@@ -191,3 +191,77 @@ def test_find_label_issues_says_what_is_missing():
         cgfast.find_label_issues(terms={"id": np.arange(80)})
     with pytest.raises(TypeError, match="pass X and y"):
         cgfast.find_label_issues(X)
+
+
+@pytest.mark.parametrize("repeats", [2, "auto"])
+def test_a_job_array_suggests_its_share_and_one_local_run_gathers_it(
+    repeats, tmp_path, monkeypatch
+):
+    X, y = clusters(500, 3, seed=11)
+    noisy, _ = planted(y, 25, 3)
+    options = dict(repeats=repeats, max_block=150, seed=4)
+    if repeats == "auto":
+        options.update(stability=0.8, max_repeats=8)
+    direct = cgfast.score(X, noisy, suggest=True, **options)
+    # Submit the array until the checkpoint holds every round, as a SLURM user would.
+    for _ in range(10):
+        counts = [
+            cgfast.score_part(X, noisy, checkpoint=tmp_path, part=p, parts=3, suggest=True,
+                              **options)
+            for p in range(3)
+        ]  # fmt: skip
+        if sum(counts) == 0:
+            break
+    suggestion_blocks = sorted((tmp_path / "suggestions" / "blocks").glob("*.npz"))
+    assert len(suggestion_blocks) == 3 * 4  # 500 rows in blocks of at most 150, 3 repeats
+    computed = []
+    original = LocalExecutor.__call__
+
+    def counting(self, run, tasks):
+        computed.extend(tasks)
+        return original(self, run, tasks)
+
+    monkeypatch.setattr(LocalExecutor, "__call__", counting)
+    gathered = cgfast.score(X, noisy, suggest=True, checkpoint=tmp_path, **options)
+    assert computed == []  # every block, scoring and suggestion alike, read from disk
+    assert np.array_equal(gathered.score, direct.score)
+    assert np.array_equal(gathered.suggested_label, direct.suggested_label)
+    assert np.array_equal(gathered.label_quality, direct.label_quality)
+
+
+def test_cli_parts_suggest_and_the_table_comes_from_the_checkpoint(tmp_path):
+    from cgfast import cli
+
+    def run_cli(*args):
+        with pytest.raises(SystemExit) as stop:
+            cli.main([str(a) for a in args])
+        return stop.value.code
+
+    X, y = clusters(400, 3, seed=12)
+    noisy, _ = planted(y, 20, 3)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", noisy)
+    data = [tmp_path / "X.npy", tmp_path / "y.npy", "--repeats", "2", "--max-block", "120"]
+    run = tmp_path / "run"
+    for p in range(2):
+        common = ["--no-progress", "--checkpoint", run, "--part", p, "--parts", "2"]
+        assert run_cli("score", *data, *common) == 0
+    assert len(list((run / "suggestions" / "blocks").glob("*.npz"))) == 3 * 4
+    assert (
+        run_cli("score", *data, "--no-progress", "--checkpoint", run, "-o", tmp_path / "a.csv") == 0
+    )
+    assert run_cli("score", *data, "--no-progress", "-o", tmp_path / "b.csv") == 0
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    assert "suggested_label" in (tmp_path / "a.csv").read_text().splitlines()[0]
+    # --no-suggest: the parts predict nothing for suggestions, the table has no such columns.
+    quiet = tmp_path / "quiet"
+    for p in range(2):
+        common = ["--no-progress", "--checkpoint", quiet, "--part", p, "--parts", "2"]
+        assert run_cli("score", *data, *common, "--no-suggest") == 0
+    assert not (quiet / "suggestions").exists()
+    out = tmp_path / "c.csv"
+    assert (
+        run_cli("score", *data, "--no-progress", "--no-suggest", "--checkpoint", quiet, "-o", out)
+        == 0
+    )
+    assert "suggested_label" not in out.read_text().splitlines()[0]

@@ -9,6 +9,13 @@ With ``repeats="auto"`` a job array works round by round: each submission of the
 the next round that the checkpoint does not hold yet (the rounds already there decide which,
 exactly as in a local run), and ``assemble`` either returns the scores or says that the estimated
 stability is still below the target and another submission is needed.
+
+With ``suggest=True`` (``cgfast score --part`` does it unless given ``--no-suggest``) each part
+also predicts its share of the suggestion blocks into the checkpoint's ``suggestions``
+subdirectory, in the first submission. The scores with their suggested labels, or the table
+with its ``suggested_label`` and ``label_quality`` columns, then come from one local run on the
+finished checkpoint (``cgfast.score(X, y, checkpoint=DIR, suggest=True)``, or ``cgfast score X Y
+--checkpoint DIR -o scores.csv``), which reads every block from disk and computes none.
 """
 
 from __future__ import annotations
@@ -23,9 +30,18 @@ from typing import Any
 import numpy as np
 
 from .checkpoint import Checkpoint
-from .engine import LocalExecutor, Run, ScoreTerms, execute, pending_round, prepare
+from .engine import (
+    LocalExecutor,
+    Run,
+    ScoreTerms,
+    execute,
+    pending_round,
+    prepare,
+    suggestion_run,
+)
 from .engine import assemble as assemble_results
 from .options import Options, check_count
+from .suggest import DEFAULT_REPEATS, checkpoint_dir
 
 
 def split_plan(run: Run, parts: int, indices: Sequence[int] | None = None) -> list[list[int]]:
@@ -53,7 +69,8 @@ def split_plan(run: Run, parts: int, indices: Sequence[int] | None = None) -> li
 @dataclass(frozen=True)
 class Share:
     """What one part of a job array did: ``blocks`` of the ``of`` blocks of repeats
-    ``first``..``last``; ``finished`` when the run needed nothing more."""
+    ``first``..``last``; ``finished`` when the run needed nothing more; ``suggested`` of the
+    ``suggestions`` suggestion blocks (0 of 0 without suggestions, or when they were done)."""
 
     blocks: int
     of: int
@@ -61,22 +78,39 @@ class Share:
     last: int
     finished: bool = False
     rounds: bool = False  # repeats="auto": the run goes round by round
+    suggested: int = 0
+    suggestions: int = 0
 
     def describe(self) -> str:
+        extra = (
+            f"; {self.suggested} of {self.suggestions} suggestion blocks"
+            if self.suggestions
+            else ""
+        )
         if self.finished:
-            return "the run is complete, nothing to score; run `cgfast assemble`"
+            return "the run is complete, nothing to score; run `cgfast assemble`" + extra
         what = f"{self.blocks} of {self.of} blocks"
-        return f"{what} of repeats {self.first}-{self.last}" if self.rounds else what
+        what = f"{what} of repeats {self.first}-{self.last}" if self.rounds else what
+        return what + extra
 
 
 def score_share(
-    run: Run, checkpoint: str | os.PathLike, part: int, parts: int, *, progress: bool = False
+    run: Run,
+    checkpoint: str | os.PathLike,
+    part: int,
+    parts: int,
+    *,
+    suggest: bool = False,
+    progress: bool = False,
 ) -> Share:
     """Scores this part's share of the run's next unfinished round into ``checkpoint``.
 
     With fixed repeats the one round is the whole plan. With ``repeats="auto"`` the rounds
-    already in the checkpoint decide, as in a local run, which repeats come next.
+    already in the checkpoint decide, as in a local run, which repeats come next. With
+    ``suggest``, this part's share of the suggestion blocks that the checkpoint does not hold
+    yet is predicted too.
     """
+    suggested = _suggest_share(run, checkpoint, part, parts, progress) if suggest else (0, 0)
     store = Checkpoint.open(checkpoint, run.manifest())
     # Only the blocks on disk are checked against the plan: the repeats of rounds not run yet
     # are never made.
@@ -86,11 +120,36 @@ def score_share(
     ]
     done, total, _ = pending_round(run.options, run.per_repeat, run.rows.n, results)
     if total is None:
-        return Share(0, 0, done, done, finished=True, rounds=run.options.auto)
+        return Share(0, 0, done, done, True, run.options.auto, *suggested)
     wanted = range(done * run.per_repeat, total * run.per_repeat)
     mine = split_plan(run, parts, wanted)[part]
     execute(run, LocalExecutor(), indices=mine, checkpoint=checkpoint, progress=progress)
-    return Share(len(mine), len(wanted), done + 1, total, rounds=run.options.auto)
+    return Share(len(mine), len(wanted), done + 1, total, False, run.options.auto, *suggested)
+
+
+def _suggest_share(
+    run: Run, checkpoint: str | os.PathLike, part: int, parts: int, progress: bool
+) -> tuple[int, int]:
+    """Predicts the blocks of this part's share of the suggestion plan that the checkpoint's
+    ``suggestions`` directory does not hold; returns (blocks predicted, blocks in the plan), or
+    (0, 0) when the share was already there. The share is a pure function of the plan, as the
+    scoring one is, so every part computes the same split whatever the others have done."""
+    suggesting = suggestion_run(run, DEFAULT_REPEATS)
+    where = checkpoint_dir(checkpoint)
+    assert where is not None
+    store = Checkpoint.open(where, suggesting.manifest())
+    mine = [i for i in split_plan(suggesting, parts)[part] if not store.holds(i)]
+    if not mine:
+        return 0, 0
+    execute(
+        suggesting,
+        LocalExecutor(),
+        indices=mine,
+        checkpoint=where,
+        progress=progress,
+        note="suggested labels",
+    )
+    return len(mine), len(suggesting.blocks)
 
 
 def score_part(
@@ -101,6 +160,7 @@ def score_part(
     part: int,
     parts: int,
     options: Options | None = None,
+    suggest: bool = False,
     progress: bool = False,
     **arguments: Any,
 ) -> int:
@@ -108,7 +168,8 @@ def score_part(
 
     The scoring options are ``options``, or else ``arguments``, those of :func:`cgfast.score`
     (ratio, repeats, seed, max_block, precision, n_jobs); they must be the same for every part,
-    so ``seed`` must be an int.
+    so ``seed`` must be an int. With ``suggest``, the part also predicts its share of the
+    suggestion blocks (see the module's notes for how the suggestions are gathered).
 
     Examples
     --------
@@ -135,7 +196,8 @@ def score_part(
     elif arguments:
         raise TypeError(f"pass either options or {', '.join(arguments)}, not both")
     run = prepare(X, y, options, fingerprint=True)
-    return score_share(run, checkpoint, part, parts, progress=progress).blocks
+    share = score_share(run, checkpoint, part, parts, suggest=suggest, progress=progress)
+    return share.blocks
 
 
 def assemble(

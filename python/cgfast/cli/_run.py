@@ -27,9 +27,10 @@ def run_score(
     options the run used (``max_block`` resolved).
 
     With ``part = (i, N)`` only part i of N of the plan is scored into the checkpoint, and the
-    result is None (``cgfast assemble`` adds the parts up). With ``suggest``, labels are
-    suggested too (the terms carry them) and the summary says how many flagged examples have
-    another suggested label.
+    result is None (``cgfast assemble`` adds the parts up); with ``suggest`` it predicts its
+    share of the suggestion blocks too. Otherwise, with ``suggest``, labels are suggested (the
+    terms carry them) and the summary says how many flagged examples have another suggested
+    label.
     """
     from ..engine import LocalExecutor, prepare, score_run
     from ..parts import score_share
@@ -38,7 +39,9 @@ def run_score(
     run = library(prepare, X, y, options, fingerprint=checkpoint is not None)
     if part is not None:
         assert checkpoint is not None
-        share = library(score_share, run, checkpoint, part[0], part[1], progress=progress)
+        share = library(
+            score_share, run, checkpoint, part[0], part[1], suggest=suggest, progress=progress
+        )
         seconds = time.perf_counter() - start
         summary = f"part {part[0]} of {part[1]}: {share.describe()}"
         return None, f"{summary}, {seconds:.2f} s", run.options

@@ -27,6 +27,7 @@ Examples:
   cgfast score table.csv table.csv --y-key label --repeats 5 -o scores.npy
   cgfast score X.npy y.npy --terms -o terms.npz --checkpoint ckpt/
   cgfast score X.npy y.npy --checkpoint /shared/run --part $SLURM_ARRAY_TASK_ID --parts 16
+  cgfast score X.npy y.npy --checkpoint /shared/run -o scores.csv   # after the array
 """
 )
 @data_options
@@ -54,6 +55,15 @@ Examples:
     help="Number of parts the plan is split into (with --part).",
 )
 @click.option(
+    "--suggest/--no-suggest",
+    default=True,
+    show_default=True,
+    help="Suggest a label for every example: the suggested_label and label_quality columns of "
+    "a .csv/.parquet table; with --part, this part's share of the suggestion blocks (once the "
+    "array is done, `cgfast score ... --checkpoint DIR -o scores.csv` writes the table from "
+    "the checkpoint without scoring again). .npy and .npz outputs carry no suggestions.",
+)
+@click.option(
     "-o",
     "--output",
     type=OUTPUT,
@@ -74,6 +84,7 @@ def score(
     terms: bool,
     part: int | None,
     parts: int | None,
+    suggest: bool,
     output: Path | None,
     progress: bool,
     **scoring: Any,
@@ -124,7 +135,7 @@ def score(
         progress,
         checkpoint=checkpoint,
         return_terms=terms or table,
-        suggest=table,
+        suggest=suggest and (table or share is not None),
         part=share,
     )
     if scoring["seed"] is None:
