@@ -104,6 +104,18 @@ def test_one_hot_labels_are_refused_with_what_to_pass(no_heavy_work, one_hot):
         cgfast.score(X, one_hot(y))
 
 
+def test_a_one_hot_label_file_is_named_as_one_hot(tmp_path):
+    from cgfast._files import read_labels
+
+    X, y = data()
+    np.save(tmp_path / "y.npy", np.eye(3)[y])
+    with pytest.raises(ValueError, match=r"y\.npy: y looks one-hot.*pass y\.argmax\(1\)"):
+        read_labels(tmp_path / "y.npy")
+    np.save(tmp_path / "p.npy", np.full((40, 3), 1 / 3))
+    with pytest.raises(ValueError, match=r"p\.npy: .*one label per example.*got shape \(40, 3\)"):
+        read_labels(tmp_path / "p.npy")
+
+
 def test_other_matrices_of_labels_are_refused_by_their_shape(no_heavy_work):
     X, y = data()
     probabilities = np.full((40, 3), 1 / 3)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._dataset import Dataset, has_glob
+from ._labels import label_shape_message
 
 X_FORMATS = (
     ".npy, .npz, .csv or .parquet file, a Zarr array, a folder or glob of parquet files, "
@@ -267,7 +268,7 @@ def read_labels(path: str | Path, key: str | None = None) -> np.ndarray:
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.ndim != 1:
-        raise ValueError(f"y in {path} must be one label per example, got shape {labels.shape}")
+        raise ValueError(f"y in {path}: {label_shape_message(labels, len(labels))}")
     return labels
 
 

@@ -54,7 +54,7 @@ def encode_labels(y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     if labels.ndim == 2 and labels.shape == (n, 1):
         labels = labels[:, 0]
     elif labels.ndim >= 2 and labels.dtype != object and not _tuples(y):
-        raise ValueError(_shape_message(labels, n))
+        raise ValueError(label_shape_message(labels, n))
     if labels.ndim != 1 or len(labels) != n or labels.dtype == object:
         given = labels if labels.ndim == 1 and len(labels) == n else y
         labels = np.empty(n, dtype=object)
@@ -139,7 +139,7 @@ def _tuples(y: Any) -> bool:
     return isinstance(y, (list, tuple)) and all(isinstance(v, Hashable) for v in y)
 
 
-def _shape_message(labels: np.ndarray, n: int) -> str:
+def label_shape_message(labels: np.ndarray, n: int) -> str:
     """Why a numeric y of more than one dimension is refused, one-hot rows named as such."""
     shape = labels.shape
     if labels.ndim == 2 and labels.dtype.kind in "biuf" and shape[1] >= 2:
