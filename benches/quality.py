@@ -1,7 +1,7 @@
 """Finding flipped labels in Fashion-MNIST: cgfast against what users would pick instead.
 
 10% of the labels flipped (``benches/datasets.py``). Methods, each timed from its input
-(raw pixels, normalised as the authors do) with every model fit included:
+(raw pixels, normalised by their own mean and standard deviation) with every model fit included:
 
 - cgfast on the raw pixels (784 features) and on a 50-component PCA of them (PCA time included);
 - cleanlab 2.x ``get_label_quality_scores`` (self-confidence) from 5-fold out-of-fold

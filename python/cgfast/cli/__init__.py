@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     Examples
     --------
     >>> main(["--version"])  # doctest: +SKIP
-    cgfast, version 0.1.0
+    cgfast, version 0.2.0
     """
     warnings.formatwarning = _warning_line
     name = "cgfast"

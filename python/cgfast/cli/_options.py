@@ -180,7 +180,8 @@ def scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 show_default=True,
                 type=click.Choice(SAMPLERS),
                 help="How negatives are drawn: 'cover' spreads the other classes evenly over "
-                "repeats and chunks; 'independent' draws each block afresh (release 0.1.0).",
+                "repeats and chunks; 'independent' is the independent sampler (0.1.0's "
+                "default), a fresh draw for every block.",
             ),
             click.option(
                 "--seed",
