@@ -1,0 +1,142 @@
+"""Every code example of README.md and docs/ runs: its python and bash blocks, in page order."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cgfast
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+# A fenced block, and the comment line that may precede it to say why it is not run.
+FENCE = re.compile(
+    r"(?:^<!-- not run: (?P<reason>[^>]*?) -->\n)?^```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^```",
+    re.M | re.S,
+)
+RUN = ("python", "bash")
+
+needs_source = pytest.mark.skipif(
+    not (ROOT / "docs").is_dir() or not (ROOT / "README.md").is_file(),
+    reason="not run from a source tree",
+)
+
+
+def blocks(page: Path) -> list[tuple[str, str]]:
+    """The (language, code) of every python and bash block of a page that is meant to run."""
+    found = []
+    for match in FENCE.finditer(page.read_text(encoding="utf-8")):
+        if match["lang"] in RUN and not match["reason"]:
+            found.append((match["lang"], match["body"]))
+    return found
+
+
+def write_fixtures(folder: Path) -> None:
+    """The files the examples name: small digits, as an image folder, .npy files and shards."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images, labels = digits.images[:300], digits.target[:300]
+    for i, (image, label) in enumerate(zip(images, labels)):
+        (folder / "digits" / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((image * 16).astype(np.uint8)).save(folder / "digits" / f"{label}/{i}.png")
+    X = images.reshape(len(images), -1)
+    np.save(folder / "X.npy", ((X - X.mean()) / X.std()).astype(np.float32))
+    np.save(folder / "y.npy", labels)
+    rng = np.random.default_rng(0)
+    np.save(folder / "embeddings.npy", rng.normal(size=(240, 8, 8)).astype(np.float32))
+    np.save(folder / "labels.npy", np.array(["cat", "dog", "fox"])[np.arange(240) % 3])
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (folder / "shards").mkdir()
+    embedding = rng.normal(size=(240, 8)).astype(np.float32)
+    for shard in range(2):
+        rows = slice(120 * shard, 120 * (shard + 1))
+        table = pa.table(
+            {
+                "embedding": pa.array(list(embedding[rows]), pa.list_(pa.float32())),
+                "label": (np.arange(240) % 3)[rows],
+                "path": [f"item-{i}" for i in range(240)][rows],
+            }
+        )
+        pq.write_table(table, folder / "shards" / f"part-{shard}.parquet")
+
+
+@needs_source
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    examples = blocks(page)
+    if not examples:
+        pytest.skip("no examples to run")
+    write_fixtures(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    namespace: dict[str, object] = {"__name__": "__docs__"}
+    printed = []
+    for number, (lang, code) in enumerate(examples, 1):
+        where = f"{page.relative_to(ROOT)}, example {number} ({lang})"
+        if lang == "python":
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                exec(compile(code, where, "exec"), namespace)
+            printed.append(out.getvalue())
+        else:
+            done = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", code],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert done.returncode == 0, f"{where} failed:\n{code}\n{done.stderr[-3000:]}"
+    if page.name == "README.md":
+        # The worked example's output, as the README shows it under "Output".
+        shown = page.read_text(encoding="utf-8").split("\nOutput", 1)[1].split("\n\n", 2)[1]
+        expected = "\n".join(line[4:] for line in shown.splitlines())
+        assert expected.strip() in "\n".join(printed), (expected, printed)
+
+
+@needs_source
+def test_skipped_examples_say_why() -> None:
+    """A block is left out only by a `<!-- not run: reason -->` line, and only a few are."""
+    skipped = []
+    for page in PAGES:
+        for match in FENCE.finditer(page.read_text(encoding="utf-8")):
+            if match["reason"] is not None:
+                assert match["reason"].strip(), f"{page}: a skipped block without a reason"
+                skipped.append(page.name)
+    assert len(skipped) <= 5, skipped
+
+
+@needs_source
+def test_every_public_name_is_in_the_api_reference() -> None:
+    api = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    listed = {
+        line.split()[-1].split(".")[-1] for line in api.splitlines() if line.startswith(":::")
+    }
+    assert set(cgfast.__all__) <= listed, set(cgfast.__all__) - listed
+
+
+@needs_source
+def test_readme_is_short_and_its_test_command_is_what_ci_runs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 250
+    command = 'pip install -e ".[test]" && cargo test --release && python -m pytest'
+    assert command in readme
+    assert command in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "DESIGN" not in readme and "not shipped" not in readme
