@@ -6,6 +6,7 @@ Each size runs in a fresh process, so its peak RSS is its own.
     python benches/scale.py                       # n = 1e5, 3e5, 1e6 at d = 256; 1e5 at d = 3072
     python benches/scale.py --sizes 100000x256    # one size
     python benches/scale.py --table-only          # the table again from benches/scale.json
+    python benches/scale.py --plot docs/img/scale.png   # time and memory against n, from the json
 
 Time per example depends on the block size the class sizes lead to (a block of k rows costs
 about k²/3 flops per scored example), so the table also gives the arithmetic rate, which is
@@ -64,7 +65,11 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=Path("/tmp/cgfast-scale"))
     p.add_argument("--table-only", action="store_true", help="render benches/scale.json again")
     p.add_argument("--json", type=Path, default=HERE / "scale.json", help="where the rows go")
+    p.add_argument("--plot", type=Path, help="draw the rows of --json into this PNG (no run)")
     a = p.parse_args()
+    if a.plot:
+        plot(json.loads(a.json.read_text()), a.plot)
+        return
     if a.table_only:
         render(json.loads(a.json.read_text()))
         return
@@ -97,6 +102,33 @@ def main() -> None:
         print(json.dumps(r), flush=True)
     a.json.write_text(json.dumps(rows, indent=1) + "\n")
     render(rows)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Time and peak RSS against n, one line per d, log-log, with the linear-cost guide."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (time_ax, rss_ax) = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
+    for d in sorted({r["d"] for r in rows}):
+        mine = sorted((r for r in rows if r["d"] == d), key=lambda r: r["n"])
+        n = np.array([r["n"] for r in mine], dtype=float)
+        seconds = np.array([r["seconds"] for r in mine])
+        time_ax.plot(n, seconds, "o-", label=f"d = {d}")
+        rss_ax.plot(n, [r["peak_rss"] / 2**30 for r in mine], "o-", label=f"d = {d}")
+        if len(mine) > 1:
+            time_ax.plot(n, seconds[0] * n / n[0], ":", color="grey", label="linear in n")
+    time_ax.set(xscale="log", yscale="log", xlabel="examples n", ylabel="time (s)")
+    rss_ax.set(xscale="log", xlabel="examples n", ylabel="peak RSS (GiB)", ylim=(0, None))
+    for ax in (time_ax, rss_ax):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("cgfast.score on one node: synthetic mixture, 10 classes, .npy memory map")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
 
 
 def render(rows: list[dict]) -> None:
