@@ -140,3 +140,13 @@ def test_readme_is_short_and_its_test_command_is_what_ci_runs() -> None:
     assert command in readme
     assert command in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "DESIGN" not in readme and "not shipped" not in readme
+    assert f"dist/cgfast-{cgfast.__version__}-cp39-abi3" in readme, "the wheel's name is stale"
+
+
+@needs_source
+def test_readme_links_point_at_files() -> None:
+    """GitHub renders the README's relative links; mkdocs checks only the site's."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)#\s]+)[^)]*\)", readme):
+        if "://" not in target:
+            assert (ROOT / target).exists(), f"README links to {target}, which does not exist"
