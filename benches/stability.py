@@ -53,7 +53,7 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- other samplers
-# Designs measured against the shipped ones at equal cost; not shipped (see the README).
+# Designs measured against the shipped samplers at equal cost, which lost to them.
 
 
 class _StratifiedStream(_CoverStream):

@@ -11,7 +11,8 @@ from ._errors import BlockTooLargeError
 # The default largest block. At equal cost, smaller blocks with more repeats give a steadier
 # ranking than one large block (a block of k rows costs about k·d + k²/3 flops per example);
 # blocks much smaller than this converge to a score further from the one-block-per-class
-# protocol. The README's stability table (benches/stability.py) is the measurement.
+# protocol. The stability table of docs/benchmarks/index.md (benches/stability.py) is the
+# measurement.
 DEFAULT_BLOCK_CAP = 2048
 # Fraction of the available memory one block's working set may take by default.
 DEFAULT_FRACTION = 0.5

@@ -11,7 +11,7 @@ afresh. ``"cover"`` (the default) reads them off a stream that lists the class's
 other-class examples in one random order, then another, and so on: consecutive repeats and
 chunks take consecutive stretches of it, so R repeats use every pool example R·M/N times (±1), M
 negatives per repeat out of a pool of N. Averaging over repeats then covers the pool evenly
-instead of by chance, which is worth about twice the repeats (DESIGN §5, the README's table).
+instead of by chance, which is worth about twice the repeats (docs/guide/stability.md).
 Blocks are listed repeat by repeat, each repeat with the same number of blocks, so the plan with
 R repeats is the first blocks of the plan with more.
 """
