@@ -7,7 +7,8 @@ The experiment of the paper's application (Ki, Choi & Chung, ICLR 2023, ``prunin
   images of each class (10,000 rows, never trained on) are a validation set: the coverage
   strategy's cut and bins are chosen on it (``--sweep``), never on the test images.
 - Pruning is per class: every method keeps the same count of each class.
-- Fractions pruned 0%, 10%, 30%, 50%, 70%, 90%; training seeds 0, 1, 2 per cell; mean ± std.
+- Fractions pruned 0%, 10%, 30%, 50%, 70%, 90%; training seeds 0-4 per cell (``--seeds``);
+  mean ± std.
   The seed drives the model's initialisation, the batch order, and the draw of the methods that
   draw (random, coverage), so the spread is that of a user's whole pipeline.
 - The same number of gradient steps at every fraction (the authors keep the iteration count
@@ -63,6 +64,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
+import datasets  # noqa: E402
 from datasets import fashion_mnist, fashion_mnist_test  # noqa: E402
 
 import cgfast  # noqa: E402
@@ -82,7 +84,10 @@ HIDDEN = 256
 STEPS = 3000
 BATCH = 128
 LR = 1e-3
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4)
+# The sweep of coverage's cut and bins (on validation) trains each variant with these seeds.
+SWEEP_SEEDS = (0, 1, 2)
+SWEEP_TITLE = "## Coverage: the cut β and the bin count, on validation"
 PRUNED = (0.1, 0.3, 0.5, 0.7, 0.9)
 EL2N_EPOCHS = 2
 EL2N_MODELS = (100, 101, 102)
@@ -148,8 +153,11 @@ def accuracy(params: list, X: np.ndarray, y: np.ndarray) -> float:
     return float((probabilities(params, X).argmax(axis=1) == y).mean())
 
 
+# What the cached results depend on besides the kept rows and the seed: how the images are
+# normalised (a cache must not mix two normalisations), and the trainer with its settings.
+DATA = hashlib.sha256(inspect.getsource(datasets._normalise).encode()).hexdigest()[:8]
 TRAINER = hashlib.sha256(
-    (inspect.getsource(train) + f"{HIDDEN} {STEPS} {BATCH} {LR}").encode()
+    (DATA + inspect.getsource(train) + f"{HIDDEN} {STEPS} {BATCH} {LR}").encode()
 ).hexdigest()[:12]
 
 
@@ -181,7 +189,7 @@ def load() -> dict[str, np.ndarray]:
 
 def cg_scores(X: np.ndarray, y: np.ndarray, seed: int) -> dict:
     """cgfast's default score of the 20,000 rows for ``seed``, cached."""
-    path = RESULTS / f"pruning-cg-{seed}.npz"
+    path = RESULTS / f"pruning-cg-{seed}-{DATA}-{cgfast.__version__}.npz"
     if path.exists():
         cached = np.load(path)
         return {k: cached[k] for k in cached.files}
@@ -346,16 +354,16 @@ def sweep_table(sweep: dict[tuple, dict], results: dict[tuple, dict]) -> list[st
     ]
     for pruned in sorted(PRUNED, reverse=True):
         keep = round(1 - pruned, 2)
-        base = _cell_text([results[("random", keep, s)]["validation"] for s in SEEDS])
+        base = _cell_text([results[("random", keep, s)]["validation"] for s in SWEEP_SEEDS])
         lines.append(f"| {pruned:.0%} | random | {base} |" + " |" * (len(VARIANTS) - 1))
         for beta in BETAS:
             cells = []
             for scale, bins in VARIANTS:
                 key = (scale, beta, bins, keep)
-                if key + (SEEDS[0],) not in sweep:
+                if key + (SWEEP_SEEDS[0],) not in sweep:
                     cells.append("")
                     continue
-                cells.append(_cell_text([sweep[key + (s,)]["validation"] for s in SEEDS]))
+                cells.append(_cell_text([sweep[key + (s,)]["validation"] for s in SWEEP_SEEDS]))
             if any(cells):
                 lines.append(f"| {pruned:.0%} | {beta:g} | " + " | ".join(cells) + " |")
     return lines
@@ -418,7 +426,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", action="store_true", help="also sweep coverage's cut and bins")
     parser.add_argument("--workers", type=int, default=2, help="training processes (default 2)")
+    parser.add_argument("--seeds", type=int, default=5, help="training seeds per cell (default 5)")
     args = parser.parse_args()
+    global SEEDS
+    SEEDS = tuple(range(args.seeds))
     start = time.perf_counter()
     RESULTS.mkdir(exist_ok=True)
     fresh = not CACHE.exists() and not list(RESULTS.glob("pruning-cg-*.npz"))
@@ -443,7 +454,7 @@ def main() -> None:
                 for beta in BETAS:
                     if beta > pruned or (beta == 0 and bins == 1):  # (one bin, no cut: random)
                         continue
-                    for s in SEEDS:
+                    for s in SWEEP_SEEDS:
                         coverage = {"scale": scale, "beta": beta, "bins": bins}
                         kept = kept_by("cg coverage", keep, s, scores, **coverage)
                         sweep_jobs[(scale, beta, bins, keep, s)] = (kept, s)
@@ -501,15 +512,22 @@ def main() -> None:
     if sweep:
         lines += [
             "",
-            "## Coverage: the cut β and the bin count, on validation",
+            SWEEP_TITLE,
+            "",
+            f"Measured by `python benches/pruning.py --sweep`, {date.today().isoformat()}.",
             "",
             f"Validation accuracy (%) on {10 * VALIDATION_PER_CLASS} held-out training images "
-            "(never trained on, not the test set), mean ± std over the same seeds; β is the "
+            f"(never trained on, not the test set), mean ± std over seeds "
+            f"{', '.join(map(str, SWEEP_SEEDS))}; β is the "
             "fraction of each class cut from the top before sampling (at most the fraction "
             "pruned).",
             "",
             *sweep_table(sweep, results),
         ]
+    elif REPORT.exists() and SWEEP_TITLE in REPORT.read_text():
+        # Without --sweep the last sweep stays in the report as it was measured, dated.
+        kept = REPORT.read_text().split(SWEEP_TITLE, 1)[1]
+        lines += ["", SWEEP_TITLE + kept.rstrip("\n")]
     text = "\n".join(lines) + "\n"
     REPORT.write_text(text)
     plot(results)
