@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .engine import ScoreTerms
-from .rank import _check_scores, _descending, _from_table, _issues_from_terms
+from .rank import _check_scores, _descending, _from_table, _issues_from_terms, is_table
 
 # Distinct classes among the flagged examples up to which the given × suggested counts are a
 # matrix; above it, the most frequent pairs are listed instead.
@@ -74,11 +74,6 @@ class Suspects:
             "The settings these terms carry; the run's other options (ratio, max_block, ...) "
             "are not recorded in them."
         )
-
-
-def is_table(scores: Any) -> bool:
-    """True for a score table: a mapping of columns, a DataFrame or a pyarrow Table."""
-    return isinstance(scores, Mapping) or hasattr(scores, "columns") or hasattr(scores, "to_pydict")
 
 
 def suspects_from(scores: Any, labels: np.ndarray) -> Suspects:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -13,7 +12,7 @@ import numpy.typing as npt
 from ._labels import encode_labels
 from ._pandas import pandas as load_pandas
 from .options import check_choice, check_count, check_seed
-from .rank import _check_scores, _descending, _table_columns
+from .rank import _check_scores, _descending, _table_columns, is_table
 
 STRATEGIES = ("coverage", "keep-hard", "keep-easy")
 BINS = 50
@@ -100,11 +99,6 @@ def _coverage(
         for b in np.flatnonzero(budgets)
     ]
     return np.concatenate(kept)
-
-
-def _is_table(scores: object) -> bool:
-    """A score table: a pandas or polars DataFrame, a pyarrow Table, or a mapping of columns."""
-    return isinstance(scores, Mapping) or hasattr(scores, "columns") or hasattr(scores, "to_pydict")
 
 
 def _from_table(table: Any, y: object) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -223,7 +217,7 @@ def prune(
     >>> cgfast.prune(table, keep=2 / 3, strategy="keep-hard")["id"].tolist()
     ['b.png', 'c.png', 'e.png', 'f.png']
     """
-    table, ids = _is_table(scores), None
+    table, ids = is_table(scores), None
     if table:
         scores, y, ids = _from_table(scores, y)
     elif y is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -97,6 +98,11 @@ def _table_columns(table: Any) -> dict[str, np.ndarray]:
         table = table.to_pydict()
     names = list(table.keys() if hasattr(table, "keys") else table.columns)
     return {str(name): np.asarray(table[name]) for name in names}
+
+
+def is_table(scores: object) -> bool:
+    """A score table: a pandas or polars DataFrame, a pyarrow Table, or a mapping of columns."""
+    return isinstance(scores, Mapping) or hasattr(scores, "columns") or hasattr(scores, "to_pydict")
 
 
 def _from_table(table: Any) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
