@@ -137,7 +137,14 @@ fn transform(c: &mut Criterion) {
             with_threads(threads(), |par| {
                 b.iter_batched_ref(
                     || cosines.clone(),
-                    |h| transform_lower(MatMut::from_column_major_slice_mut(h, k, k), &unit, par),
+                    |h| {
+                        transform_lower(
+                            MatMut::from_column_major_slice_mut(h, k, k),
+                            unit.as_slice(),
+                            d,
+                            par,
+                        )
+                    },
                     BatchSize::LargeInput,
                 )
             })

@@ -71,8 +71,9 @@ fn kernel_buffer_of<E: Real>(k: usize, stride: usize) -> Result<Vec<E>, CoreErro
 /// Scores the last `p` rows of the block `x` (`k x d`) against the first `k − p`.
 ///
 /// `threads` = 0 uses every CPU this process may run on. `rec` receives the seconds of each
-/// phase; pass [`NoTiming`] when nobody reads them. With [`Precision::Mixed`], a block float32
-/// cannot resolve is scored in float64 instead, with `fallback` set.
+/// phase; pass [`NoTiming`] when nobody reads them. With [`Precision::Single`] or
+/// [`Precision::Mixed`], a block float32 cannot resolve is scored in float64 instead, with
+/// `fallback` set.
 pub fn score_block<T: Element, R: Recorder>(
     x: ArrayView2<'_, T>,
     p: usize,
@@ -87,22 +88,25 @@ pub fn score_block<T: Element, R: Recorder>(
     }
     let scores = with_threads(threads, |par| {
         let rows = rec.time(Phase::Normalise, || normalise_rows(x, par))?;
-        if precision == Precision::Mixed {
-            let mut buf = block_buffer::<f32>(k)?;
-            if let Some(out) = mixed_scores(&rows, block_view(&mut buf, k), p, par, rec)? {
-                return Ok(out);
+        let build = |h: MatMut<'_, f64>, rec: &mut R| kernel_lower(&rows, h, par, rec);
+        match precision {
+            Precision::Double => return block_in(k, p, par, build, rec),
+            Precision::Single => {
+                let build32 = |h: MatMut<'_, f32>, rec: &mut R| kernel_lower(&rows, h, par, rec);
+                if let Some(out) = single(block_in(k, p, par, build32, rec))? {
+                    return Ok(out);
+                }
+            }
+            Precision::Mixed => {
+                let mut buf = block_buffer::<f32>(k)?;
+                if let Some(out) = mixed_scores(&rows, block_view(&mut buf, k), p, par, rec)? {
+                    return Ok(out);
+                }
             }
         }
-        let mut buf = block_buffer::<f64>(k)?;
-        let out = loo::block_scores(
-            block_view(&mut buf, k),
-            p,
-            par,
-            |h, rec| kernel_lower(&rows, h, par, rec),
-            rec,
-        )?;
+        let out = block_in(k, p, par, build, rec)?;
         Ok(BlockScores {
-            fallback: precision == Precision::Mixed,
+            fallback: true,
             ..out
         })
     })?;
@@ -110,16 +114,41 @@ pub fn score_block<T: Element, R: Recorder>(
     Ok(scores)
 }
 
+/// The scores of a block of `k` rows with H in `E`, in a buffer of its own (freed on return, so
+/// that a float32 attempt's buffer is gone before a float64 one is allocated).
+fn block_in<E: Real, R: Recorder>(
+    k: usize,
+    p: usize,
+    par: Par,
+    build: impl FnMut(MatMut<'_, E>, &mut R) -> Result<(), CoreError>,
+    rec: &mut R,
+) -> Result<BlockScores, CoreError> {
+    let mut buf = block_buffer::<E>(k)?;
+    loo::block_scores(block_view(&mut buf, k), p, par, build, rec)
+}
+
+/// A float32 result, or `None` where float32 could not resolve the block.
+fn single<T>(out: Result<T, CoreError>) -> Result<Option<T>, CoreError> {
+    match out {
+        Ok(out) => Ok(Some(out)),
+        Err(CoreError::Unresolved) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 /// Scores the last `p` of the rows `index` of X against the others, from `kernel`, the H of X
-/// (`n x n`) as [`gram`] or [`gram_upper`] returns it, rather than from X itself. Only the
-/// entries on and right of the diagonal are read: row a at the columns b ≥ a.
+/// (`n x n`) as [`gram`] or [`gram_upper`] returns it, in the block's storage type, rather than
+/// from X itself. Only the entries on and right of the diagonal are read: row a at the columns
+/// b ≥ a.
 ///
 /// An entry of H is a function of its two rows alone: the Gram's inner products accumulate in
 /// an order set by d, never by which other rows share the block (`tests` check it over block
-/// sizes). So the gathered block H holds the same bits [`score_block`] builds in float64, and the
-/// scores are identical to it; only the Gram and transform phases are replaced by a copy.
-pub fn score_cached<R: Recorder>(
-    kernel: ArrayView2<'_, f64>,
+/// sizes, in both types). So the gathered block H holds the same bits [`score_block`] builds in
+/// `E`, and the scores are identical to it; only the Gram and transform phases are replaced by a
+/// copy. An f32 kernel whose block float32 cannot factorise gives [`CoreError::Unresolved`]:
+/// the caller, who holds the rows, scores it with [`score_block`] in float64.
+pub fn score_cached<E: Real, R: Recorder>(
+    kernel: ArrayView2<'_, E>,
     index: &[usize],
     p: usize,
     threads: usize,
@@ -131,15 +160,8 @@ pub fn score_cached<R: Recorder>(
     if p == 0 || p > k {
         return Err(CoreError::Shape(format!("{p} positives in a block of {k}")));
     }
-    let mut buf = block_buffer::<f64>(k)?;
     let scores = with_threads(threads, |par| {
-        loo::block_scores(
-            block_view(&mut buf, k),
-            p,
-            par,
-            |h, rec| gather(kernel, index, h, par, rec),
-            rec,
-        )
+        block_in(k, p, par, |h, rec| gather(kernel, index, h, par, rec), rec)
     })?;
     rec.add_since(Phase::Total, start);
     Ok(scores)
@@ -199,7 +221,7 @@ pub fn predict_cached<R: Recorder>(
 }
 
 /// Fails unless `kernel` is square and every row of `index` is one of its rows.
-fn check_index(kernel: ArrayView2<'_, f64>, index: &[usize]) -> Result<(), CoreError> {
+fn check_index<E>(kernel: ArrayView2<'_, E>, index: &[usize]) -> Result<(), CoreError> {
     let n = kernel.nrows();
     if kernel.ncols() != n {
         return Err(CoreError::Shape(format!(
@@ -234,10 +256,10 @@ fn check_targets(targets: ArrayView2<'_, f64>, k: usize) -> Result<(), CoreError
 }
 
 /// Copies the lower triangle of the H of the rows `index` out of `kernel` into `h`.
-fn gather<R: Recorder>(
-    kernel: ArrayView2<'_, f64>,
+fn gather<E: Real, R: Recorder>(
+    kernel: ArrayView2<'_, E>,
     index: &[usize],
-    mut h: MatMut<'_, f64>,
+    mut h: MatMut<'_, E>,
     par: Par,
     rec: &mut R,
 ) -> Result<(), CoreError> {
@@ -253,8 +275,8 @@ const GATHER_ROWS: usize = 64;
 
 /// The first pass of the gather into the lower triangle of the block's H: column j gets
 /// H[index[i], index[j]] for the i ≥ j with index[i] ≥ index[j], read along kernel row index[j].
-fn gather_down(kernel: ArrayView2<'_, f64>, index: &[usize], h: MatMut<'_, f64>, par: Par) {
-    let fill = |j: usize, mut col: faer::ColMut<'_, f64>| {
+fn gather_down<E: Real>(kernel: ArrayView2<'_, E>, index: &[usize], h: MatMut<'_, E>, par: Par) {
+    let fill = |j: usize, mut col: faer::ColMut<'_, E>| {
         let a = index[j];
         let row = kernel.row(a);
         for (i, &b) in index.iter().enumerate().skip(j) {
@@ -283,8 +305,8 @@ fn gather_down(kernel: ArrayView2<'_, f64>, index: &[usize], h: MatMut<'_, f64>,
 /// diagonal on, so a kernel that holds only that half (as [`gram_upper`] builds it) is enough.
 /// A block lists its negatives, then its positives, each in increasing order: this pass then
 /// fills only the pairs of a positive and a later-indexed negative.
-fn gather_across(kernel: ArrayView2<'_, f64>, index: &[usize], h: MatMut<'_, f64>, par: Par) {
-    let fill = |(chunk, mut rows): (usize, MatMut<'_, f64>)| {
+fn gather_across<E: Real>(kernel: ArrayView2<'_, E>, index: &[usize], h: MatMut<'_, E>, par: Par) {
+    let fill = |(chunk, mut rows): (usize, MatMut<'_, E>)| {
         let first = chunk * GATHER_ROWS;
         for r in 0..rows.nrows() {
             let i = first + r;
@@ -307,13 +329,16 @@ fn gather_across(kernel: ArrayView2<'_, f64>, index: &[usize], h: MatMut<'_, f64
 }
 
 /// Scores and terms of every row of the block `x` (`k x d`) under each labelling in the columns
-/// of `labels` (`k x m`, entries ±1), from one float64 factorisation of H: what m separate blocks
-/// of the same rows would give, at the cost of one. Returns one [`BlockScores`] per column, rows
-/// in block order, and the ridge used.
+/// of `labels` (`k x m`, entries ±1), from one factorisation of H: what m separate blocks of the
+/// same rows would give, at the cost of one. Returns one [`BlockScores`] per column, rows in block
+/// order, and the ridge used. [`Precision::Single`] factorises in float32, and a block float32
+/// cannot resolve in float64, with `fallback` set in every column; [`Precision::Mixed`] is
+/// float64 here.
 pub fn score_labels<T: Element, R: Recorder>(
     x: ArrayView2<'_, T>,
     labels: ArrayView2<'_, f64>,
     threads: usize,
+    precision: Precision,
     rec: &mut R,
 ) -> Result<(Vec<BlockScores>, f64), CoreError> {
     let start = rec.mark();
@@ -330,44 +355,54 @@ pub fn score_labels<T: Element, R: Recorder>(
             row.0, row.1
         )));
     }
-    let mut buf = block_buffer::<f64>(k)?;
     let out = with_threads(threads, |par| {
         let rows = rec.time(Phase::Normalise, || normalise_rows(x, par))?;
-        loo::label_scores(
-            block_view(&mut buf, k),
-            labels,
-            par,
-            |h, rec| kernel_lower(&rows, h, par, rec),
-            rec,
-        )
+        if precision == Precision::Single {
+            let mut buf = block_buffer::<f32>(k)?;
+            let build = |h: MatMut<'_, f32>, rec: &mut R| kernel_lower(&rows, h, par, rec);
+            let h = block_view(&mut buf, k);
+            if let Some(out) = single(loo::label_scores(h, labels, par, build, rec))? {
+                return Ok(out);
+            }
+        }
+        let mut buf = block_buffer::<f64>(k)?;
+        let build = |h: MatMut<'_, f64>, rec: &mut R| kernel_lower(&rows, h, par, rec);
+        let (mut all, ridge) = loo::label_scores(block_view(&mut buf, k), labels, par, build, rec)?;
+        for out in all.iter_mut() {
+            out.fallback = precision == Precision::Single;
+        }
+        Ok((all, ridge))
     })?;
     rec.add_since(Phase::Total, start);
     Ok(out)
 }
 
-/// The full symmetric H of the block `x` (`k x d`).
-pub fn gram<T: Element>(x: ArrayView2<'_, T>, threads: usize) -> Result<Array2<f64>, CoreError> {
+/// The full symmetric H of the block `x` (`k x d`), in `E` (built as a block in `E` builds it).
+pub fn gram<E: Real, T: Element>(
+    x: ArrayView2<'_, T>,
+    threads: usize,
+) -> Result<Array2<E>, CoreError> {
     kernel_matrix(x, threads, true)
 }
 
-/// H of the rows of `x` (`k x d`) as a `k x k` array whose row a holds H[a, b] for b ≥ a, the
-/// half [`score_cached`] reads; the entries left of the diagonal are 0. Half the work of
+/// H of the rows of `x` (`k x d`) in `E` as a `k x k` array whose row a holds H[a, b] for b ≥ a,
+/// the half [`score_cached`] reads; the entries left of the diagonal are 0. Half the work of
 /// [`gram`] after the Gram: no mirror, and the pages wholly left of the diagonal, about half of
 /// them, are never written, so they take no memory and no page faults.
-pub fn gram_upper<T: Element>(
+pub fn gram_upper<E: Real, T: Element>(
     x: ArrayView2<'_, T>,
     threads: usize,
-) -> Result<Array2<f64>, CoreError> {
+) -> Result<Array2<E>, CoreError> {
     kernel_matrix(x, threads, false)
 }
 
-fn kernel_matrix<T: Element>(
+fn kernel_matrix<E: Real, T: Element>(
     x: ArrayView2<'_, T>,
     threads: usize,
     whole: bool,
-) -> Result<Array2<f64>, CoreError> {
+) -> Result<Array2<E>, CoreError> {
     let k = x.nrows();
-    let mut h = kernel_buffer::<f64>(k)?;
+    let mut h = kernel_buffer::<E>(k)?;
     with_threads(threads, |par| {
         let rows = normalise_rows(x, par)?;
         // H's lower triangle in column-major order: in the row-major array returned, row a
@@ -391,13 +426,13 @@ fn kernel_matrix<T: Element>(
 /// In tiles of 64 x 64, so that the strided side of the transpose stays in cache; each task
 /// fills the upper part of one band of 64 columns, bands in parallel. A copy: no bit depends on
 /// the order.
-fn mirror_lower(h: &mut [f64], k: usize, par: Par) {
+fn mirror_lower<E: Real>(h: &mut [E], k: usize, par: Par) {
     const TILE: usize = 64;
     assert_eq!(h.len(), k * k);
-    struct Shared(*mut f64);
+    struct Shared<E>(*mut E);
     // SAFETY: shared between the tasks below, which write only strictly-upper entries, each of
     // them in its own band of columns, and read only strictly-lower entries, which nobody writes.
-    unsafe impl Sync for Shared {}
+    unsafe impl<E: Send> Sync for Shared<E> {}
     let shared = Shared(h.as_mut_ptr());
     let band = |c0: usize| {
         let base = &shared;
@@ -503,7 +538,8 @@ mod tests {
                 }
             }
         });
-        let (all, ridge) = score_labels(x.view(), labels.view(), 2, &mut NoTiming).unwrap();
+        let (all, ridge) =
+            score_labels(x.view(), labels.view(), 2, Precision::Double, &mut NoTiming).unwrap();
         assert_eq!(ridge, 0.0);
         for (c, out) in all.iter().enumerate() {
             // The separate block: the same rows, negatives first, positives last.
@@ -535,14 +571,15 @@ mod tests {
                 assert!((out.b2[i] - want.b2[j]).abs() <= 1e-10 * want.b2[j]);
             }
         }
-        let one = score_labels(x.view(), labels.view(), 1, &mut NoTiming).unwrap();
+        let one =
+            score_labels(x.view(), labels.view(), 1, Precision::Double, &mut NoTiming).unwrap();
         assert_eq!(one, (all, ridge), "threads changed a bit");
     }
 
     #[test]
     fn cached_predictions_are_the_bits_of_built_ones_on_any_threads() {
         let x = sample(90, 5);
-        let upper = gram_upper(x.view(), 1).unwrap();
+        let upper = gram_upper::<f64, _>(x.view(), 1).unwrap();
         let index: Vec<usize> = (0..90).filter(|i| i % 3 != 1).collect();
         let targets = Array2::from_shape_fn(
             (index.len(), 3),
@@ -576,7 +613,8 @@ mod tests {
     fn labels_other_than_plus_or_minus_one_are_refused() {
         let x = sample(4, 3);
         let labels = Array2::from_shape_vec((4, 1), vec![1.0, -1.0, 0.5, 1.0]).unwrap();
-        let err = score_labels(x.view(), labels.view(), 1, &mut NoTiming).unwrap_err();
+        let err =
+            score_labels(x.view(), labels.view(), 1, Precision::Double, &mut NoTiming).unwrap_err();
         assert!(
             err.to_string().contains("row 2 of column 0 is 0.5"),
             "{err}"
@@ -587,14 +625,14 @@ mod tests {
     fn gram_is_symmetric_with_half_diagonal() {
         // One tile of the mirror, and several with a ragged last one.
         for k in [11, 150] {
-            let h = gram(sample(k, 4).view(), 1).unwrap();
+            let h = gram::<f64, _>(sample(k, 4).view(), 1).unwrap();
             for i in 0..k {
                 assert_eq!(h[(i, i)], 0.5);
                 for j in 0..k {
                     assert_eq!(h[(i, j)], h[(j, i)]);
                 }
             }
-            assert_eq!(gram(sample(k, 4).view(), 3).unwrap(), h);
+            assert_eq!(gram::<f64, _>(sample(k, 4).view(), 3).unwrap(), h);
         }
     }
 
@@ -630,13 +668,273 @@ mod tests {
         // 640 rows: a padded column stride.
         for k in [700, 640] {
             let x = sample(k, 37);
-            for precision in [Precision::Double, Precision::Mixed] {
+            for precision in [Precision::Double, Precision::Single, Precision::Mixed] {
                 let one = score(x.view(), 300, 1, precision);
                 for threads in [2, 3, 4] {
                     assert_eq!(score(x.view(), 300, threads, precision), one);
                 }
             }
         }
+    }
+
+    /// `k x d` pseudo-random rows in [-0.5, 0.5): no two near-parallel.
+    fn noise(k: usize, d: usize, seed: u64) -> Array2<f64> {
+        let mut state = seed;
+        Array2::from_shape_simple_fn((k, d), || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        })
+    }
+
+    /// The Spearman correlation of `a` and `b` (no ties in these tests).
+    fn spearman(a: &[f64], b: &[f64]) -> f64 {
+        let ranks = |v: &[f64]| {
+            let mut order: Vec<usize> = (0..v.len()).collect();
+            order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+            let mut r = vec![0.0; v.len()];
+            for (rank, &i) in order.iter().enumerate() {
+                r[i] = rank as f64;
+            }
+            r
+        };
+        let (ra, rb) = (ranks(a), ranks(b));
+        let n = a.len() as f64;
+        let d2: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - y) * (x - y)).sum();
+        1.0 - 6.0 * d2 / (n * (n * n - 1.0))
+    }
+
+    #[test]
+    fn single_precision_keeps_the_ranking_of_double() {
+        // Several solve blocks and inverse panels, a ragged end, positives across panel edges.
+        for (k, d, p) in [(600, 64, 250), (1100, 300, 700)] {
+            let x = noise(k, d, k as u64);
+            let double = score(x.view(), p, 2, Precision::Double);
+            let single = score(x.view(), p, 2, Precision::Single);
+            assert!(
+                !single.fallback && single.ridge == 0.0,
+                "k={k}: within float32's reach"
+            );
+            assert_ne!(
+                double, single,
+                "single precision should not silently run in f64"
+            );
+            assert!(spearman(&double.score, &single.score) >= 0.9999, "k={k}");
+            // The bound the Python tests document: every term within 2e-3 of the largest.
+            for (a, b) in [
+                (&double.score, &single.score),
+                (&double.a2, &single.a2),
+                (&double.ab, &single.ab),
+                (&double.b2, &single.b2),
+            ] {
+                let top = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                let worst = a
+                    .iter()
+                    .zip(b)
+                    .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+                assert!(
+                    worst <= 2e-3 * top,
+                    "k={k}: off by {:e} of the largest",
+                    worst / top
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn single_precision_resolves_near_parallel_pairs_from_their_chord() {
+        // Pairs 1e-2 apart: above what float32 resolves, and inside the chord's range
+        // (cosines above 0.995), where the cosine's rounding would otherwise dominate H.
+        let (k, d, p) = (300, 40, 120);
+        let mut x = noise(k, d, 5);
+        for r in 200..220 {
+            for c in 0..d {
+                x[(r, c)] = x[(r - 150, c)] + 1e-2 * (((r * 7 + c * 3) % 11) as f64 / 11.0 - 0.5);
+            }
+        }
+        let double = score(x.view(), p, 2, Precision::Double);
+        let single = score(x.view(), p, 2, Precision::Single);
+        assert!(!single.fallback);
+        assert!(spearman(&double.score, &single.score) >= 0.9999);
+        let top = double.score.iter().fold(0.0f64, |m, v| m.max(*v));
+        for (a, b) in double.score.iter().zip(&single.score) {
+            assert!((a - b).abs() <= 2e-3 * top, "double {a} single {b}");
+        }
+    }
+
+    #[test]
+    fn single_precision_hands_what_float32_cannot_resolve_to_double() {
+        let (k, d, p) = (200, 30, 80);
+        let base = noise(k, d, 9);
+        // Rows 150..160 repeat rows 10..20 up to 1e-5 (near-duplicates), or exactly (duplicates,
+        // which take the ridge in float64).
+        for (shift, ridged) in [(1e-5, false), (0.0, true)] {
+            let mut x = base.clone();
+            for r in 150..160 {
+                for c in 0..d {
+                    x[(r, c)] = x[(r - 140, c)] * (1.0 + shift * (c as f64 - 10.0));
+                }
+            }
+            let double = score(x.view(), p, 2, Precision::Double);
+            let single = score(x.view(), p, 2, Precision::Single);
+            assert!(single.fallback && !double.fallback);
+            assert_eq!(double.ridge > 0.0, ridged, "shift {shift}");
+            assert_eq!(
+                BlockScores {
+                    fallback: false,
+                    ..single.clone()
+                },
+                double
+            );
+            for threads in [1, 3] {
+                assert_eq!(score(x.view(), p, threads, Precision::Single), single);
+            }
+        }
+    }
+
+    #[test]
+    fn single_precision_never_takes_a_ridge_in_float32() {
+        use crate::cholesky::factor_with_ridge;
+        let k = 6;
+        let mut h = vec![0.0f32; k * k];
+        // Every entry 1/2: every row the same.
+        let err = factor_with_ridge(
+            MatMut::from_column_major_slice_mut(&mut h, k, k),
+            Par::Seq,
+            |mut h: MatMut<'_, f32>, _: &mut NoTiming| {
+                h.fill(0.5);
+                Ok(())
+            },
+            |_, _| true,
+            &mut NoTiming,
+        )
+        .unwrap_err();
+        assert_eq!(err, CoreError::Unresolved);
+    }
+
+    #[test]
+    fn one_single_factorisation_scores_every_labelling_like_separate_blocks() {
+        let (k, d) = (300, 12);
+        let x = noise(k, d, 99);
+        let labels = Array2::from_shape_fn(
+            (k, 2),
+            |(i, c)| {
+                if (i < 100) ^ (c == 1) {
+                    1.0
+                } else {
+                    -1.0
+                }
+            },
+        );
+        let (all, ridge) =
+            score_labels(x.view(), labels.view(), 2, Precision::Single, &mut NoTiming).unwrap();
+        assert_eq!(ridge, 0.0);
+        for (c, out) in all.iter().enumerate() {
+            assert!(!out.fallback);
+            let pos: Vec<usize> = (0..k).filter(|&i| labels[(i, c)] > 0.0).collect();
+            let neg: Vec<usize> = (0..k).filter(|&i| labels[(i, c)] < 0.0).collect();
+            let order: Vec<usize> = neg.iter().chain(&pos).copied().collect();
+            let block = x.select(ndarray::Axis(0), &order);
+            let want = score(block.view(), pos.len(), 1, Precision::Double);
+            let got: Vec<f64> = pos.iter().map(|&i| out.score[i]).collect();
+            assert!(spearman(&got, &want.score) >= 0.9999);
+            let top = want.score.iter().fold(0.0f64, |m, v| m.max(*v));
+            for (g, w) in got.iter().zip(&want.score) {
+                assert!((g - w).abs() <= 2e-3 * top, "column {c}: {g} vs {w}");
+            }
+        }
+        let one = score_labels(x.view(), labels.view(), 3, Precision::Single, &mut NoTiming);
+        assert_eq!(one.unwrap(), (all, ridge), "threads changed a bit");
+        // Duplicate rows: float32 cannot factorise, the labellings are scored in float64.
+        let mut dup = x.clone();
+        dup.row_mut(7).assign(&x.row(250));
+        let (single, _) = score_labels(
+            dup.view(),
+            labels.view(),
+            2,
+            Precision::Single,
+            &mut NoTiming,
+        )
+        .unwrap();
+        let (double, _) = score_labels(
+            dup.view(),
+            labels.view(),
+            2,
+            Precision::Double,
+            &mut NoTiming,
+        )
+        .unwrap();
+        for (s, d) in single.into_iter().zip(double) {
+            assert!(s.fallback);
+            assert_eq!(
+                BlockScores {
+                    fallback: false,
+                    ..s
+                },
+                d
+            );
+        }
+    }
+
+    #[test]
+    fn single_blocks_gathered_from_a_float32_kernel_score_to_the_bit() {
+        // As the float64 test below: scrambled orders, sizes from 1 row to several solve blocks
+        // and a padded stride, whole and upper kernels; and a block with a duplicate row, which
+        // float32 cannot factorise from the kernel either.
+        let (n, d) = (420, 23);
+        let mut x = noise(n, d, 31);
+        for c in 0..d {
+            x[(400, c)] = x[(3, c)];
+        }
+        let whole = gram::<f32, _>(x.view(), 2).unwrap();
+        let upper = gram_upper::<f32, _>(x.view(), 3).unwrap();
+        let mut state = 11u64;
+        let mut order: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            order.swap(i, (state >> 33) as usize % (i + 1));
+        }
+        let order: Vec<usize> = order.into_iter().filter(|&i| i != 400).collect();
+        for (index, p) in [
+            (&order[..1], 1),
+            (&order[..2], 1),
+            (&order[..97], 40),
+            (&order[100..400], 150),
+            (&order[200..328], 64),
+        ] {
+            let block = x.select(ndarray::Axis(0), index);
+            let want = score(block.view(), p, 1, Precision::Single);
+            assert!(!want.fallback);
+            for threads in [1, 2, 3] {
+                for (name, from) in [("whole", &whole), ("upper", &upper)] {
+                    let got = score_cached(from.view(), index, p, threads, &mut NoTiming).unwrap();
+                    assert_eq!(got, want, "{} rows, {threads} threads, {name}", index.len());
+                }
+            }
+        }
+        let dup: Vec<usize> = (0..150).chain([400]).chain(150..250).collect();
+        let err = score_cached(upper.view(), &dup, 60, 2, &mut NoTiming).unwrap_err();
+        assert_eq!(err, CoreError::Unresolved);
+        let block = x.select(ndarray::Axis(0), &dup);
+        assert!(score(block.view(), 60, 2, Precision::Single).fallback);
+    }
+
+    #[test]
+    fn the_float32_kernel_is_the_float64_one_to_float32_rounding() {
+        let x = noise(150, 700, 2);
+        let h64 = gram::<f64, _>(x.view(), 2).unwrap();
+        let h32 = gram::<f32, _>(x.view(), 1).unwrap();
+        for ((a, b), &v) in h32.indexed_iter() {
+            let err = (f64::from(v) - h64[(a, b)]).abs();
+            // The float32 Gram's rounding, about √d ulps of a cosine, and H's slope.
+            assert!(err <= 2e-6, "H[{a}, {b}] off by {err:e}");
+            assert_eq!(v.to_bits(), h32[(b, a)].to_bits());
+        }
+        assert!((0..150).all(|i| h32[(i, i)] == 0.5));
+        assert_eq!(gram::<f32, _>(x.view(), 3).unwrap(), h32);
     }
 
     #[test]
@@ -689,7 +987,7 @@ mod tests {
     #[test]
     fn timing_reports_every_phase_and_changes_no_score() {
         let x = sample(300, 20);
-        for precision in [Precision::Double, Precision::Mixed] {
+        for precision in [Precision::Double, Precision::Single, Precision::Mixed] {
             let mut t = PhaseTimes::default();
             let scores = score_block(x.view(), 100, 2, precision, &mut t).unwrap();
             assert_eq!(scores, score(x.view(), 100, 1, precision));
@@ -726,7 +1024,7 @@ mod tests {
         });
         let (values, ridge) = complexity(x.view(), labels.view(), 2).unwrap();
         assert_eq!(ridge, 0.0);
-        let h = gram(x.view(), 1).unwrap();
+        let h = gram::<f64, _>(x.view(), 1).unwrap();
         let mut l: Vec<f64> = h.iter().copied().collect();
         assert!(crate::cholesky::cholesky_lower::<f64>(
             MatMut::from_column_major_slice_mut(&mut l, k, k),
@@ -747,8 +1045,8 @@ mod tests {
     #[test]
     fn the_upper_kernel_is_the_whole_one_right_of_its_diagonal() {
         let x = sample(150, 9);
-        let whole = gram(x.view(), 2).unwrap();
-        let upper = gram_upper(x.view(), 3).unwrap();
+        let whole = gram::<f64, _>(x.view(), 2).unwrap();
+        let upper = gram_upper::<f64, _>(x.view(), 3).unwrap();
         for ((a, b), &v) in upper.indexed_iter() {
             if b >= a {
                 assert_eq!(v.to_bits(), whole[(a, b)].to_bits(), "H[{a}, {b}]");
@@ -767,8 +1065,8 @@ mod tests {
         for c in 0..d {
             x[(400, c)] = x[(3, c)];
         }
-        let kernel = gram(x.view(), 2).unwrap();
-        let upper = gram_upper(x.view(), 2).unwrap();
+        let kernel = gram::<f64, _>(x.view(), 2).unwrap();
+        let upper = gram_upper::<f64, _>(x.view(), 2).unwrap();
         let mut state = 7u64;
         let mut order: Vec<usize> = (0..n).collect();
         for i in (1..n).rev() {
@@ -818,7 +1116,7 @@ mod tests {
 
     #[test]
     fn cached_scoring_refuses_bad_indices_and_shapes() {
-        let kernel = gram(sample(5, 3).view(), 1).unwrap();
+        let kernel = gram::<f64, _>(sample(5, 3).view(), 1).unwrap();
         let err = score_cached(kernel.view(), &[0, 5], 1, 1, &mut NoTiming).unwrap_err();
         assert!(
             err.to_string().contains("row 5 of a kernel of 5 rows"),

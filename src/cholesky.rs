@@ -1,4 +1,5 @@
-//! H = L Lᵀ in place, with a ridge added when H is numerically singular.
+//! H = L Lᵀ in place, in the block's storage type, with a ridge added when H is numerically
+//! singular and the type takes one.
 
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_scratch};
@@ -9,15 +10,8 @@ use crate::real::Real;
 use crate::timing::{Phase, Recorder};
 use crate::views::{col, col_mut};
 
-/// A pivot L_ii² below this times mean(diag H) (or below `k · ε` times it, if larger) counts as
-/// singular. Two rows at an angle θ give a pivot near θ/π. Below θ ≈ 1e-9 rad float64 cannot
-/// resolve the pair: rounding H's entries to the nearest float64, and nothing else, already
-/// moves the pair's scores by orders of magnitude (measured against 60-digit arithmetic on the
-/// same inputs). Such rows are duplicates for all float64 can tell, and are scored as such,
-/// with a ridge. Real data sit far above: the smallest pivot of scikit-learn's digits is 0.02.
-pub const SINGULAR_PIVOT: f64 = 5e-10;
 /// The first ridge tried, relative to mean(diag H), once H is singular: it lifts the pivot of an
-/// exact duplicate to at least itself, above [`SINGULAR_PIVOT`].
+/// exact duplicate to at least itself, above f64's [`Real::SINGULAR_PIVOT`].
 pub const FIRST_RIDGE: f64 = 1e-9;
 /// The largest ridge tried, relative to mean(diag H), before giving up.
 pub const MAX_RIDGE: f64 = 1e-6;
@@ -56,11 +50,14 @@ pub fn cholesky_lower<E: Real>(mut h: MatMut<'_, E>, par: Par) -> bool {
 /// retry, since a failed factorisation destroys H. `accept` sees the factor and may reject it
 /// (for example when a quantity derived from it is not finite), which moves to the next ridge.
 /// Both get the recorder, to time their own phases. Returns the relative ridge used (0 when none).
-pub fn factor_with_ridge<R: Recorder>(
-    mut h: MatMut<'_, f64>,
+///
+/// A type that takes no ridge ([`Real::RIDGES`], f32) stops at the first failure with
+/// [`CoreError::Unresolved`]: the block is one for float64.
+pub fn factor_with_ridge<E: Real, R: Recorder>(
+    mut h: MatMut<'_, E>,
     par: Par,
-    mut build: impl FnMut(MatMut<'_, f64>, &mut R) -> Result<(), CoreError>,
-    mut accept: impl FnMut(MatRef<'_, f64>, &mut R) -> bool,
+    mut build: impl FnMut(MatMut<'_, E>, &mut R) -> Result<(), CoreError>,
+    mut accept: impl FnMut(MatRef<'_, E>, &mut R) -> bool,
     rec: &mut R,
 ) -> Result<f64, CoreError> {
     let k = h.nrows();
@@ -71,11 +68,17 @@ pub fn factor_with_ridge<R: Recorder>(
         if ridge > 0.0 {
             build(h.as_mut(), rec)?;
             let add = ridge * scale;
-            (0..k).for_each(|j| col_mut(h.as_mut(), j)[j] += add);
+            (0..k).for_each(|j| {
+                let d = &mut col_mut(h.as_mut(), j)[j];
+                *d = E::narrow(d.to_f64() + add);
+            });
         }
         let factored = rec.time(Phase::Cholesky, || cholesky_lower(h.as_mut(), par));
         if factored && accept(h.as_ref(), rec) {
             return Ok(ridge);
+        }
+        if !E::RIDGES {
+            return Err(CoreError::Unresolved);
         }
         ridge = if ridge == 0.0 {
             FIRST_RIDGE

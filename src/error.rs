@@ -13,6 +13,9 @@ pub enum CoreError {
     NotPositiveDefinite { max_ridge: f64 },
     /// The result held a non-finite value although every check before passed.
     NonFinite(&'static str),
+    /// H could not be factorised in float32 (a pivot below what it resolves, or a non-finite
+    /// result): the block is for float64 to score.
+    Unresolved,
 }
 
 impl fmt::Display for CoreError {
@@ -26,6 +29,11 @@ impl fmt::Display for CoreError {
                  the block holds (near-)duplicate rows: deduplicate X first"
             ),
             CoreError::NonFinite(what) => write!(f, "non-finite value in {what}"),
+            CoreError::Unresolved => write!(
+                f,
+                "the kernel matrix cannot be factorised in float32 (near-duplicate rows or a \
+                 pivot below what float32 resolves): score the block in float64"
+            ),
         }
     }
 }

@@ -1,18 +1,22 @@
-//! The lower triangle of H for a block's unit rows: one triangle of their Gram, then the transform.
+//! The lower triangle of H for a block's unit rows, in its storage type: one triangle of their
+//! Gram, then the transform.
 
 use faer::linalg::matmul::triangular::{matmul, BlockStructure};
 use faer::{Accum, MatMut, MatRef, Par};
 
 use crate::element::UnitRows;
 use crate::error::CoreError;
+use crate::real::Real;
 use crate::timing::{Phase, Recorder};
 use crate::transform::transform_lower;
 
-/// Writes the lower triangle (diagonal included) of U = X Xᵀ into `h`.
+/// Writes the lower triangle (diagonal included) of U = X Xᵀ into `h`, in `E`'s arithmetic.
 ///
 /// `at` is the `d x k` matrix whose columns are the unit rows; `h` is a column-major `k x k`
-/// view whose strict upper triangle is left untouched.
-pub fn gram_lower(at: MatRef<'_, f64>, h: MatMut<'_, f64>, par: Par) {
+/// view whose strict upper triangle is left untouched. Each entry's sum over the d features runs
+/// in an order set by d alone, never by the thread count or by which rows share the block (the
+/// kernel cache relies on it: `block::tests`).
+pub fn gram_lower<E: Real>(at: MatRef<'_, E>, h: MatMut<'_, E>, par: Par) {
     matmul(
         h,
         BlockStructure::TriangularLower,
@@ -21,16 +25,17 @@ pub fn gram_lower(at: MatRef<'_, f64>, h: MatMut<'_, f64>, par: Par) {
         BlockStructure::Rectangular,
         at,
         BlockStructure::Rectangular,
-        1.0,
+        E::narrow(1.0),
         par,
     );
 }
 
-/// Builds the lower triangle of H for the unit rows into `h`, a column-major `k x k` view.
-/// (Mixed precision builds its f32 H from the same f64 kernel, panel by panel: [`crate::panel`].)
-pub fn kernel_lower<R: Recorder>(
+/// Builds the lower triangle of H for the unit rows into `h`, a column-major `k x k` view in the
+/// block's storage type: in f32, the Gram of the unit rows rounded to f32, in f32 arithmetic, and
+/// the chords of near-parallel pairs from those rows.
+pub fn kernel_lower<E: Real, R: Recorder>(
     rows: &UnitRows,
-    mut h: MatMut<'_, f64>,
+    mut h: MatMut<'_, E>,
     par: Par,
     rec: &mut R,
 ) -> Result<(), CoreError> {
@@ -42,8 +47,16 @@ pub fn kernel_lower<R: Recorder>(
             h.ncols()
         )));
     }
-    rec.time(Phase::Gram, || gram_lower(rows.at(), h.as_mut(), par));
-    rec.time(Phase::Transform, || transform_lower(h, rows, par));
+    let d = rows.dim();
+    let unit = rec.time(Phase::Normalise, || E::narrow_slice(rows.as_slice(), par));
+    rec.time(Phase::Gram, || {
+        gram_lower(
+            MatRef::from_column_major_slice(&unit, d, k),
+            h.as_mut(),
+            par,
+        )
+    });
+    rec.time(Phase::Transform, || transform_lower(h, &unit, d, par));
     Ok(())
 }
 
@@ -142,6 +155,27 @@ pub(crate) mod tests {
         assert_eq!(at(3, 0), 0.5, "H[3, 0] of a duplicate pair");
         for i in [1, 2, 4, 5] {
             assert_eq!(at(i, 0), at(i, 3), "row {i}");
+        }
+    }
+
+    #[test]
+    fn duplicate_rows_give_exactly_equal_columns_in_f32() {
+        // The chord of two equal f32 rows is exactly 0, so H is exactly singular in f32 too
+        // (and the block goes to float64, which takes the ridge).
+        let (x, k, d) = rows_with_a_duplicate();
+        let rows = normalise_rows(ArrayView2::from_shape((k, d), &x[..]).unwrap(), Par::Seq);
+        let mut h = vec![0.0f32; k * k];
+        kernel_lower(
+            &rows.unwrap(),
+            MatMut::from_column_major_slice_mut(&mut h, k, k),
+            Par::Seq,
+            &mut NoTiming,
+        )
+        .unwrap();
+        let at = |r: usize, c: usize| h[r.min(c) * k + r.max(c)];
+        assert_eq!(at(3, 0), 0.5, "H[3, 0] of a duplicate pair");
+        for i in [1, 2, 4, 5] {
+            assert_eq!(at(i, 0).to_bits(), at(i, 3).to_bits(), "row {i}");
         }
     }
 }

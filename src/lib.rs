@@ -51,7 +51,7 @@ pyo3::create_exception!(
 fn to_py(err: CoreError) -> PyErr {
     match err {
         CoreError::NotPositiveDefinite { .. } => SingularKernelError::new_err(err.to_string()),
-        CoreError::NonFinite(_) => InternalError::new_err(err.to_string()),
+        CoreError::NonFinite(_) | CoreError::Unresolved => InternalError::new_err(err.to_string()),
         CoreError::Shape(_) | CoreError::BadRow { .. } => PyValueError::new_err(err.to_string()),
     }
 }
@@ -80,6 +80,9 @@ fn run_detached<R: Send>(
 fn parse_precision(name: &str) -> PyResult<Precision> {
     name.parse().map_err(PyValueError::new_err)
 }
+
+/// What a block's scoring function returns to Python: terms, ridge, fallback.
+type Scored<'py> = (Bound<'py, PyArray2<f64>>, f64, bool);
 
 /// The terms of a block as a `(4, p)` array: score, a2, ab, b2.
 fn terms_array<'py>(py: Python<'py>, out: BlockScores) -> PyResult<Bound<'py, PyArray2<f64>>> {
@@ -132,9 +135,9 @@ macro_rules! bind_dtype {
     ($t:ty, $score:ident, $profile:ident, $labels:ident, $predict:ident, $gram:ident, $complexity:ident) => {
         /// Scores the last `n_pos` rows of the block `x` against the rows before them.
         ///
-        /// `precision`: "double" or "mixed". Returns (terms, ridge, fallback): terms is
-        /// (4, n_pos), the rows score, a2, ab, b2 of the positives in block order; fallback is
-        /// True when "mixed" was asked for and the block was scored in float64 instead.
+        /// `precision`: "single", "double" or "mixed". Returns (terms, ridge, fallback): terms
+        /// is (4, n_pos), the rows score, a2, ab, b2 of the positives in block order; fallback
+        /// is True when float32 was asked for and the block was scored in float64 instead.
         #[pyfunction]
         #[pyo3(signature = (x, n_pos, threads=0, precision="double"))]
         fn $score<'py>(
@@ -178,23 +181,26 @@ macro_rules! bind_dtype {
         }
 
         /// Scores every row of `x` under each labelling in the columns of `labels` (k x m, ±1),
-        /// from one float64 factorisation. Returns (terms, ridge): terms is (m, 4, k), per
-        /// labelling the rows score, a2, ab, b2 of every example in block order.
+        /// from one factorisation in `precision`. Returns (terms, ridge, fallback): terms is
+        /// (m, 4, k), per labelling the rows score, a2, ab, b2 of every example in block order.
         #[pyfunction]
-        #[pyo3(signature = (x, labels, threads=0))]
+        #[pyo3(signature = (x, labels, threads=0, precision="double"))]
         fn $labels<'py>(
             py: Python<'py>,
             x: PyReadonlyArray2<'py, $t>,
             labels: PyReadonlyArray2<'py, f64>,
             threads: usize,
-        ) -> PyResult<(Bound<'py, PyArray3<f64>>, f64)> {
+            precision: &str,
+        ) -> PyResult<(Bound<'py, PyArray3<f64>>, f64, bool)> {
+            let precision = parse_precision(precision)?;
             let k = x.as_array().nrows();
             let x = x.as_array();
             let labels = labels.as_array();
             let (all, ridge) = run_detached(py, || {
-                block::score_labels(x, labels, threads, &mut NoTiming)
+                block::score_labels(x, labels, threads, precision, &mut NoTiming)
             })?;
-            Ok((labelled_terms_array(py, all, k)?, ridge))
+            let fallback = all.iter().any(|out| out.fallback);
+            Ok((labelled_terms_array(py, all, k)?, ridge, fallback))
         }
 
         /// Leave-one-out predictions of the kernel regressor on the rows of `x` for each
@@ -215,26 +221,36 @@ macro_rules! bind_dtype {
             Ok((predictions_array(py, flat, k, m)?, ridge))
         }
 
-        /// The arc-cosine kernel matrix H of the rows of `x`: all of it, or with `whole=False`
-        /// only the entries on and right of the diagonal (0 elsewhere), which is what
-        /// `score_cached` reads and costs less to build.
+        /// The arc-cosine kernel matrix H of the rows of `x`, float64 or, with
+        /// `precision="single"`, float32 (as a block of that precision builds it): all of it, or
+        /// with `whole=False` only the entries on and right of the diagonal (0 elsewhere), which
+        /// is what `score_cached` reads and costs less to build.
         #[pyfunction]
-        #[pyo3(signature = (x, threads=0, whole=true))]
+        #[pyo3(signature = (x, threads=0, whole=true, precision="double"))]
         fn $gram<'py>(
             py: Python<'py>,
             x: PyReadonlyArray2<'py, $t>,
             threads: usize,
             whole: bool,
-        ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+            precision: &str,
+        ) -> PyResult<Bound<'py, PyAny>> {
             let x = x.as_array();
-            let h = run_detached(py, || {
-                if whole {
-                    block::gram(x, threads)
+            let build = if whole {
+                block::gram::<f64, $t>
+            } else {
+                block::gram_upper::<f64, $t>
+            };
+            if parse_precision(precision)? == Precision::Single {
+                let build = if whole {
+                    block::gram::<f32, $t>
                 } else {
-                    block::gram_upper(x, threads)
-                }
-            })?;
-            Ok(PyArray2::from_owned_array(py, h))
+                    block::gram_upper::<f32, $t>
+                };
+                let h = run_detached(py, || build(x, threads))?;
+                return Ok(PyArray2::from_owned_array(py, h).into_any());
+            }
+            let h = run_detached(py, || build(x, threads))?;
+            Ok(PyArray2::from_owned_array(py, h).into_any())
         }
 
         /// yᵀ H⁻¹ y for the rows of `x` and each column y of `labels` (k x m), from one
@@ -275,11 +291,12 @@ bind_dtype!(
 );
 
 /// Scores the last `n_pos` of the rows `index` of X against the others, gathering their H from
-/// `kernel`, the H of X as `gram_f64` or `gram_f32` returns it (whole or not): the same bits as
-/// `score_block_f64` on those rows with precision "double". Returns (terms, ridge, False).
+/// `kernel`, the H of X as `gram_f64` or `gram_f32` returns it (whole or not), in float64: the
+/// same bits as `score_block_f64` on those rows with precision "double". Returns
+/// (terms, ridge, False).
 #[pyfunction]
 #[pyo3(signature = (kernel, index, n_pos, threads=0))]
-fn score_cached<'py>(
+fn score_cached_f64<'py>(
     py: Python<'py>,
     kernel: PyReadonlyArray2<'py, f64>,
     index: PyReadonlyArray1<'py, i64>,
@@ -293,6 +310,31 @@ fn score_cached<'py>(
     })?;
     let (ridge, fallback) = (out.ridge, out.fallback);
     Ok((terms_array(py, out)?, ridge, fallback))
+}
+
+/// `score_cached_f64` from a float32 kernel (`gram_*(..., precision="single")`): the same bits
+/// as a "single" block of those rows, or None when float32 cannot factorise the block, which
+/// is then for the caller to score from its rows in float64.
+#[pyfunction]
+#[pyo3(signature = (kernel, index, n_pos, threads=0))]
+fn score_cached_f32<'py>(
+    py: Python<'py>,
+    kernel: PyReadonlyArray2<'py, f32>,
+    index: PyReadonlyArray1<'py, i64>,
+    n_pos: usize,
+    threads: usize,
+) -> PyResult<Option<Scored<'py>>> {
+    let index = row_indices(index)?;
+    let kernel = kernel.as_array();
+    let out = run_detached(py, || {
+        match block::score_cached(kernel, &index, n_pos, threads, &mut NoTiming) {
+            Err(CoreError::Unresolved) => Ok(None),
+            other => other.map(Some),
+        }
+    })?;
+    let Some(out) = out else { return Ok(None) };
+    let (ridge, fallback) = (out.ridge, out.fallback);
+    Ok(Some((terms_array(py, out)?, ridge, fallback)))
 }
 
 /// `predict_f64` for the rows `index` of X, their H gathered from `kernel` (as `score_cached`
@@ -324,7 +366,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(profile_block_f64, m)?)?;
     m.add_function(wrap_pyfunction!(score_block_labels_f32, m)?)?;
     m.add_function(wrap_pyfunction!(score_block_labels_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(score_cached, m)?)?;
+    m.add_function(wrap_pyfunction!(score_cached_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(score_cached_f64, m)?)?;
     m.add_function(wrap_pyfunction!(predict_f32, m)?)?;
     m.add_function(wrap_pyfunction!(predict_f64, m)?)?;
     m.add_function(wrap_pyfunction!(predict_cached, m)?)?;

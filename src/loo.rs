@@ -9,6 +9,7 @@ use ndarray::ArrayView2;
 
 use crate::cholesky::factor_with_ridge;
 use crate::error::CoreError;
+use crate::real::Real;
 use crate::solve::{solve, solve_lower, trailing_inverse_diagonal};
 use crate::timing::{NoTiming, Phase, Recorder};
 
@@ -25,7 +26,7 @@ pub struct BlockScores {
     pub b2: Vec<f64>,
     /// The ridge added to H, relative to mean(diag H); 0 when none was needed.
     pub ridge: f64,
-    /// Mixed precision was asked for, but the block needed float64 and was scored in it.
+    /// Single precision was asked for, but the block needed float64 and was scored in it.
     pub fallback: bool,
 }
 
@@ -36,12 +37,13 @@ pub(crate) fn labels(k: usize, p: usize) -> Vec<f64> {
 
 /// Leave-one-out scores of the last `p` of the `k` examples whose kernel `build` writes into `h`.
 ///
-/// Labels are −1 for the first `k − p` (negatives) and +1 for the last `p` (positives).
-pub fn block_scores<R: Recorder>(
-    h: MatMut<'_, f64>,
+/// Labels are −1 for the first `k − p` (negatives) and +1 for the last `p` (positives). H is
+/// stored and factorised in `E`, diag(H⁻¹) solved in `E`; α and every sum read back are in f64.
+pub fn block_scores<E: Real, R: Recorder>(
+    h: MatMut<'_, E>,
     p: usize,
     par: Par,
-    build: impl FnMut(MatMut<'_, f64>, &mut R) -> Result<(), CoreError>,
+    build: impl FnMut(MatMut<'_, E>, &mut R) -> Result<(), CoreError>,
     rec: &mut R,
 ) -> Result<BlockScores, CoreError> {
     let k = h.nrows();
@@ -54,7 +56,7 @@ pub fn block_scores<R: Recorder>(
     }
     let y = labels(k, p);
     let mut found = None;
-    let accept = |l: MatRef<'_, f64>, rec: &mut R| {
+    let accept = |l: MatRef<'_, E>, rec: &mut R| {
         let alpha = rec.time(Phase::Solve, || solve(l, &y, par));
         let diag = rec.time(Phase::Inverse, || trailing_inverse_diagonal(l, p, par));
         let out = terms(&alpha[k - p..], &diag, &y[k - p..]);
@@ -99,11 +101,11 @@ fn all_finite(out: &BlockScores) -> bool {
 /// entries ±1), from one factorisation of the kernel `build` writes: α = H⁻¹y per column and
 /// diag(H⁻¹) for every row (k³/3 flops, once). Returns one [`BlockScores`] per column, in row
 /// order, and the ridge used.
-pub fn label_scores<R: Recorder>(
-    h: MatMut<'_, f64>,
+pub fn label_scores<E: Real, R: Recorder>(
+    h: MatMut<'_, E>,
     labels: ArrayView2<'_, f64>,
     par: Par,
-    build: impl FnMut(MatMut<'_, f64>, &mut R) -> Result<(), CoreError>,
+    build: impl FnMut(MatMut<'_, E>, &mut R) -> Result<(), CoreError>,
     rec: &mut R,
 ) -> Result<(Vec<BlockScores>, f64), CoreError> {
     let k = h.nrows();
@@ -114,7 +116,7 @@ pub fn label_scores<R: Recorder>(
         )));
     }
     let mut found = Vec::new();
-    let accept = |l: MatRef<'_, f64>, rec: &mut R| {
+    let accept = |l: MatRef<'_, E>, rec: &mut R| {
         let diag = rec.time(Phase::Inverse, || trailing_inverse_diagonal(l, k, par));
         found = labels
             .columns()

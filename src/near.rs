@@ -1,6 +1,7 @@
 //! Near-parallel pairs of rows: their kernel value from the chord between them, not the cosine.
 
 use crate::arccos::{asin, FRAC_1_2PI};
+use crate::real::Real;
 
 /// Pairs whose |cosine| exceeds this get their kernel value from the angle itself (see
 /// [`kernel_near_parallel`]) rather than from the cosine. The kernel's slope grows like
@@ -17,23 +18,10 @@ pub const NEAR_PARALLEL: f64 = 0.995;
 /// `1 − s²/2`. Then `H = cos φ (π − φ) / (2π)` for u > 0 and `−cos φ · φ / (2π)` for u < 0.
 /// Exact duplicates give exactly 1/2 (and exact opposites exactly 0), so H is exactly singular
 /// and the ridge fallback sees it. The sum runs in a fixed order: the same bits on every machine.
-pub fn kernel_near_parallel(a: &[f64], b: &[f64], u: f64) -> f64 {
+/// The rows are in the block's storage type: an f32 block's chords come from its f32 rows.
+pub fn kernel_near_parallel<E: Real>(a: &[E], b: &[E], u: f64) -> f64 {
     let sign = if u < 0.0 { -1.0 } else { 1.0 };
-    let mut lanes = [0.0f64; 8];
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for l in 0..8 {
-            let t = x[l] - sign * y[l];
-            lanes[l] += t * t;
-        }
-    }
-    for (l, (x, y)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
-        let t = x - sign * y;
-        lanes[l] += t * t;
-    }
-    let s2 = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
-        + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+    let s2 = E::chord_squared(a, b, sign);
     let phi = 2.0 * asin((0.5 * s2.sqrt()).min(1.0));
     let cos_phi = 1.0 - 0.5 * s2;
     if sign > 0.0 {

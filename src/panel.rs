@@ -151,7 +151,10 @@ pub fn kernel_f32<R: Recorder>(
             )
         });
         rec.time(Phase::Transform, || {
-            let column = |(c, col): (usize, &mut [f64])| kernel_column(&mut col[c..], j0 + c, rows);
+            let unit = rows.as_slice();
+            let d = rows.dim();
+            let column =
+                |(c, col): (usize, &mut [f64])| kernel_column(&mut col[c..], j0 + c, unit, d);
             match par {
                 Par::Seq => cols_mut(block).enumerate().for_each(column),
                 _ => cols_mut(block)

@@ -1,4 +1,5 @@
-//! How a block is computed, float64 throughout or mixed, and its parsing from the name users pass.
+//! The storage type a block is computed in, float32 or float64, and its parsing from the name
+//! users pass.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,6 +10,9 @@ pub enum Precision {
     /// H, its Cholesky factor, α and diag(H⁻¹) in f64.
     #[default]
     Double,
+    /// H (Gram, transform), its Cholesky factor and diag(H⁻¹) in f32, α solved in f64 from the
+    /// f32 factor; a block f32 cannot factorise falls back to `Double`.
+    Single,
     /// H kept in f32 with the low bits f32 drops (5/8 of the memory) and factorised in f32, α
     /// refined in f64 against the f64 kernel, diag(H⁻¹) from the f32 factor; a block f32 cannot
     /// resolve falls back to `Double`.
@@ -21,9 +25,10 @@ impl FromStr for Precision {
     fn from_str(name: &str) -> Result<Self, String> {
         match name {
             "double" => Ok(Precision::Double),
+            "single" => Ok(Precision::Single),
             "mixed" => Ok(Precision::Mixed),
             other => Err(format!(
-                "precision must be 'double' or 'mixed', got {other:?}"
+                "precision must be 'single', 'double' or 'mixed', got {other:?}"
             )),
         }
     }
@@ -33,6 +38,7 @@ impl fmt::Display for Precision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Precision::Double => "double",
+            Precision::Single => "single",
             Precision::Mixed => "mixed",
         })
     }
@@ -44,12 +50,12 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_others_are_refused() {
-        for p in [Precision::Double, Precision::Mixed] {
+        for p in [Precision::Double, Precision::Single, Precision::Mixed] {
             assert_eq!(p.to_string().parse::<Precision>(), Ok(p));
         }
-        let err = "single".parse::<Precision>().unwrap_err();
+        let err = "half".parse::<Precision>().unwrap_err();
         assert!(
-            err.contains("'double' or 'mixed'") && err.contains("single"),
+            err.contains("'single', 'double'") && err.contains("half"),
             "{err}"
         );
     }

@@ -9,7 +9,8 @@ __all__ = [
     "profile_block_f64",
     "score_block_labels_f32",
     "score_block_labels_f64",
-    "score_cached",
+    "score_cached_f32",
+    "score_cached_f64",
     "predict_f32",
     "predict_f64",
     "predict_cached",
@@ -43,13 +44,18 @@ def profile_block_f32(
 def profile_block_f64(
     x: _F64, n_pos: int, threads: int = 0, precision: str = "double"
 ) -> tuple[_F64, float, bool, dict[str, float]]: ...
-def score_cached(
+def score_cached_f32(
+    kernel: npt.NDArray[np.float32], index: npt.NDArray[np.int64], n_pos: int, threads: int = 0
+) -> tuple[_F64, float, bool] | None: ...
+def score_cached_f64(
     kernel: _F64, index: npt.NDArray[np.int64], n_pos: int, threads: int = 0
 ) -> tuple[_F64, float, bool]: ...
 def score_block_labels_f32(
-    x: npt.NDArray[np.float32], labels: _F64, threads: int = 0
-) -> tuple[_F64, float]: ...
-def score_block_labels_f64(x: _F64, labels: _F64, threads: int = 0) -> tuple[_F64, float]: ...
+    x: npt.NDArray[np.float32], labels: _F64, threads: int = 0, precision: str = "double"
+) -> tuple[_F64, float, bool]: ...
+def score_block_labels_f64(
+    x: _F64, labels: _F64, threads: int = 0, precision: str = "double"
+) -> tuple[_F64, float, bool]: ...
 def predict_f32(
     x: npt.NDArray[np.float32], targets: _F64, threads: int = 0
 ) -> tuple[_F64, float]: ...
@@ -57,8 +63,12 @@ def predict_f64(x: _F64, targets: _F64, threads: int = 0) -> tuple[_F64, float]:
 def predict_cached(
     kernel: _F64, index: npt.NDArray[np.int64], targets: _F64, threads: int = 0
 ) -> tuple[_F64, float]: ...
-def gram_f32(x: npt.NDArray[np.float32], threads: int = 0, whole: bool = True) -> _F64: ...
-def gram_f64(x: _F64, threads: int = 0, whole: bool = True) -> _F64: ...
+def gram_f32(
+    x: npt.NDArray[np.float32], threads: int = 0, whole: bool = True, precision: str = "double"
+) -> npt.NDArray[np.floating]: ...
+def gram_f64(
+    x: _F64, threads: int = 0, whole: bool = True, precision: str = "double"
+) -> npt.NDArray[np.floating]: ...
 def complexity_f32(
     x: npt.NDArray[np.float32], labels: _F64, threads: int = 0
 ) -> tuple[_F64, float]: ...

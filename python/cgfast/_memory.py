@@ -89,19 +89,22 @@ def default_max_block(d: int, itemsize: int) -> int:
     return max(2, min(DEFAULT_BLOCK_CAP, fit))
 
 
-def kernel_bytes(n: int, d: int, itemsize: int) -> int:
+def kernel_bytes(n: int, d: int, itemsize: int, entry: int = 8) -> int:
     """Peak bytes of the n x n kernel the local executor caches, and the rows it is built from.
 
     Only the entries on and right of the diagonal are written (``_native.gram(whole=False)``):
     the pages wholly left of it are never touched and take no memory, so what counts is that
-    half of H, one page per row it partly fills, and the rows.
+    half of H (``entry`` bytes each: 8 in float64, 4 in float32), one page per row it partly
+    fills, and the rows (in float64, and in float32 too for a float32 kernel's Gram).
     """
-    return 8 * (n * (n + 1) // 2) + 4096 * n + 8 * n * d + itemsize * n * d
+    rows = 8 * n * d + itemsize * n * d + (4 * n * d if entry == 4 else 0)
+    return entry * (n * (n + 1) // 2) + 4096 * n + rows
 
 
-def kernel_fits(n: int, d: int, itemsize: int, block: int) -> bool:
-    """Whether the whole kernel and the largest block's working set fit the default budget."""
-    need = kernel_bytes(n, d, itemsize) + block_bytes(block, d, itemsize)
+def kernel_fits(n: int, d: int, itemsize: int, block: int, entry: int = 8) -> bool:
+    """Whether the whole kernel (``entry`` bytes an entry) and the largest block's working set
+    fit the default budget."""
+    need = kernel_bytes(n, d, itemsize, entry) + block_bytes(block, d, itemsize)
     return need <= available_bytes() * DEFAULT_FRACTION
 
 

@@ -13,8 +13,8 @@ from . import _core
 class BlockOutput:
     """What the core returns for one block: the terms of its positives and the ridge it needed.
 
-    ``fallback`` is True when ``precision="mixed"`` was asked for but the block was scored in
-    float64, because float32 could not resolve it (near-duplicate rows, a pivot too small).
+    ``fallback`` is True when float32 was asked for but the block was scored in float64, because
+    float32 could not resolve it (near-duplicate rows, a pivot too small).
     """
 
     terms: np.ndarray  # (4, p): score, a2, ab, b2, positives in block order
@@ -34,20 +34,27 @@ def _entry(name: str, x: np.ndarray):
 def score_block(x: np.ndarray, n_pos: int, threads: int, precision: str) -> BlockOutput:
     """Scores the last ``n_pos`` rows of ``x`` against the rows before them.
 
-    ``precision`` is ``"double"`` or ``"mixed"``, passed through to the core, which refuses others.
+    ``precision`` is ``"single"``, ``"double"`` or ``"mixed"``, passed through to the core, which
+    refuses others.
     """
     terms, ridge, fallback = _entry("score_block", x)(x, n_pos, threads, precision)
     return BlockOutput(terms, ridge, fallback)
 
 
-def score_cached(kernel: np.ndarray, index: np.ndarray, n_pos: int, threads: int) -> BlockOutput:
-    """Scores the last ``n_pos`` of the rows ``index`` of X against the others, in float64,
-    copying their H out of ``kernel``, the H of X as :func:`gram` returns it (whole or not; only
-    the entries on and right of the diagonal are read): the same bits as
-    :func:`score_block` on ``X[index]``."""
+def score_cached(
+    kernel: np.ndarray, index: np.ndarray, n_pos: int, threads: int
+) -> BlockOutput | None:
+    """Scores the last ``n_pos`` of the rows ``index`` of X against the others, copying their H
+    out of ``kernel``, the H of X as :func:`gram` returns it (whole or not; only the entries on
+    and right of the diagonal are read): the same bits as :func:`score_block` on ``X[index]``
+    in the kernel's precision (float64: "double", float32: "single").
+
+    None when the kernel is float32 and float32 cannot factorise the block: the caller then
+    scores ``X[index]`` with ``precision="double"``, as a "single" block would fall back.
+    """
     index = np.ascontiguousarray(index, dtype=np.int64)
-    terms, ridge, fallback = _core.score_cached(kernel, index, n_pos, threads)
-    return BlockOutput(terms, ridge, fallback)
+    out = _entry("score_cached", kernel)(kernel, index, n_pos, threads)
+    return None if out is None else BlockOutput(*out)
 
 
 @dataclass(frozen=True)
@@ -56,17 +63,21 @@ class LabelsOutput:
 
     terms: np.ndarray  # (m, 4, k): per labelling, score, a2, ab, b2 of every row in block order
     ridge: float
+    fallback: bool = False
 
 
-def score_labels(x: np.ndarray, labels: np.ndarray, threads: int) -> LabelsOutput:
+def score_labels(
+    x: np.ndarray, labels: np.ndarray, threads: int, precision: str = "double"
+) -> LabelsOutput:
     """Scores every row of ``x`` under each ±1 labelling in the columns of ``labels`` (k x m).
 
-    One float64 factorisation of H serves all m labellings; column c gives what the block of the
-    same rows with ``labels[:, c]`` (negatives −1, positives +1) gives, for every row, negatives
-    included (to ~1e-10 relative: only the order of the rows differs).
+    One factorisation of H serves all m labellings; column c gives what the block of the same
+    rows with ``labels[:, c]`` (negatives −1, positives +1) gives, for every row, negatives
+    included (in float64 to ~1e-10 relative: only the order of the rows differs).
     """
-    terms, ridge = _entry("score_block_labels", x)(x, np.asarray(labels, dtype=np.float64), threads)
-    return LabelsOutput(terms, ridge)
+    labels = np.asarray(labels, dtype=np.float64)
+    terms, ridge, fallback = _entry("score_block_labels", x)(x, labels, threads, precision)
+    return LabelsOutput(terms, ridge, fallback)
 
 
 def predict(x: np.ndarray, targets: np.ndarray, threads: int) -> tuple[np.ndarray, float]:
@@ -84,14 +95,17 @@ def predict_cached(
     return _core.predict_cached(kernel, index, np.asarray(targets, dtype=np.float64), threads)
 
 
-def gram(x: np.ndarray, threads: int, *, whole: bool = True) -> np.ndarray:
-    """The k x k arc-cosine kernel matrix of the rows of ``x``.
+def gram(
+    x: np.ndarray, threads: int, *, whole: bool = True, precision: str = "double"
+) -> np.ndarray:
+    """The k x k arc-cosine kernel matrix of the rows of ``x``: float64, or float32 with
+    ``precision="single"`` (the bits a "single" block builds).
 
     With ``whole=False`` only the entries on and right of the diagonal are filled (the rest are
     0): all that :func:`score_cached` reads. It skips the mirror, and about half of the matrix's
     pages are never touched, so they take no memory.
     """
-    return _entry("gram", x)(x, threads, whole)
+    return _entry("gram", x)(x, threads, whole, precision)
 
 
 def complexity(x: np.ndarray, labels: np.ndarray, threads: int) -> tuple[float, float]:

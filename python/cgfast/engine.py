@@ -255,7 +255,11 @@ def shared_rows(blocks: Sequence[Block], per: int, precision: str) -> dict[int, 
 
 
 def score_group(
-    source: Rows | np.ndarray, own: Block, group: Sequence[Block], threads: int
+    source: Rows | np.ndarray,
+    own: Block,
+    group: Sequence[Block],
+    threads: int,
+    precision: str = "double",
 ) -> list[BlockResult]:
     """Scores every block of ``group`` (the same rows, other labels) from one factorisation.
 
@@ -271,9 +275,11 @@ def score_group(
     labels = np.full((len(lead), len(group)), -1.0)
     for j, member in enumerate(group):
         labels[_positions(lead, member.positives), j] = 1.0
-    out = _native.score_labels(x, labels, threads)
+    out = _native.score_labels(x, labels, threads, precision)
     return [
-        BlockResult(m.positives, out.terms[j][:, _positions(lead, m.positives)], out.ridge)
+        BlockResult(
+            m.positives, out.terms[j][:, _positions(lead, m.positives)], out.ridge, out.fallback
+        )
         for j, m in enumerate(group)
     ]
 
@@ -321,16 +327,26 @@ def score_block(
 ) -> BlockResult:
     """Gathers the rows of ``block`` (negatives first, positives last) and scores its positives.
 
-    With ``kernel``, the whole H of ``rows`` (float64 only), the block's H is copied out of it
-    rather than built: the same bits, without the block's Gram.
+    With ``kernel``, the whole H of ``rows`` in the block's precision (:data:`KERNEL_DTYPES`),
+    the block's H is copied out of it rather than built: the same bits, without the block's
+    Gram. A block float32 cannot factorise is scored from its rows in float64, as a "single"
+    block without the kernel falls back.
     """
+    n_pos = len(block.positives)
     if kernel is not None:
-        if precision != "double":
-            raise InternalError(f"a kernel cache was passed to a {precision!r} block")
-        out = _native.score_cached(kernel, block.rows, len(block.positives), threads)
+        if KERNEL_DTYPES.get(precision) != kernel.dtype:
+            raise InternalError(f"a {kernel.dtype} kernel was passed to a {precision!r} block")
+        out = _native.score_cached(kernel, block.rows, n_pos, threads)
+        if out is None:
+            out = _native.score_block(rows.take(block.rows), n_pos, threads, "double")
+            out = dataclasses.replace(out, fallback=True)
     else:
-        out = _native.score_block(rows.take(block.rows), len(block.positives), threads, precision)
+        out = _native.score_block(rows.take(block.rows), n_pos, threads, precision)
     return BlockResult(block.positives, out.terms, out.ridge, out.fallback)
+
+
+# The kernel cache's element type for each precision that can use one.
+KERNEL_DTYPES = {"single": np.dtype(np.float32), "double": np.dtype(np.float64)}
 
 
 @dataclass(frozen=True)
@@ -377,7 +393,7 @@ class BlockTask:
             out = predict_block(source, self.block, self.codes, self.classes, threads, kernel)
             return {self.index: out}
         if self.group:
-            results = score_group(source, self.block, self.group, threads)
+            results = score_group(source, self.block, self.group, threads, self.precision)
             return dict(zip(self.group_indices, results))
         if isinstance(source, Rows):
             rows, local = source, self.block
@@ -454,15 +470,19 @@ class LocalExecutor:
         self._kernel: tuple[Run, np.ndarray] | None = None
 
     def kernel(self, run: Run, tasks: Sequence[BlockTask]) -> np.ndarray | None:
-        """The kernel of ``run``'s rows (the half right of its diagonal), built now if it pays
-        for ``tasks``; or None."""
+        """The kernel of ``run``'s rows (the half right of its diagonal) in the run's precision,
+        built now if it pays for ``tasks``; or None."""
+        precision = run.options.precision
+        dtype = KERNEL_DTYPES.get(precision)
         if self._kernel is not None and self._kernel[0].rows is run.rows:
-            return self._kernel[1]  # the suggestion run of a scored one shares its rows
+            if self._kernel[1].dtype == dtype:
+                return self._kernel[1]  # the suggestion run of a scored one shares its rows
         wanted = self.cache if self.cache is not None else kernel_pays(run, tasks)
-        if not wanted or run.options.precision != "double" or not tasks:
+        if not wanted or dtype is None or not tasks:
             return None
+        self._kernel = None  # a kernel of another precision goes before this one is built
         threads = resolve_threads(run.options.n_jobs)
-        kernel = _native.gram(run.rows.whole(), threads, whole=False)
+        kernel = _native.gram(run.rows.whole(), threads, whole=False, precision=precision)
         self._kernel = (run, kernel)
         return kernel
 
@@ -526,7 +546,8 @@ def kernel_pays(run: Run, tasks: Sequence[BlockTask]) -> bool:
     ``repeats="auto"`` the rest of the plan counts, not only this round: most runs go on for
     several rounds.
     """
-    if run.options.precision != "double" or not tasks:
+    dtype = KERNEL_DTYPES.get(run.options.precision)
+    if dtype is None or not tasks:
         return False
     n, d = run.rows.n, run.rows.d
     # Blocks that share their rows build their H once, without the kernel.
@@ -546,7 +567,7 @@ def kernel_pays(run: Run, tasks: Sequence[BlockTask]) -> bool:
     if not sizes or squares * d < KERNEL_MARGIN * n * n * (d + 100):
         return False
     largest = max(sizes)
-    return kernel_fits(n, run.rows.d, run.rows.dtype.itemsize, largest)
+    return kernel_fits(n, run.rows.d, run.rows.dtype.itemsize, largest, dtype.itemsize)
 
 
 def task_of(run: Run, index: int, store: Checkpoint | None = None) -> BlockTask:
@@ -645,7 +666,7 @@ def assemble(
         warnings.warn(
             f"{fallbacks} of {len(results)} block(s) could not be factorised in float32 "
             "(near-duplicate rows or pivots below what float32 resolves) and were scored in "
-            'float64: precision="mixed" changed nothing there',
+            "float64, as precision='double' scores them",
             PrecisionWarning,
             stacklevel=3,
         )

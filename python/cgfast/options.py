@@ -14,7 +14,7 @@ import numpy as np
 Ratio = Union[float, str]
 
 # "double": float64 throughout; "mixed": float32 where the ranking allows it (see the README).
-PRECISIONS = ("double", "mixed")
+PRECISIONS = ("single", "double", "mixed")
 # How negatives are drawn: along a stream that covers the pool evenly, or afresh (0.1.0).
 SAMPLERS = ("cover", "independent")
 
