@@ -51,6 +51,14 @@ def test_cluster_scores_are_bit_identical_to_local(dataset, client):
     assert np.array_equal(cgfast.score(np.load(path, mmap_mode="r"), y, client=client, **ARGS), ref)
 
 
+@pytest.mark.parametrize("precision", ["single", "double"])
+def test_cluster_scores_are_bit_identical_to_local_in_each_precision(dataset, client, precision):
+    path, X, y, _ = dataset
+    local = cgfast.score(X, y, precision=precision, **ARGS)
+    assert np.array_equal(cgfast.score(str(path), y, client=client, precision=precision, **ARGS),
+                          local)  # fmt: skip
+
+
 def test_cluster_suggestions_are_bit_identical_to_local(dataset, client):
     da = pytest.importorskip("dask.array")
     path, X, y, _ = dataset

@@ -102,8 +102,8 @@ def test_mixed_is_bit_identical_across_threads_and_dtypes(digits):
 
 def test_an_unknown_precision_is_refused_naming_it():
     x, p = gaussian_block(10, 4, 3)
-    with pytest.raises(ValueError, match="'double' or 'mixed'.*single"):
-        _native.score_block(x, p, 1, "single")
+    with pytest.raises(ValueError, match="'single', 'double' or 'mixed'.*half"):
+        _native.score_block(x, p, 1, "half")
 
 
 def test_precision_is_part_of_the_checkpoint(tmp_path, digits):
