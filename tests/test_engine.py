@@ -80,7 +80,7 @@ INVALID = [
     ),
     ({"max_block": 1}, ValueError, "max_block must be at least 2, got 1"),
     ({"max_block": "big"}, TypeError, "max_block must be an integer, got 'big'"),
-    ({"precision": "half"}, ValueError, "precision must be one of ('double', 'mixed'), got 'half'"),
+    ({"precision": "half"}, ValueError, "precision must be one of ('single', 'double', 'mixed'), got 'half'"),
     ({"n_jobs": 0}, ValueError, "n_jobs must be a positive integer, -1 or None, got 0"),
 ]
 

