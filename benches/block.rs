@@ -1,5 +1,5 @@
 //! Criterion benches of the three phases of a block: the Gram, the arc-cosine transform, and
-//! Cholesky + leave-one-out (H in f64, and in f32 as mixed precision stores it), over k and d.
+//! Cholesky + leave-one-out (H in f64, and in f32 as precision "single" builds it), over k and d.
 //!
 //! `cargo bench --bench block` runs k ∈ {1024, 4096} in a few minutes. `CGFAST_BENCH_LARGE=1` adds
 //! k = 8192 (H is 512 MiB); `CGFAST_BENCH_THREADS=n` sets the thread count (default: all CPUs).
@@ -11,7 +11,6 @@ use std::time::Duration;
 use cgfast::cholesky::cholesky_lower;
 use cgfast::element::normalise_rows;
 use cgfast::gram::{gram_lower, kernel_lower};
-use cgfast::panel::kernel_f32;
 use cgfast::real::Real;
 use cgfast::solve::{solve, trailing_inverse_diagonal};
 use cgfast::threads::with_threads;
@@ -47,9 +46,9 @@ fn rows(k: usize, d: usize) -> Array2<f64> {
     })
 }
 
-/// H's lower triangle for the rows `x`, into the column-major `k x k` buffer `h`, as the float64
-/// path builds it.
-fn kernel(x: ArrayView2<'_, f64>, h: &mut [f64], par: faer::Par) {
+/// H's lower triangle for the rows `x`, into the column-major `k x k` buffer `h`, in `E` as a
+/// block of that precision builds it.
+fn kernel<E: Real>(x: ArrayView2<'_, f64>, h: &mut [E], par: faer::Par) {
     let k = x.nrows();
     let unit = normalise_rows(x, par).unwrap();
     kernel_lower(
@@ -59,19 +58,6 @@ fn kernel(x: ArrayView2<'_, f64>, h: &mut [f64], par: faer::Par) {
         &mut NoTiming,
     )
     .unwrap()
-}
-
-/// H in f32 for the rows `x`, in both triangles of `h`, as mixed precision builds it.
-fn kernel_mixed(x: ArrayView2<'_, f64>, h: &mut [f32], par: faer::Par) {
-    let k = x.nrows();
-    let unit = normalise_rows(x, par).unwrap();
-    kernel_f32(
-        &unit,
-        MatMut::from_column_major_slice_mut(h, k, k),
-        par,
-        &mut NoTiming,
-    )
-    .unwrap();
 }
 
 fn configure<'a>(
@@ -105,13 +91,11 @@ fn gram(c: &mut Criterion) {
                     })
                 })
             });
-            // Mixed precision's H: the f64 kernel panel by panel, stored as f32 in both triangles
-            // with its low bits, to compare with the f64 Gram plus the transform bench.
+            // Precision "single"'s H: the f32 Gram and transform, to compare with the f64 Gram
+            // plus the transform bench.
             let mut h32 = vec![0.0f32; k * k];
-            group.bench_function(BenchmarkId::new(format!("mixed-kernel/k{k}"), d), |b| {
-                with_threads(threads(), |par| {
-                    b.iter(|| kernel_mixed(x.view(), &mut h32, par))
-                })
+            group.bench_function(BenchmarkId::new(format!("f32-kernel/k{k}"), d), |b| {
+                with_threads(threads(), |par| b.iter(|| kernel(x.view(), &mut h32, par)))
             });
         }
     }
@@ -191,7 +175,7 @@ fn cholesky_loo(c: &mut Criterion) {
         with_threads(threads(), |par| kernel(x.view(), &mut h, par));
         factor_and_solve(&mut group, "f64", h, p);
         let mut h = vec![0.0f32; k * k];
-        with_threads(threads(), |par| kernel_mixed(x.view(), &mut h, par));
+        with_threads(threads(), |par| kernel(x.view(), &mut h, par));
         factor_and_solve(&mut group, "f32", h, p);
     }
     group.finish();

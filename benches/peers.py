@@ -12,9 +12,10 @@ Measures, each against a baseline timed in the same run:
   then a fresh (k-1) x (k-1) rank-one-updated inverse per example) at k <= 2000;
 - issue 2's end-to-end case (two classes of 3000 rows, d = 784, default arguments) against SciPy
   doing the same two blocks;
-- mixed precision (H in f32, α refined in f64) against float64: Spearman, normwise error and
-  speedup on real data, including 8192-row blocks of Fashion-MNIST (the Debian package
-  dataset-fashion-mnist, or --fmnist DIR) and of 32x32x3 patches of scikit-learn's sample photos.
+- (--threads-scan) seconds per phase against the thread count, and whether the scores of each
+  precision stay bit-identical across thread counts.
+
+Single precision against double, per block and on real sets, is benches/precision.py.
 
 Timings on a shared machine are noisy: every number is the best of --repeats runs.
 """
@@ -40,7 +41,6 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
 import scipy.linalg.lapack as lapack  # noqa: E402
-from scipy.stats import spearmanr  # noqa: E402
 
 import cgfast  # noqa: E402
 from cgfast import _core  # noqa: E402
@@ -328,159 +328,6 @@ def two_class_section(args, out: list[str]) -> None:
     print("\n".join(out[start:]), flush=True)
 
 
-def real_sets() -> list[tuple[str, np.ndarray, np.ndarray]]:
-    from sklearn.datasets import load_digits, load_sample_images
-
-    digits = load_digits()
-    sets = [("digits (1797 x 64, 10 classes)", digits.data, digits.target)]
-    patches, labels = [], []
-    for label, image in enumerate(load_sample_images().images):
-        img = image.astype(np.float64) / 255.0
-        for r in range(0, img.shape[0] - 32 + 1, 12):
-            for c in range(0, img.shape[1] - 32 + 1, 12):
-                patches.append(img[r : r + 32, c : c + 32].ravel())
-                labels.append(label)
-    x = np.array(patches)
-    sets.append(
-        (
-            f"32x32x3 patches of scikit-learn's two sample photos ({len(x)} x 3072, 2 classes)",
-            x,
-            np.array(labels),
-        )
-    )
-    return sets
-
-
-def fashion_mnist(directory: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """Fashion-MNIST's training set, normalised by its own pixel mean and standard deviation (as
-    cgfast normalises an image folder); None when it is not there."""
-    import gzip
-
-    def read(name: str, offset: int) -> np.ndarray | None:
-        for path in (directory / name, directory / (name + ".gz")):
-            if path.exists():
-                opener = gzip.open if path.suffix == ".gz" else open
-                with opener(path, "rb") as f:
-                    return np.frombuffer(f.read(), np.uint8, offset=offset)
-        return None
-
-    images = read("train-images-idx3-ubyte", 16)
-    labels = read("train-labels-idx1-ubyte", 8)
-    if images is None or labels is None:
-        return None
-    pixels = images.reshape(-1, 784) / 255.0
-    return (pixels - pixels.mean()) / pixels.std(), labels
-
-
-def big_blocks(args, k: int = 8192) -> list[tuple[str, np.ndarray, int]]:
-    """8192-row blocks of real images, p = k/2: Fashion-MNIST class 0 against a sample of the
-    rest, and patches of one sample photo against patches of the other."""
-    from sklearn.datasets import load_sample_images
-
-    blocks = []
-    fm = fashion_mnist(args.fmnist)
-    if fm is not None:
-        x, y = fm
-        rng = np.random.default_rng(0)
-        pos = np.flatnonzero(y == 0)[: k // 2]
-        neg = rng.choice(np.flatnonzero(y != 0), k - len(pos), replace=False)
-        blocks.append((f"Fashion-MNIST ({k} x 784)", np.concatenate([x[neg], x[pos]]), len(pos)))
-    photos = []
-    for image in load_sample_images().images:
-        img = image.astype(np.float64) / 255.0
-        photos.append(
-            np.array(
-                [
-                    img[r : r + 32, c : c + 32].ravel()
-                    for r in range(0, img.shape[0] - 31, 7)
-                    for c in range(0, img.shape[1] - 31, 7)
-                ]
-            )
-        )
-    rng = np.random.default_rng(1)
-    neg = photos[0][rng.choice(len(photos[0]), k // 2, replace=False)]
-    pos = photos[1][rng.choice(len(photos[1]), k // 2, replace=False)]
-    blocks.append((f"photo patches ({k} x 3072)", np.concatenate([neg, pos]), k // 2))
-    return [(name, np.ascontiguousarray(x), p) for name, x, p in blocks]
-
-
-def mixed_section(args, out: list[str]) -> None:
-    out.append("## Mixed precision: H in f32, α refined in f64 against the f64 kernel\n")
-    out.append(
-        "8192-row blocks (p = k/2), float64 vs mixed, best of --repeats, alternating. Relative "
-        "error: normwise (max |mixed − f64| / max |f64|) and per element; `refine`: seconds in "
-        "the f64 residuals (each a pass over the f32 H and its low bits).\n"
-    )
-    out.append(
-        "| block | Spearman | normwise rel | elementwise rel | fallback | float64 s | mixed s "
-        "| speedup | mixed refine s |"
-    )
-    out.append("|---|---|---|---|---|---|---|---|---|")
-    for name, x, p in big_blocks(args):
-        best, res = {}, {}
-        for _ in range(args.repeats):
-            for precision in ("double", "mixed"):
-                terms, _, fallback, ph = _core.profile_block_f64(x, p, args.threads, precision)
-                if precision not in best or ph["total"] < best[precision]["total"]:
-                    best[precision] = ph
-                res[precision] = (terms[0], fallback)
-        (sd, _), (sm, fallback) = res["double"], res["mixed"]
-        out.append(
-            f"| {name} | {spearmanr(sd, sm).statistic:.6f} | {max_rel(sm, sd):.1e} "
-            f"| {np.max(np.abs(sm / sd - 1)):.1e} | {fallback} | {best['double']['total']:.2f} "
-            f"| {best['mixed']['total']:.2f} "
-            f"| **{best['double']['total'] / best['mixed']['total']:.2f}x** "
-            f"| {best['mixed']['refine']:.2f} |"
-        )
-        print(out[-1], flush=True)
-    out.append("\nEach class against all others (one block per class), float64 vs mixed.\n")
-    out.append("| data | Spearman | max rel diff | float64 s | mixed s | speedup |")
-    out.append("|---|---|---|---|---|---|")
-    for name, x, y in real_sets():
-        double, mixed = np.empty(len(x)), np.empty(len(x))
-        t_double = t_mixed = 0.0
-        for c in np.unique(y):
-            pos, neg = np.flatnonzero(y == c), np.flatnonzero(y != c)
-            xb = np.ascontiguousarray(np.concatenate([x[neg], x[pos]]))
-            td, (sd, *_) = best_of(
-                args.repeats, _core.score_block_f64, xb, len(pos), args.threads, "double"
-            )
-            tm, (sm, *_) = best_of(
-                args.repeats, _core.score_block_f64, xb, len(pos), args.threads, "mixed"
-            )
-            double[pos], mixed[pos] = sd[0], sm[0]
-            t_double += td
-            t_mixed += tm
-        rho = spearmanr(double, mixed).statistic
-        out.append(
-            f"| {name} | {rho:.6f} | {max_rel(mixed, double):.1e} | {t_double:.3f} | {t_mixed:.3f} "
-            f"| {t_double / t_mixed:.2f}x |"
-        )
-        print(out[-1], flush=True)
-    out.append("\nSpeed on the synthetic blocks (p = k/2):\n")
-    out.append("| k | d | float64 s | mixed s | speedup | Gram f64 s | Gram+transform mixed s |")
-    out.append("|---|---|---|---|---|---|---|")
-    for k in args.sizes:
-        for d in args.dims:
-            x = rows(k, d, seed=k + d)
-            res = {}
-            for precision in ("double", "mixed"):
-                best = None
-                for _ in range(args.repeats):
-                    *_, ph = _core.profile_block_f64(x, k // 2, args.threads, precision)
-                    if best is None or ph["total"] < best["total"]:
-                        best = ph
-                res[precision] = best
-            dd, mm = res["double"], res["mixed"]
-            out.append(
-                f"| {k} | {d} | {dd['total']:.3f} | {mm['total']:.3f} "
-                f"| **{dd['total'] / mm['total']:.2f}x** "
-                f"| {dd['gram']:.3f} | {mm['gram'] + mm['transform']:.3f} |"
-            )
-            print(out[-1], flush=True)
-    out.append("")
-
-
 def threads_section(args, out: list[str]) -> None:
     counts = args.threads_scan
     out.append("## Threads: seconds per phase (p = k/2), parallel efficiency t1 / (n * tn)\n")
@@ -511,7 +358,7 @@ def threads_section(args, out: list[str]) -> None:
     k, d = 3001, 97
     x = rows(k, d, seed=11)
     ok = []
-    for precision in ("double", "mixed"):
+    for precision in ("double", "single"):
         ref = _core.score_block_f64(x, 1400, counts[0], precision)[0]
         same = all(
             np.array_equal(ref, _core.score_block_f64(x, 1400, n, precision)[0])
@@ -596,14 +443,7 @@ def main() -> None:
         "--threads-scan", type=ints, default=None, help="only the thread-scaling table"
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
-    parser.add_argument("--mixed-only", action="store_true", help="only the mixed-precision table")
     parser.add_argument("--two-class-only", action="store_true", help="only the two-class table")
-    parser.add_argument(
-        "--fmnist",
-        type=Path,
-        default=Path("/usr/share/datasets/fashion-mnist"),
-        help="folder with Fashion-MNIST's idx files (gzipped or not)",
-    )
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     args = parser.parse_args()
     pages = small_pages_for_numpy()  # before anything is timed
@@ -620,15 +460,12 @@ def main() -> None:
     print("\n".join(out), flush=True)
     if args.threads_scan:
         threads_section(args, out)
-    elif args.mixed_only:
-        mixed_section(args, out)
     elif args.two_class_only:
         two_class_section(args, out)
     else:
         blocks_section(args, gemm, out)
         authors_section(args, out)
         two_class_section(args, out)
-        mixed_section(args, out)
     args.output.write_text("\n".join(out) + "\n")
     print(f"wrote {args.output}")
 

@@ -9,10 +9,12 @@ sampler, measured in the same process (the median of three runs), and beside it 
 in flops, counting every block's Gram as if no kernel were cached.
 
     python benches/stability.py                 # Fashion-MNIST, 1500 per class (15000 rows)
+    python benches/stability.py --set fmnist10k # 1000 per class: every class fits one block
     python benches/stability.py --set full      # all 60000 (no reference: too costly)
     python benches/stability.py --set mixture   # synthetic Gaussian mixture
 
-Writes benches/results/stability-SET.json and prints a Markdown table.
+Writes benches/results/stability-SET.json (with --only, the rows run replace those of the same
+name and the others stay) and prints a Markdown table of every row.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         out = RESULTS / "mixture-20000"
         paths = generate(out, n=20000, d=256, classes=10, flip=0.1, noise=1.5)
         return np.load(paths[0]), np.load(paths[1]), np.load(paths[2])
-    X, y = fashion_mnist(per_class=1500 if name == "fmnist15k" else None)
+    X, y = fashion_mnist(per_class={"fmnist10k": 1000, "fmnist15k": 1500}.get(name))
     noisy, flipped = flip_labels(y, 0.1, seed=0)
     return X, noisy, flipped
 
@@ -166,13 +168,17 @@ def configs(block: int, per_class_block: int) -> list[dict]:
                          repeats=repeats, sampler="cover"))  # fmt: skip
     rows.append(dict(name=f"blocks {block}, auto", max_block=block, repeats="auto"))
     rows.append(dict(name="auto, max_block 1024", max_block=1024, repeats="auto"))
-    rows.append(dict(name="default (auto, blocks up to 2048)", repeats="auto"))
+    rows.append(dict(name="default (auto, blocks up to 2048)", repeats="auto"))  # in double
+    rows.append(dict(name="default, single (auto, blocks up to 2048)", repeats="auto",
+                     precision="single"))  # fmt: skip
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--set", default="fmnist15k", choices=["fmnist15k", "full", "mixture"])
+    parser.add_argument(
+        "--set", default="fmnist15k", choices=["fmnist10k", "fmnist15k", "full", "mixture"]
+    )
     parser.add_argument("--block", type=int, default=1500, help="block size of the frontier rows")
     parser.add_argument("--only", help="substrings of config names to run, separated by |")
     parser.add_argument("--reference-seeds", type=int, default=24)
@@ -235,15 +241,19 @@ def main() -> None:
         table.append(row)
         print(json.dumps(row), flush=True)
     out = RESULTS / f"stability-{args.set}.json"
+    if wanted and out.exists():  # keep the rows not rerun, in their order, and add the new ones
+        ran = {r["name"]: r for r in table}
+        kept = json.loads(out.read_text())["rows"]
+        table = [ran.pop(r["name"], r) for r in kept] + list(ran.values())
     out.write_text(json.dumps(dict(unit_seconds=unit, unit_flops=unit_flops, rows=table), indent=1))
-    print("\n| configuration | repeats | cost (flops / time) | seed-to-seed (all / clean) "
-          "| to reference | AP | reported stability |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    print("\n| configuration | precision | repeats | cost (flops / time) "
+          "| seed-to-seed (all / clean) | to reference | AP | reported stability |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for r in table:
         ref = "–" if r["to_reference"] is None else f"{r['to_reference']:.3f}"
         st = "–" if r["stability"] is None else f"{r['stability']:.3f}"
         cost = f"{r['flops']:.2f}x / " + ("–" if r["cost"] is None else f"{r['cost']:.2f}x")
-        print(f"| {r['name']} | {r['repeats_used']} | {cost} | "
+        print(f"| {r['name']} | {r.get('precision', 'double')} | {r['repeats_used']} | {cost} | "
               f"{r['seed_to_seed']:.3f} / {r['seed_to_seed_clean']:.3f} | {ref} | "
               f"{r['ap']:.3f} | {st} |")  # fmt: skip
 

@@ -7,7 +7,6 @@ use crate::element::{normalise_rows, Element};
 use crate::error::CoreError;
 use crate::gram::kernel_lower;
 use crate::loo::{self, BlockScores};
-use crate::mixed::mixed_scores;
 use crate::precision::Precision;
 use crate::real::Real;
 use crate::threads::with_threads;
@@ -71,9 +70,8 @@ fn kernel_buffer_of<E: Real>(k: usize, stride: usize) -> Result<Vec<E>, CoreErro
 /// Scores the last `p` rows of the block `x` (`k x d`) against the first `k − p`.
 ///
 /// `threads` = 0 uses every CPU this process may run on. `rec` receives the seconds of each
-/// phase; pass [`NoTiming`] when nobody reads them. With [`Precision::Single`] or
-/// [`Precision::Mixed`], a block float32 cannot resolve is scored in float64 instead, with
-/// `fallback` set.
+/// phase; pass [`NoTiming`] when nobody reads them. With [`Precision::Single`], a block float32
+/// cannot resolve is scored in float64 instead, with `fallback` set.
 pub fn score_block<T: Element, R: Recorder>(
     x: ArrayView2<'_, T>,
     p: usize,
@@ -94,12 +92,6 @@ pub fn score_block<T: Element, R: Recorder>(
             Precision::Single => {
                 let build32 = |h: MatMut<'_, f32>, rec: &mut R| kernel_lower(&rows, h, par, rec);
                 if let Some(out) = single(block_in(k, p, par, build32, rec))? {
-                    return Ok(out);
-                }
-            }
-            Precision::Mixed => {
-                let mut buf = block_buffer::<f32>(k)?;
-                if let Some(out) = mixed_scores(&rows, block_view(&mut buf, k), p, par, rec)? {
                     return Ok(out);
                 }
             }
@@ -332,8 +324,7 @@ fn gather_across<E: Real>(kernel: ArrayView2<'_, E>, index: &[usize], h: MatMut<
 /// of `labels` (`k x m`, entries ±1), from one factorisation of H: what m separate blocks of the
 /// same rows would give, at the cost of one. Returns one [`BlockScores`] per column, rows in block
 /// order, and the ridge used. [`Precision::Single`] factorises in float32, and a block float32
-/// cannot resolve in float64, with `fallback` set in every column; [`Precision::Mixed`] is
-/// float64 here.
+/// cannot resolve in float64, with `fallback` set in every column.
 pub fn score_labels<T: Element, R: Recorder>(
     x: ArrayView2<'_, T>,
     labels: ArrayView2<'_, f64>,
@@ -668,7 +659,7 @@ mod tests {
         // 640 rows: a padded column stride.
         for k in [700, 640] {
             let x = sample(k, 37);
-            for precision in [Precision::Double, Precision::Single, Precision::Mixed] {
+            for precision in [Precision::Double, Precision::Single] {
                 let one = score(x.view(), 300, 1, precision);
                 for threads in [2, 3, 4] {
                     assert_eq!(score(x.view(), 300, threads, precision), one);
@@ -938,56 +929,9 @@ mod tests {
     }
 
     #[test]
-    fn mixed_precision_scores_track_double() {
-        // Several panels, a ragged last one, and positives spanning panel edges.
-        let (k, d, p) = (600, 64, 250);
-        let mut state = 12345u64;
-        let x = Array2::from_shape_simple_fn((k, d), || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        });
-        let double = score(x.view(), p, 2, Precision::Double);
-        let mixed = score(x.view(), p, 2, Precision::Mixed);
-        assert_eq!(mixed.ridge, 0.0);
-        assert!(!mixed.fallback, "this block is well within float32's reach");
-        for (a, b) in double.score.iter().zip(&mixed.score) {
-            assert!((a - b).abs() <= 1e-4 * a.abs(), "double {a} mixed {b}");
-        }
-        assert_ne!(
-            double, mixed,
-            "mixed precision should not silently run in f64"
-        );
-    }
-
-    #[test]
-    fn mixed_precision_hands_near_duplicates_to_double() {
-        let (k, d, p) = (200, 30, 80);
-        let mut x = sample(k, d);
-        // Rows 150..160 repeat rows 10..20 up to 1e-9: float32 cannot tell them apart.
-        for r in 150..160 {
-            for c in 0..d {
-                x[(r, c)] = x[(r - 140, c)] * (1.0 + 1e-9 * (c as f64 - 10.0));
-            }
-        }
-        let double = score(x.view(), p, 2, Precision::Double);
-        let mixed = score(x.view(), p, 2, Precision::Mixed);
-        assert!(mixed.fallback);
-        assert!(!double.fallback);
-        assert_eq!(
-            BlockScores {
-                fallback: false,
-                ..mixed
-            },
-            double
-        );
-    }
-
-    #[test]
     fn timing_reports_every_phase_and_changes_no_score() {
         let x = sample(300, 20);
-        for precision in [Precision::Double, Precision::Single, Precision::Mixed] {
+        for precision in [Precision::Double, Precision::Single] {
             let mut t = PhaseTimes::default();
             let scores = score_block(x.view(), 100, 2, precision, &mut t).unwrap();
             assert_eq!(scores, score(x.view(), 100, 1, precision));

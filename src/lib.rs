@@ -7,14 +7,11 @@ pub mod element;
 pub mod error;
 pub mod gram;
 pub mod loo;
-pub mod mixed;
 pub mod near;
-pub mod panel;
 pub mod precision;
 #[cfg(test)]
 mod proptests;
 pub mod real;
-pub mod residual;
 pub mod simd;
 pub mod solve;
 pub mod threads;
@@ -135,7 +132,7 @@ macro_rules! bind_dtype {
     ($t:ty, $score:ident, $profile:ident, $labels:ident, $predict:ident, $gram:ident, $complexity:ident) => {
         /// Scores the last `n_pos` rows of the block `x` against the rows before them.
         ///
-        /// `precision`: "single", "double" or "mixed". Returns (terms, ridge, fallback): terms
+        /// `precision`: "single" or "double". Returns (terms, ridge, fallback): terms
         /// is (4, n_pos), the rows score, a2, ab, b2 of the positives in block order; fallback
         /// is True when float32 was asked for and the block was scored in float64 instead.
         #[pyfunction]

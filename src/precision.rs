@@ -13,10 +13,6 @@ pub enum Precision {
     /// H (Gram, transform), its Cholesky factor and diag(H⁻¹) in f32, α solved in f64 from the
     /// f32 factor; a block f32 cannot factorise falls back to `Double`.
     Single,
-    /// H kept in f32 with the low bits f32 drops (5/8 of the memory) and factorised in f32, α
-    /// refined in f64 against the f64 kernel, diag(H⁻¹) from the f32 factor; a block f32 cannot
-    /// resolve falls back to `Double`.
-    Mixed,
 }
 
 impl FromStr for Precision {
@@ -26,10 +22,7 @@ impl FromStr for Precision {
         match name {
             "double" => Ok(Precision::Double),
             "single" => Ok(Precision::Single),
-            "mixed" => Ok(Precision::Mixed),
-            other => Err(format!(
-                "precision must be 'single', 'double' or 'mixed', got {other:?}"
-            )),
+            other => Err(format!("precision must be 'single' or 'double', got {other:?}")),
         }
     }
 }
@@ -39,7 +32,6 @@ impl fmt::Display for Precision {
         f.write_str(match self {
             Precision::Double => "double",
             Precision::Single => "single",
-            Precision::Mixed => "mixed",
         })
     }
 }
@@ -50,12 +42,12 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_others_are_refused() {
-        for p in [Precision::Double, Precision::Single, Precision::Mixed] {
+        for p in [Precision::Double, Precision::Single] {
             assert_eq!(p.to_string().parse::<Precision>(), Ok(p));
         }
         let err = "half".parse::<Precision>().unwrap_err();
         assert!(
-            err.contains("'single', 'double'") && err.contains("half"),
+            err.contains("'single' or 'double'") && err.contains("half"),
             "{err}"
         );
     }

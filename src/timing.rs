@@ -13,12 +13,10 @@ pub enum Phase {
     Transform,
     /// The Cholesky factorisation of H, every ridge attempt.
     Cholesky,
-    /// The triangular solves for α, refinement included.
+    /// The triangular solves for α.
     Solve,
     /// The trailing p x p triangular inverse and its column norms.
     Inverse,
-    /// Mixed precision: the residuals y − H α, in f64 from the f32 H kept above the diagonal.
-    Refine,
     /// The whole block, allocation of H included.
     Total,
 }
@@ -62,13 +60,12 @@ pub struct PhaseTimes {
     pub cholesky: f64,
     pub solve: f64,
     pub inverse: f64,
-    pub refine: f64,
     pub total: f64,
 }
 
 impl PhaseTimes {
     /// (name, seconds) of every phase, `total` last: the names the Python side reports.
-    pub fn named(&self) -> [(&'static str, f64); 8] {
+    pub fn named(&self) -> [(&'static str, f64); 7] {
         [
             ("normalise", self.normalise),
             ("gram", self.gram),
@@ -76,7 +73,6 @@ impl PhaseTimes {
             ("cholesky", self.cholesky),
             ("solve", self.solve),
             ("inverse", self.inverse),
-            ("refine", self.refine),
             ("total", self.total),
         ]
     }
@@ -97,7 +93,6 @@ impl Recorder for PhaseTimes {
             Phase::Cholesky => &mut self.cholesky,
             Phase::Solve => &mut self.solve,
             Phase::Inverse => &mut self.inverse,
-            Phase::Refine => &mut self.refine,
             Phase::Total => &mut self.total,
         };
         *slot += seconds;

@@ -115,7 +115,7 @@ def test_score_terms_checkpoint_and_precision_pass_through(files):
     with np.load(tmp / "t.npz") as parts:
         assert sorted(parts.files) == ["a2", "ab", "b2", "score"]
         np.testing.assert_allclose(parts["a2"] + 2 * parts["ab"] + parts["b2"], parts["score"])
-        np.testing.assert_array_equal(parts["score"], cgfast.score(X, y))
+        np.testing.assert_array_equal(parts["score"], cgfast.score(X, y, precision="double"))
     assert (tmp / "ckpt").is_dir() and any((tmp / "ckpt").iterdir())
 
 

@@ -80,7 +80,11 @@ INVALID = [
     ),
     ({"max_block": 1}, ValueError, "max_block must be at least 2, got 1"),
     ({"max_block": "big"}, TypeError, "max_block must be an integer, got 'big'"),
-    ({"precision": "half"}, ValueError, "precision must be one of ('single', 'double', 'mixed'), got 'half'"),
+    (
+        {"precision": "half"},
+        ValueError,
+        "precision must be one of ('single', 'double'), got 'half'",
+    ),  # fmt: skip
     ({"n_jobs": 0}, ValueError, "n_jobs must be a positive integer, -1 or None, got 0"),
 ]
 
@@ -115,10 +119,12 @@ def test_a_checkpoint_written_by_0_1_0_is_read_without_recomputing(tmp_path, mon
     monkeypatch.setattr(engine, "score_block", pytest.fail)
     X, y = src / "X.npy", np.load(src / "y.npy")
     args = dict(max_block=40, repeats=2, checkpoint=tmp_path / "run")
-    got = cgfast.score(X, y, sampler="independent", **args)  # 0.1.0's only sampler
+    got = cgfast.score(X, y, sampler="independent", precision="double", **args)  # as in 0.1.0
     assert np.array_equal(got, np.load(src / "scores.npy"))
     with pytest.raises(ValueError, match="arguments.sampler 'independent' there, 'cover' now"):
-        cgfast.score(X, y, **args)
+        cgfast.score(X, y, precision="double", **args)
+    with pytest.raises(ValueError, match="arguments.precision 'double' there, 'single' now"):
+        cgfast.score(X, y, sampler="independent", **args)
 
 
 def test_importing_cgfast_imports_no_optional_dependency():
@@ -183,7 +189,7 @@ def test_a_float32_fallback_is_reported_and_kept_in_the_checkpoint(tmp_path):
     X = rng.normal(size=(200, 10))
     X[1] = X[0]  # an exact duplicate: float32 cannot factorise this block
     y = np.arange(200) % 2
-    args = dict(precision="mixed", repeats=1, checkpoint=tmp_path)
+    args = dict(precision="single", repeats=1, checkpoint=tmp_path)
     # The float64 fallback then needs the ridge for the duplicate: both are reported.
     with pytest.warns(cgfast.PrecisionWarning, match="2 of 2 block"):
         with pytest.warns(cgfast.RidgeWarning, match="2 of 2 block"):

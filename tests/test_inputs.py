@@ -200,7 +200,7 @@ def test_labels_of_different_types_stay_distinct():
     # A list mixing 1 and "1" has two classes; NumPy alone would turn both into "1".
     X, _ = data()
     y = [1, "1"] * 6
-    s = cgfast.score(X, y, ratio="all")
+    s = cgfast.score(X, y, ratio="all", precision="double")
     np.testing.assert_allclose(s, oracle.class_scores(X, np.arange(12) % 2), rtol=RTOL, atol=0)
 
 
@@ -306,7 +306,10 @@ def test_constant_columns():
     X = np.c_[rng.normal(size=(15, 3)), np.full(15, 7.0), np.zeros(15)]
     y = np.arange(15) % 3
     np.testing.assert_allclose(
-        cgfast.score(X, y, ratio="all"), oracle.class_scores(X, y), rtol=RTOL, atol=0
+        cgfast.score(X, y, ratio="all", precision="double"),
+        oracle.class_scores(X, y),
+        rtol=RTOL,
+        atol=0,
     )
     # Every column constant: every row the same, H all 1/2.
     s, caught = scores_and_warnings(np.full((9, 4), 2.0), np.arange(9) % 2, ratio="all")
@@ -320,7 +323,7 @@ def test_a_class_of_one_and_very_unequal_classes(ratio):
     X = rng.normal(size=(203, 5))
     y = np.r_[[0], np.ones(2, int), np.full(200, 2)]
     with pytest.warns(cgfast.SingleExampleWarning, match=r"class 0 \(index 0\) has a single"):
-        s = cgfast.score(X, y, ratio=ratio)
+        s = cgfast.score(X, y, ratio=ratio, precision="double")
     assert s.shape == (203,) and np.isfinite(s).all() and (s > 0).all()
     if ratio == "all":
         # The oracle's difference of two complexities of ~200 is good to ~1e-12 absolute, so

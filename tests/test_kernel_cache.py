@@ -75,9 +75,6 @@ def test_the_kernel_is_built_once_when_repeats_pay_for_it(monkeypatch):
     # Nor do three: the kernel must save clearly more than it costs.
     cgfast.score(X, y, repeats=3, max_block=10_000)
     assert calls == []
-    # Mixed precision builds its H in float32 and never uses the float64 kernel.
-    cgfast.score(X, y, repeats=4, max_block=100, precision="mixed")
-    assert calls == []
 
 
 def test_a_kernel_too_large_for_memory_is_not_built(monkeypatch):

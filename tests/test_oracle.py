@@ -15,6 +15,13 @@ import pytest
 import cgfast
 from cgfast.plan import negatives_for
 
+
+def score(*args, **kwargs):
+    """cgfast.score in float64, which the float64 oracle bounds at RTOL (single precision has
+    its own bound, tests/test_single.py)."""
+    return cgfast.score(*args, precision="double", **kwargs)
+
+
 RTOL = 1e-8
 
 
@@ -31,7 +38,7 @@ def data(sizes, d=6, seed=0):
 def test_binary_scores_match_leave_one_out_resolves(sizes):
     X, y = data(sizes, seed=sum(sizes))
     want = oracle.binary_scores(X, y)
-    got = cgfast.score(X, y, ratio="all")
+    got = score(X, y, ratio="all")
     assert got.dtype == np.float64 and got.shape == (len(y),)
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=0)
 
@@ -40,7 +47,7 @@ def test_binary_scores_match_leave_one_out_resolves(sizes):
 def test_multiclass_protocol_with_ratio_all(sizes):
     X, y = data(sizes, d=8, seed=len(sizes))
     np.testing.assert_allclose(
-        cgfast.score(X, y, ratio="all"), oracle.class_scores(X, y), rtol=RTOL, atol=0
+        score(X, y, ratio="all"), oracle.class_scores(X, y), rtol=RTOL, atol=0
     )
 
 
@@ -52,14 +59,14 @@ def test_the_oracle_is_not_trivially_met():
     assert want.max() / want.min() > 10
     flipped = y.copy()
     flipped[0] = 1 - flipped[0]
-    got = cgfast.score(X, flipped, ratio="all")
+    got = score(X, flipped, ratio="all")
     assert abs(got[0] - want[0]) > 1e3 * RTOL * want[0]
 
 
 @pytest.mark.parametrize("sizes", [(4, 9), (1, 3, 6)])
 def test_terms_match_oracle_and_add_up(sizes):
     X, y = data(sizes, seed=7)
-    terms = cgfast.score(X, y, ratio="all", return_terms=True)
+    terms = score(X, y, ratio="all", return_terms=True)
     want_score, want_a2, want_ab, want_b2 = oracle.class_scores(X, y, terms=True)
     # a2 + 2ab + b2 = score exactly in real arithmetic; the sum cancels (ab < 0 is common), so
     # in floating point it holds to a few ulps of its largest term.
@@ -93,32 +100,30 @@ def test_complexity_and_gram_match_definition():
 def test_scaling_rows_by_positive_constants():
     X, y = data((10, 13), seed=5)
     rng = np.random.default_rng(1)
-    base = cgfast.score(X, y, ratio="all")
+    base = score(X, y, ratio="all")
     # Powers of two scale exactly in floating point: the normalised rows, hence the scores, are
     # bit-identical.
-    assert np.array_equal(
-        cgfast.score(X * 2.0 ** rng.integers(-20, 20, (23, 1)), y, ratio="all"), base
-    )
+    assert np.array_equal(score(X * 2.0 ** rng.integers(-20, 20, (23, 1)), y, ratio="all"), base)
     # Other constants change the normalised rows by an ulp or so; the scores move by about
     # cond(H)·ε relative.
     scaled = X * 10 ** rng.uniform(-6, 6, (23, 1))
-    np.testing.assert_allclose(cgfast.score(scaled, y, ratio="all"), base, rtol=1e-10, atol=0)
+    np.testing.assert_allclose(score(scaled, y, ratio="all"), base, rtol=1e-10, atol=0)
 
 
 def test_permuting_rows():
     X, y = data((6, 9, 5), seed=9)
     perm = np.random.default_rng(2).permutation(len(y))
-    base = cgfast.score(X, y, ratio="all")
+    base = score(X, y, ratio="all")
     # A permutation reorders H inside each block: the same numbers in another summation order.
-    got = cgfast.score(X[perm], y[perm], ratio="all")
+    got = score(X[perm], y[perm], ratio="all")
     np.testing.assert_allclose(got, base[perm], rtol=1e-10, atol=0)
 
 
 def test_seed_fixes_the_negative_sample():
     X, y = data((10, 25), seed=4)
-    a = cgfast.score(X, y, seed=3)
-    assert np.array_equal(a, cgfast.score(X, y, seed=3))
-    b = cgfast.score(X, y, seed=4)
+    a = score(X, y, seed=3)
+    assert np.array_equal(a, score(X, y, seed=3))
+    b = score(X, y, seed=4)
     small, large = y == 0, y == 1
     # Class 0 (10 examples) gets 10 of the 25 others: a fresh sample, so different scores.
     # Class 1 (25) wants 25 negatives but only 10 exist: it takes them all, whatever the seed.
@@ -140,7 +145,7 @@ def test_sampled_protocol_matches_oracle_on_the_plan(ratio, repeats):
         assert len(b.negatives) == negatives_for(len(b.positives), int(np.sum(y != b.label)), ratio)
         want[b.positives] += oracle.block_scores(X, b.positives, b.negatives)
     want /= repeats
-    got = cgfast.score(X, y, ratio=ratio, repeats=repeats, seed=12)
+    got = score(X, y, ratio=ratio, repeats=repeats, seed=12)
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=0)
 
 
@@ -148,12 +153,12 @@ def test_float32_is_scored_as_its_float64_widening():
     X, y = data((7, 12), seed=8)
     X32 = X.astype(np.float32)
     wide = X32.astype(np.float64)
-    got = cgfast.score(X32, y, ratio="all")
+    got = score(X32, y, ratio="all")
     np.testing.assert_allclose(got, oracle.binary_scores(wide, y), rtol=RTOL, atol=0)
-    assert np.array_equal(got, cgfast.score(wide, y, ratio="all"))
+    assert np.array_equal(got, score(wide, y, ratio="all"))
     # The f32 rounding of X is a real change of the data (~1e-6 relative in the scores), far
     # above the tolerance: comparing with the oracle on the widened values is not vacuous.
-    exact = cgfast.score(X, y, ratio="all")
+    exact = score(X, y, ratio="all")
     assert np.max(np.abs(got - exact) / exact) > 100 * RTOL
 
 
@@ -162,7 +167,7 @@ def test_integer_input():
     X = rng.integers(-50, 50, size=(21, 7))
     y = np.arange(21) % 2
     np.testing.assert_allclose(
-        cgfast.score(X, y, ratio="all"), oracle.binary_scores(X, y), rtol=RTOL, atol=0
+        score(X, y, ratio="all"), oracle.binary_scores(X, y), rtol=RTOL, atol=0
     )
 
 
@@ -170,27 +175,27 @@ def test_image_shaped_input_is_flattened():
     rng = np.random.default_rng(13)
     X = rng.normal(size=(19, 8, 8))
     y = np.arange(19) % 3
-    got = cgfast.score(X, y, ratio="all")
+    got = score(X, y, ratio="all")
     np.testing.assert_allclose(got, oracle.class_scores(X.reshape(19, 64), y), rtol=RTOL, atol=0)
-    assert np.array_equal(got, cgfast.score(X.reshape(19, 64), y, ratio="all"))
+    assert np.array_equal(got, score(X.reshape(19, 64), y, ratio="all"))
 
 
 def test_string_labels():
     X, y = data((5, 8, 6), seed=14)
     names = np.array(["cat", "dog", "emu"])[y]
-    base = cgfast.score(X, y, ratio="all")
+    base = score(X, y, ratio="all")
     np.testing.assert_allclose(base, oracle.class_scores(X, names), rtol=RTOL, atol=0)
-    assert np.array_equal(cgfast.score(X, names, ratio="all"), base)
-    assert np.array_equal(cgfast.score(X, list(names), ratio="all"), base)
+    assert np.array_equal(score(X, names, ratio="all"), base)
+    assert np.array_equal(score(X, list(names), ratio="all"), base)
     # Sorted string classes get the codes of sorted ints, so the sampled protocol agrees too.
-    assert np.array_equal(cgfast.score(X, names, seed=5), cgfast.score(X, y, seed=5))
+    assert np.array_equal(score(X, names, seed=5), score(X, y, seed=5))
 
 
 def test_mixed_label_types():
     X, y = data((4, 7), seed=15)
     mixed = [1 if v else "one" for v in y]
     np.testing.assert_allclose(
-        cgfast.score(X, mixed, ratio="all"), oracle.binary_scores(X, y), rtol=RTOL, atol=0
+        score(X, mixed, ratio="all"), oracle.binary_scores(X, y), rtol=RTOL, atol=0
     )
 
 
@@ -199,7 +204,7 @@ def test_thread_count_does_not_change_a_bit():
     rng = np.random.default_rng(16)
     X = rng.normal(size=(2000, 24))
     y = np.arange(2000) % 2
-    one = cgfast.score(X, y, n_jobs=1)
+    one = score(X, y, n_jobs=1)
     assert np.isfinite(one).all()
     for n_jobs in (2, 3):
-        assert np.array_equal(cgfast.score(X, y, n_jobs=n_jobs), one), n_jobs
+        assert np.array_equal(score(X, y, n_jobs=n_jobs), one), n_jobs

@@ -43,7 +43,7 @@ def test_rule_is_the_sign_of_the_leave_one_out_prediction():
     X, y = blobs(60, seed=1)
     y = (y == 0).astype(int)
     y[:4] = 1 - y[:4]
-    terms = cgfast.score(X, y, ratio="all", return_terms=True)
+    terms = cgfast.score(X, y, ratio="all", return_terms=True, precision="double")
     H = cgfast.gram(X)
     loo = np.empty(len(y))
     for i in range(len(y)):
@@ -53,7 +53,7 @@ def test_rule_is_the_sign_of_the_leave_one_out_prediction():
     f = -terms.ab / terms.b2
     np.testing.assert_allclose(f, loo, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(terms.score, terms.b2 * (1 - f) ** 2, rtol=1e-6, atol=1e-9)
-    suspects = cgfast.find_label_issues(X, y, ratio="all")
+    suspects = cgfast.find_label_issues(X, y, ratio="all", precision="double")
     assert set(suspects.tolist()) == set(np.flatnonzero(loo < 0).tolist())
     assert {0, 1, 2, 3} <= set(suspects.tolist())
 

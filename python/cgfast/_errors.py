@@ -25,7 +25,7 @@ class RidgeWarning(CgfastWarning):
 
 
 class PrecisionWarning(CgfastWarning):
-    """precision="mixed" was asked for, but some blocks needed float64 and were scored in it."""
+    """precision="single" was asked for, but some blocks needed float64 and were scored in it."""
 
 
 class StabilityWarning(CgfastWarning):

@@ -34,7 +34,7 @@ def _entry(name: str, x: np.ndarray):
 def score_block(x: np.ndarray, n_pos: int, threads: int, precision: str) -> BlockOutput:
     """Scores the last ``n_pos`` rows of ``x`` against the rows before them.
 
-    ``precision`` is ``"single"``, ``"double"`` or ``"mixed"``, passed through to the core, which
+    ``precision`` is ``"single"`` or ``"double"``, passed through to the core, which
     refuses others.
     """
     terms, ridge, fallback = _entry("score_block", x)(x, n_pos, threads, precision)

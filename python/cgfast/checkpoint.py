@@ -39,7 +39,7 @@ class BlockResult:
     positives: np.ndarray
     terms: np.ndarray  # (4, p): score, a2, ab, b2; a suggestion block: (classes, k) predictions
     ridge: float
-    fallback: bool = False  # precision="mixed" asked, float64 used: float32 could not resolve it
+    fallback: bool = False  # precision="single" asked, float64 used: float32 could not resolve it
 
 
 def _checksum(positives: np.ndarray, terms: np.ndarray, ridge: float, fallback: bool) -> str:

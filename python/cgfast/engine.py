@@ -102,7 +102,7 @@ class Run:
         repeat = index // per
         if repeat not in self._groups:
             start = repeat * per
-            found = shared_rows(self.blocks[start : start + per], per, self.options.precision)
+            found = shared_rows(self.blocks[start : start + per], per)
             self._groups[repeat] = {
                 start + i: tuple(start + j for j in group) for i, group in found.items()
             }
@@ -226,17 +226,14 @@ def run_suggestions(
     )
 
 
-def shared_rows(blocks: Sequence[Block], per: int, precision: str) -> dict[int, tuple[int, ...]]:
+def shared_rows(blocks: Sequence[Block], per: int) -> dict[int, tuple[int, ...]]:
     """Groups of blocks of one repeat that hold the same rows: ``{index: group}``, each group the
     indices of its blocks in plan order; blocks alone in their rows are left out.
 
     Two classes at ratio 1 with equal counts, and ``ratio="all"``, make such groups: every class's
-    block is all of X. A group is factorised once and its blocks' labellings solved together
-    ("double" and "single"; ``precision="mixed"`` scores each block on its own). A pure function
-    of the plan, so every executor forms the same groups.
+    block is all of X. A group is factorised once and its blocks' labellings solved together. A
+    pure function of the plan, so every executor forms the same groups.
     """
-    if precision == "mixed":
-        return {}
     groups: dict[int, tuple[int, ...]] = {}
     for start in range(0, len(blocks), per):
         candidates: dict[tuple[int, int, int], list[int]] = {}
