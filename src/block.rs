@@ -868,6 +868,19 @@ mod tests {
         }
     }
 
+    /// 0..n in a pseudo-random order fixed by `seed` (Fisher–Yates on an LCG).
+    fn scrambled(n: usize, seed: u64) -> Vec<usize> {
+        let mut state = seed;
+        let mut order: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            order.swap(i, (state >> 33) as usize % (i + 1));
+        }
+        order
+    }
+
     #[test]
     fn single_blocks_gathered_from_a_float32_kernel_score_to_the_bit() {
         // As the float64 test below: scrambled orders, sizes from 1 row to several solve blocks
@@ -880,14 +893,7 @@ mod tests {
         }
         let whole = gram::<f32, _>(x.view(), 2).unwrap();
         let upper = gram_upper::<f32, _>(x.view(), 3).unwrap();
-        let mut state = 11u64;
-        let mut order: Vec<usize> = (0..n).collect();
-        for i in (1..n).rev() {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            order.swap(i, (state >> 33) as usize % (i + 1));
-        }
+        let order = scrambled(n, 11);
         let order: Vec<usize> = order.into_iter().filter(|&i| i != 400).collect();
         for (index, p) in [
             (&order[..1], 1),
@@ -1011,14 +1017,7 @@ mod tests {
         }
         let kernel = gram::<f64, _>(x.view(), 2).unwrap();
         let upper = gram_upper::<f64, _>(x.view(), 2).unwrap();
-        let mut state = 7u64;
-        let mut order: Vec<usize> = (0..n).collect();
-        for i in (1..n).rev() {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            order.swap(i, (state >> 33) as usize % (i + 1));
-        }
+        let order = scrambled(n, 7);
         let dup: Vec<usize> = (0..150).chain([400]).chain(150..250).collect();
         for (index, p) in [
             (&order[..1], 1),
