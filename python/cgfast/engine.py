@@ -663,9 +663,9 @@ def assemble(
         warnings.warn(
             f"{fallbacks} of {len(results)} block(s) could not be factorised in float32 "
             "(near-duplicate rows or pivots below what float32 resolves) and were scored in "
-            "float64, as precision='double' scores them; the scores are float64's, only slower "
-            "(on data of 2 or 3 features, where many rows are near-parallel, every block falls "
-            "back: pass precision='double' to skip the float32 attempt)",
+            "float64, as precision='double' scores them, only slower (on data of 2 or 3 "
+            "features, where many rows are near-parallel, every block falls back: pass "
+            "precision='double' to skip the float32 attempt)",
             PrecisionWarning,
             stacklevel=3,
         )
