@@ -134,7 +134,7 @@ def test_a_job_array_runs_auto_round_by_round(tmp_path):
     [(1000, 10, 60, 9, 1.0), (1000, 10, 1000, 9, 1.0), (301, 2, 50, 7, 1.0),
      (500, 3, 80, 5, 2.5), (97, 4, 20, 13, 1.0), (400, 5, 130, 11, 0.5)],
 )  # fmt: skip
-def test_the_cover_sampler_uses_every_pool_example_equally_often(
+def test_the_cover_sampler_shows_every_positive_every_pool_example_equally_often(
     n, classes, max_block, repeats, ratio
 ):
     codes = np.random.default_rng(n).integers(0, classes, n)
@@ -143,25 +143,35 @@ def test_the_cover_sampler_uses_every_pool_example_equally_often(
     )
     for c in range(classes):
         pool = np.flatnonzero(codes != c)
-        uses = np.zeros(n, dtype=int)
-        for block in blocks:
-            if block.label == c:
-                assert len(np.unique(block.negatives)) == len(block.negatives)
-                assert np.all(codes[block.negatives] != c)
-                uses[block.negatives] += 1
-        assert uses[pool].max() - uses[pool].min() <= 1
-        assert uses[codes == c].sum() == 0
+        mine = [block for block in blocks if block.label == c]
+        met = np.zeros((n, n), dtype=int)  # met[i, j]: repeats in which positive i met j
+        for block in mine:
+            assert len(np.unique(block.negatives)) == len(block.negatives)
+            assert np.all(codes[block.negatives] != c)
+            met[np.ix_(block.positives, block.negatives)] += 1
+        # The chunks of one repeat read one stretch: the shorter ones its first rows.
+        for r in range(repeats):
+            chunks = sorted((b for b in mine if b.repeat == r), key=lambda b: -len(b.negatives))
+            for b in chunks[1:]:
+                assert np.isin(b.negatives, chunks[0].negatives).all()
+        equal = len({len(b.negatives) for b in mine}) == 1
+        for i in np.flatnonzero(codes == c):
+            # Every positive, whichever chunks it fell in, met the pool evenly: ±1, or ±2 where
+            # the shorter chunks stop one row before the end of a stretch.
+            assert met[i, pool].max() - met[i, pool].min() <= (1 if equal else 2)
+            assert met[i, codes == c].sum() == 0
 
 
 def test_independent_draws_do_not_cover_the_pool_evenly():
     # The property above is the sampler's doing, not an accident of the test's sizes.
     codes = np.random.default_rng(1000).integers(0, 10, 1000)
     blocks = plan_blocks(codes, repeats=9, max_block=60, seed=3, sampler="independent")
-    uses = np.zeros(1000, dtype=int)
+    met = np.zeros(1000, dtype=int)  # for one positive of class 0
+    first = np.flatnonzero(codes == 0)[0]
     for block in blocks:
-        if block.label == 0:
-            uses[block.negatives] += 1
-    assert uses[codes != 0].max() - uses[codes != 0].min() > 1
+        if block.label == 0 and first in block.positives:
+            met[block.negatives] += 1
+    assert met[codes != 0].max() - met[codes != 0].min() > 1
 
 
 def test_the_sampler_is_part_of_the_checkpoint(tmp_path):
@@ -169,6 +179,25 @@ def test_the_sampler_is_part_of_the_checkpoint(tmp_path):
     cgfast.score(X, y, max_block=100, repeats=2, checkpoint=tmp_path)
     with pytest.raises(ValueError, match="arguments.sampler 'cover' there, 'independent' now"):
         cgfast.score(X, y, max_block=100, repeats=2, sampler="independent", checkpoint=tmp_path)
+
+
+def test_a_checkpoint_of_the_first_cover_plan_is_not_mixed_with_this_one(tmp_path):
+    # Before plan version 2 a "cover" checkpoint recorded no plan: its chunked blocks drew other
+    # negatives, so it belongs to a different run. An "independent" one is unaffected.
+    import json
+
+    X, y = mixture()
+    for sampler in ("cover", "independent"):
+        store = tmp_path / sampler
+        cgfast.score(X, y, max_block=100, repeats=2, sampler=sampler, checkpoint=store)
+        manifest = json.loads((store / "manifest.json").read_text())
+        assert manifest.pop("plan", None) == (2 if sampler == "cover" else None)
+        (store / "manifest.json").write_text(json.dumps(manifest))
+        if sampler == "cover":
+            with pytest.raises(ValueError, match="plan 1 there, 2 now"):
+                cgfast.score(X, y, max_block=100, repeats=2, checkpoint=store)
+        else:
+            cgfast.score(X, y, max_block=100, repeats=2, sampler=sampler, checkpoint=store)
 
 
 def test_auto_runs_one_repeat_when_the_plan_draws_nothing():

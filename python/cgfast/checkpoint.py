@@ -72,6 +72,9 @@ def _upgrade(manifest: Any) -> Any:
     if isinstance(arguments, dict):
         for name, value in _BEFORE_OPTION.items():
             arguments.setdefault(name, value)
+        # Before plan.PLAN_VERSION was recorded, "cover" runs had plan 1's blocks.
+        if arguments.get("sampler") == "cover":
+            manifest.setdefault("plan", 1)
     return manifest
 
 

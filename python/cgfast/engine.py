@@ -36,7 +36,7 @@ from ._memory import (
 from ._threads import resolve_threads
 from .checkpoint import BlockResult, Checkpoint
 from .options import Options, check_count
-from .plan import Block, Plan
+from .plan import PLAN_VERSION, Block, Plan
 from .stability import advice_at_cap, repeats_for, split_half
 from .suggest import (
     DEFAULT_REPEATS,
@@ -123,7 +123,10 @@ class Run:
             keep = ("repeats", "seed", "max_block")
             what = {"suggest": {name: arguments[name] for name in keep}}
         else:
+            # The cover's plan changed after 0.2.0 (plan.PLAN_VERSION); the independent one did not.
             what = {"arguments": arguments}
+            if arguments.get("sampler") == "cover":
+                what["plan"] = PLAN_VERSION
         return {
             **what,
             "data": {

@@ -8,10 +8,14 @@ order, so any executor that runs the blocks gives the same scores.
 
 Two samplers draw the negatives. ``"independent"`` (release 0.1.0) draws each block's sample
 afresh. ``"cover"`` (the default) reads them off a stream that lists the class's pool of
-other-class examples in one random order, then another, and so on: consecutive repeats and
-chunks take consecutive stretches of it, so R repeats use every pool example R·M/N times (±1), M
-negatives per repeat out of a pool of N. Averaging over repeats then covers the pool evenly
-instead of by chance, which is worth about twice the repeats (docs/guide/stability.md).
+other-class examples in one random order, then another, and so on: consecutive repeats take
+consecutive stretches of it, and every chunk of a class in one repeat takes the same stretch
+(the shorter chunks its first rows). So every positive, whichever chunk it falls in, meets the
+stretches in turn: R repeats show it every pool example R·M/N times (±1), M negatives per repeat
+out of a pool of N. Averaging over repeats then covers the pool evenly for each example instead
+of by chance, which is worth about twice the repeats (docs/guide/stability.md). (Until 0.2.0 the
+chunks of a repeat took consecutive stretches: the pool was covered, but each example met only
+its chunks' share of it; :data:`PLAN_VERSION` tells the two apart in a checkpoint.)
 Blocks are listed repeat by repeat, each repeat with the same number of blocks, so the plan with
 R repeats is the first blocks of the plan with more.
 """
@@ -28,6 +32,9 @@ from .options import Ratio, check_count, check_ratio, check_sampler
 
 # Tags that keep the streams of one (seed, repeat, class, chunk) key apart.
 _NEGATIVES, _SHUFFLE, _COVER, _SUGGEST = 1, 2, 3, 4  # _SUGGEST: cgfast.suggest's plan
+# The version of the "cover" sampler's plan: 2 since the chunks of a class share a repeat's
+# stretch. A checkpoint records it, so that one written by an older plan is not mixed in.
+PLAN_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,8 @@ class _CoverStream:
     examples. A stretch never holds an example twice: when one straddles the end of an order,
     the next order puts the examples of the straddling stretch's first part last. Each order is
     seeded by (seed, class, order number), so the stream is a pure function of its arguments.
+    ``stretches`` are the lengths of the stretches one repeat reads, in order (the plan's own
+    stream reads one a repeat; benchmarks of other designs read several).
     """
 
     def __init__(self, pool: np.ndarray, seed: int, label: int, stretches: Sequence[int]):
@@ -172,11 +181,14 @@ class Plan(Sequence[Block]):
             pool = np.flatnonzero(codes != label).astype(index)
             chunks = chunk_count(len(positives), len(pool), ratio, max_block)
             # Every repeat cuts the class into chunks of the same sizes, so it takes the same
-            # numbers of negatives: the stretches of the cover stream one repeat reads.
+            # numbers of negatives; with the cover, one stretch of the longest of them a repeat,
+            # which every chunk reads from its start.
             sizes = [len(part) for part in np.array_split(positives, chunks)]
-            stretches = [negatives_for(size, len(pool), ratio) for size in sizes]
-            stream = _CoverStream(pool, self.seed, label, stretches) if sampler == "cover" else None
-            self._layout.append((label, positives, pool, chunks, stretches, stream))
+            wants = [negatives_for(size, len(pool), ratio) for size in sizes]
+            stream = None
+            if sampler == "cover":
+                stream = _CoverStream(pool, self.seed, label, [max(wants)])
+            self._layout.append((label, positives, pool, chunks, wants, stream))
         self.per = sum(chunks for _, _, _, chunks, _, _ in self._layout)
         self._made: dict[int, list[Block]] = {}
 
@@ -213,20 +225,18 @@ class Plan(Sequence[Block]):
 
     def _make(self, repeat: int) -> list[Block]:
         seed, blocks = self.seed, []
-        for label, positives, pool, chunks, stretches, stream in self._layout:
+        for label, positives, pool, chunks, wants, stream in self._layout:
             if chunks > 1:
                 positives = _rng(seed, repeat, label, 0, _SHUFFLE).permutation(positives)
-            start = repeat * sum(stretches)
             for chunk, part in enumerate(np.array_split(positives, chunks)):
-                want = stretches[chunk]
+                want = wants[chunk]
                 if want == len(pool):
                     negatives = pool
                 elif stream is not None:
-                    negatives = np.sort(stream.window(start, want))
+                    negatives = np.sort(stream.window(repeat * stream.stretches[0], want))
                 else:
                     rng = _rng(seed, repeat, label, chunk, _NEGATIVES)
                     negatives = np.sort(rng.choice(pool, size=want, replace=False))
-                start += want
                 blocks.append(Block(repeat, label, chunk, negatives, np.sort(part)))
         return blocks
 
