@@ -144,11 +144,12 @@ def test_the_cover_sampler_shows_every_positive_every_pool_example_equally_often
     for c in range(classes):
         pool = np.flatnonzero(codes != c)
         mine = [block for block in blocks if block.label == c]
-        met = np.zeros((n, n), dtype=int)  # met[i, j]: repeats in which positive i met j
+        # met[h, i, j]: the repeats of half h (even, odd) in which positive i met j
+        met = np.zeros((2, n, n), dtype=int)
         for block in mine:
             assert len(np.unique(block.negatives)) == len(block.negatives)
             assert np.all(codes[block.negatives] != c)
-            met[np.ix_(block.positives, block.negatives)] += 1
+            met[block.repeat % 2][np.ix_(block.positives, block.negatives)] += 1
         # The chunks of one repeat read one stretch: the shorter ones its first rows.
         for r in range(repeats):
             chunks = sorted((b for b in mine if b.repeat == r), key=lambda b: -len(b.negatives))
@@ -156,10 +157,15 @@ def test_the_cover_sampler_shows_every_positive_every_pool_example_equally_often
                 assert np.isin(b.negatives, chunks[0].negatives).all()
         equal = len({len(b.negatives) for b in mine}) == 1
         for i in np.flatnonzero(codes == c):
-            # Every positive, whichever chunks it fell in, met the pool evenly: ±1, or ±2 where
-            # the shorter chunks stop one row before the end of a stretch.
-            assert met[i, pool].max() - met[i, pool].min() <= (1 if equal else 2)
-            assert met[i, codes == c].sum() == 0
+            # Every positive, whichever chunks it fell in, met the pool evenly in each half: ±1,
+            # or ±2 where the shorter chunks stop one row before the end of a stretch.
+            for half in met[:, i]:
+                assert half[pool].max() - half[pool].min() <= (1 if equal else 2)
+                assert half[codes == c].sum() == 0
+        # The halves read streams of their own: the first repeats of each differ.
+        if len(pool) > len(mine[0].negatives) and repeats > 1:
+            second = next(b for b in mine if b.repeat == 1)
+            assert not np.array_equal(mine[0].negatives, second.negatives)
 
 
 def test_independent_draws_do_not_cover_the_pool_evenly():

@@ -7,15 +7,18 @@ random draw comes from a generator seeded by (seed, repeat, class, chunk), never
 order, so any executor that runs the blocks gives the same scores.
 
 Two samplers draw the negatives. ``"independent"`` (release 0.1.0) draws each block's sample
-afresh. ``"cover"`` (the default) reads them off a stream that lists the class's pool of
-other-class examples in one random order, then another, and so on: consecutive repeats take
-consecutive stretches of it, and every chunk of a class in one repeat takes the same stretch
-(the shorter chunks its first rows). So every positive, whichever chunk it falls in, meets the
-stretches in turn: R repeats show it every pool example R·M/N times (±1), M negatives per repeat
-out of a pool of N. Averaging over repeats then covers the pool evenly for each example instead
-of by chance, which is worth about twice the repeats (docs/guide/stability.md). (Until 0.2.0 the
-chunks of a repeat took consecutive stretches: the pool was covered, but each example met only
-its chunks' share of it; :data:`PLAN_VERSION` tells the two apart in a checkpoint.)
+afresh. ``"cover"`` (the default) reads them off two streams per class, one for the even
+repeats and one for the odd: each lists the class's pool of other-class examples in one random
+order, then another, and so on. The even (odd) repeats take consecutive stretches of their
+stream, and every chunk of a class in one repeat takes the same stretch (the shorter chunks its
+first rows). So every positive, whichever chunk it falls in, meets the stretches of each stream
+in turn: R repeats show it every pool example R·M/N times (±1 per stream), M negatives per
+repeat out of a pool of N. Averaging over repeats then covers the pool evenly for each example
+instead of by chance. The two halves of the repeats are independent draws of the same design, so
+the stability estimate that correlates them (cgfast.stability) measures what another seed would
+give, rather than the lower agreement of two complementary halves of one cover. (Until 0.2.0 one
+stream served all repeats and the chunks of a repeat took consecutive stretches of it; the
+checkpoint's ``plan`` entry, :data:`PLAN_VERSION`, tells the two apart.)
 Blocks are listed repeat by repeat, each repeat with the same number of blocks, so the plan with
 R repeats is the first blocks of the plan with more.
 """
@@ -32,8 +35,9 @@ from .options import Ratio, check_count, check_ratio, check_sampler
 
 # Tags that keep the streams of one (seed, repeat, class, chunk) key apart.
 _NEGATIVES, _SHUFFLE, _COVER, _SUGGEST = 1, 2, 3, 4  # _SUGGEST: cgfast.suggest's plan
-# The version of the "cover" sampler's plan: 2 since the chunks of a class share a repeat's
-# stretch. A checkpoint records it, so that one written by an older plan is not mixed in.
+# The version of the "cover" sampler's plan: 2 since even and odd repeats read their own stream
+# and the chunks of a class share a repeat's stretch. A checkpoint records it, so that one written
+# by an older plan is not mixed in.
 PLAN_VERSION = 2
 
 
@@ -95,14 +99,18 @@ class _CoverStream:
     ``window(start, length)`` is the stretch ``[start, start + length)`` of the stream, as pool
     examples. A stretch never holds an example twice: when one straddles the end of an order,
     the next order puts the examples of the straddling stretch's first part last. Each order is
-    seeded by (seed, class, order number), so the stream is a pure function of its arguments.
+    seeded by (seed, class, order number, half), so the stream is a pure function of its
+    arguments; ``half`` tells the streams of the even (0) and the odd (1) repeats apart.
     ``stretches`` are the lengths of the stretches one repeat reads, in order (the plan's own
-    stream reads one a repeat; benchmarks of other designs read several).
+    stream reads one stretch a repeat, of its half of the repeats; benchmarks of other designs
+    read several).
     """
 
-    def __init__(self, pool: np.ndarray, seed: int, label: int, stretches: Sequence[int]):
+    def __init__(
+        self, pool: np.ndarray, seed: int, label: int, stretches: Sequence[int], half: int = 0
+    ):
         self.pool = pool
-        self.seed, self.label = seed, label
+        self.seed, self.label, self.half = seed, label, half
         self.stretches = stretches  # lengths of the consecutive stretches of one repeat
         self.orders: list[np.ndarray] = []
 
@@ -120,7 +128,7 @@ class _CoverStream:
 
     def _shuffled(self, g: int) -> np.ndarray:
         """Order number ``g``, before the straddling stretch is moved out of its way."""
-        order = _rng(self.seed, g, self.label, 0, _COVER).permutation(len(self.pool))
+        order = _rng(self.seed, g, self.label, self.half, _COVER).permutation(len(self.pool))
         return order.astype(self.pool.dtype)  # positions in the pool: the pool's index type
 
     def _straddling_tail(self, g: int) -> np.ndarray:
@@ -185,10 +193,12 @@ class Plan(Sequence[Block]):
             # which every chunk reads from its start.
             sizes = [len(part) for part in np.array_split(positives, chunks)]
             wants = [negatives_for(size, len(pool), ratio) for size in sizes]
-            stream = None
+            streams = None
             if sampler == "cover":
-                stream = _CoverStream(pool, self.seed, label, [max(wants)])
-            self._layout.append((label, positives, pool, chunks, wants, stream))
+                streams = tuple(
+                    _CoverStream(pool, self.seed, label, [max(wants)], half) for half in (0, 1)
+                )
+            self._layout.append((label, positives, pool, chunks, wants, streams))
         self.per = sum(chunks for _, _, _, chunks, _, _ in self._layout)
         self._made: dict[int, list[Block]] = {}
 
@@ -225,15 +235,17 @@ class Plan(Sequence[Block]):
 
     def _make(self, repeat: int) -> list[Block]:
         seed, blocks = self.seed, []
-        for label, positives, pool, chunks, wants, stream in self._layout:
+        for label, positives, pool, chunks, wants, streams in self._layout:
             if chunks > 1:
                 positives = _rng(seed, repeat, label, 0, _SHUFFLE).permutation(positives)
             for chunk, part in enumerate(np.array_split(positives, chunks)):
                 want = wants[chunk]
                 if want == len(pool):
                     negatives = pool
-                elif stream is not None:
-                    negatives = np.sort(stream.window(repeat * stream.stretches[0], want))
+                elif streams is not None:
+                    stream = streams[repeat % 2]
+                    start = repeat // 2 * stream.stretches[0]
+                    negatives = np.sort(stream.window(start, want))
                 else:
                     rng = _rng(seed, repeat, label, chunk, _NEGATIVES)
                     negatives = np.sort(rng.choice(pool, size=want, replace=False))
