@@ -132,7 +132,8 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def render(rows: list[dict]) -> None:
-    """Prints the table and writes benches/SCALE.md."""
+    """Prints the table as markdown; SCALE.md is written by hand from it, since it keeps the
+    dated rows of earlier rounds beside the new ones."""
     base = rows[0]["seconds"] / rows[0]["n"]
     lines = [
         "| n | d | blocks | repeats | stability | time (s) | µs / example | vs first row | TFLOP "
@@ -148,12 +149,7 @@ def render(rows: list[dict]) -> None:
             f"{per / base:.2f}x | {r['flops'] / 1e12:.1f} | {r['flops'] / r['seconds'] / 1e9:.1f} "
             f"| {r['peak_rss'] / 2**30:.2f} | {r['auroc']:.3f} |"
         )
-    text = "\n".join(lines)
-    print(text)
-    (HERE / "SCALE.md").write_text(
-        "# Scale on one node\n\n`python benches/scale.py` (float32 memory-mapped .npy, 10 classes, "
-        "10% flipped labels, default arguments).\n\n" + text + "\n"
-    )
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -753,7 +753,6 @@ def cap_advice(run: Run, stability: float | None, repeats: int) -> str:
         repeats,
         whole_classes=whole,
         max_block=int(options.max_block or 0),
-        sampler=options.sampler,
     )
 
 

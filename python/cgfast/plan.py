@@ -16,7 +16,7 @@ in turn: R repeats show it every pool example R·M/N times (±1 per stream), M n
 repeat out of a pool of N. Averaging over repeats then covers the pool evenly for each example
 instead of by chance. The two halves of the repeats are independent draws of the same design, so
 the stability estimate that correlates them (cgfast.stability) measures what another seed would
-give, rather than the lower agreement of two complementary halves of one cover. (Until 0.2.0 one
+give, rather than the lower agreement of two complementary halves of one cover. (In 0.2.0 one
 stream served all repeats and the chunks of a repeat took consecutive stretches of it; the
 checkpoint's ``plan`` entry, :data:`PLAN_VERSION`, tells the two apart.)
 Blocks are listed repeat by repeat, each repeat with the same number of blocks, so the plan with
