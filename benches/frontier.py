@@ -47,6 +47,9 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (X, *flip_labels(y, 0.1, seed=0))
 
 
+NOTES = "## What it says, and the default"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sets", default="fmnist10k,fmnist15k,mixture")
@@ -93,7 +96,9 @@ def main() -> None:
             path = RESULTS / f"frontier-{name}.json"
             if path.exists():
                 lines += table(name, json.loads(path.read_text())) + [""]
-        args.report.write_text("\n".join(lines))
+        # The conclusions below the tables are written by hand: keep them.
+        kept = args.report.read_text().partition(NOTES)[2] if args.report.exists() else ""
+        args.report.write_text("\n".join(lines) + ("\n" + NOTES + kept if kept else ""))
         print(f"wrote {args.report}")
     if args.plot is not None:
         plot(args.plot)
