@@ -118,4 +118,7 @@ def test_unknown_output_extension_fails_before_scoring(data, capsys, name, terms
 def test_assemble_writes_no_table(data, capsys):
     tmp, _, _ = data
     assert run_cli("assemble", tmp, "-o", tmp / "s.csv") == 2
-    assert "cannot tell what to write" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot tell what to write" in err and "--checkpoint DIR -o s.csv" in err
+    assert run_cli("assemble", tmp, "-o", tmp / "s.txt") == 2
+    assert "--checkpoint" not in capsys.readouterr().err

@@ -118,8 +118,14 @@ def check_score_output(output: Path, terms: bool, *, table: bool = True) -> None
         kinds = ".npy (scores), .npz (with --terms)" + (
             ", .csv or .parquet (a table)" if table else ""
         )
+        hint = (
+            "; a table needs the labels and ids, so run `cgfast score X Y --checkpoint DIR "
+            f"-o {output.name}` with the array's arguments: it reads the finished blocks"
+            if not table and suffix in TABLE_FORMATS
+            else ""
+        )
         raise click.BadParameter(
-            f"cannot tell what to write from the extension of {output.name!r}: use {kinds}",
+            f"cannot tell what to write from the extension of {output.name!r}: use {kinds}{hint}",
             param_hint="'-o'",
         )
     check_output(output)
