@@ -22,7 +22,7 @@ import numpy as np
 import cgfast
 
 sys.path.insert(0, str(Path(__file__).parent))
-from stability import load  # noqa: E402
+from stability import load, quick_config  # noqa: E402
 
 
 def seconds(call) -> tuple[float, object]:
@@ -41,14 +41,13 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name in args.sets:
         X, y, _ = load(name)
-        one = 2 * int(np.bincount(y).max())
+        quick = quick_config(y)
         cgfast.score(X[:2000], y[:2000], repeats=2)  # thread pool and pages warm
         units, defaults, repeats = [], [], []
         for seed in range(args.pairs):
-            unit, _ = seconds(lambda: cgfast.score(X, y, repeats=1, max_block=one, seed=seed,
-                                                   sampler="independent", precision="double"))  # fmt: skip
+            once, _ = seconds(lambda: cgfast.score(X, y, seed=seed, **quick))
             default, terms = seconds(lambda: cgfast.score(X, y, seed=seed, return_terms=True))
-            units.append(unit)
+            units.append(once)
             defaults.append(default)
             repeats.append(terms.repeats)
         ratio = np.array(defaults) / np.array(units)

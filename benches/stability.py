@@ -86,25 +86,19 @@ def _replan(run: engine.Run, design: str) -> None:
         if want == len(pool):
             blocks.append(block)
             continue
-        if design == "stratified":
+        if design in ("stratified", "one-stream"):
+            # One stream per class for all repeats, the chunks of a repeat on consecutive
+            # stretches: 0.2.0's cover ("one-stream"), or orders that interleave the other
+            # classes in proportion ("stratified"). One stream covers the pool more evenly than
+            # two, but the halves of its repeats are complementary.
             if block.label not in streams:
                 sizes = [
                     len(b.negatives) for b in run.blocks[: run.per_repeat] if b.label == block.label
                 ]
-                stream = _StratifiedStream(pool, seed, block.label, sizes)
-                stream.codes = codes
-                streams[block.label] = stream
-            stream = streams[block.label]
-            start = block.repeat * sum(stream.stretches) + sum(stream.stretches[: block.chunk])
-            negatives = np.sort(stream.window(start, want))
-        elif design == "one-stream":
-            # 0.2.0's cover: one stream for all repeats, the chunks of a repeat on consecutive
-            # stretches. It covers the pool more evenly, but its halves are complementary.
-            if block.label not in streams:
-                sizes = [
-                    len(b.negatives) for b in run.blocks[: run.per_repeat] if b.label == block.label
-                ]
-                streams[block.label] = _CoverStream(pool, seed, block.label, sizes)
+                kind = _StratifiedStream if design == "stratified" else _CoverStream
+                streams[block.label] = kind(pool, seed, block.label, sizes)
+                if design == "stratified":
+                    streams[block.label].codes = codes
             stream = streams[block.label]
             start = block.repeat * sum(stream.stretches) + sum(stream.stretches[: block.chunk])
             negatives = np.sort(stream.window(start, want))
@@ -121,6 +115,12 @@ def _replan(run: engine.Run, design: str) -> None:
                                    block.positives))  # fmt: skip
         del index
     run.blocks = blocks
+
+
+def quick_config(y: np.ndarray) -> dict:
+    """The yardstick of cost: one R=1 run, one block per class, 0.1.0's sampler, float64."""
+    return dict(max_block=2 * int(np.bincount(y).max()), repeats=1, sampler="independent",
+                precision="double")  # fmt: skip
 
 
 def scores(X, y, config: dict, seed: int) -> tuple[cgfast.ScoreTerms, float, int]:
@@ -193,7 +193,7 @@ def main() -> None:
     one = 2 * int(np.bincount(y).max())
     print(f"# {args.set}: {X.shape[0]} x {X.shape[1]}, one block per class = {one} rows")
 
-    unit_config = dict(max_block=one, repeats=1, sampler="independent")
+    unit_config = quick_config(y)
     if args.set == "full":  # the unit run's flops only: timing it takes longer than the rest
         run = engine.prepare(X, y, Options(**{k: unit_config[k] for k in ("max_block", "repeats")}))
         base, unit, unit_flops = None, None, sum(run.work(b) for b in run.blocks)
