@@ -8,12 +8,15 @@ the test run; the bound is a hang detector, not a speed requirement.
 
 from __future__ import annotations
 
+import multiprocessing
+import queue
 import subprocess
 import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 
 import cgfast
 
@@ -122,3 +125,48 @@ def test_threads_during_interpreter_shutdown_do_not_hang():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "started"
+
+
+# The child's work takes well under a second (a spawned child imports cgfast first): a minute
+# tells a hang from a slow machine without making a failing run wait five.
+CHILD_TIMEOUT = 60
+
+
+def fork_problem():
+    rng = np.random.default_rng(34)
+    X = rng.normal(size=(600, 20)).astype(np.float32)
+    y = rng.integers(0, 5, 600)
+    return X, y
+
+
+def score_and_gram(X, y, out) -> None:
+    """A child's work: what the parent computed too, sent back through ``out``."""
+    out.put((cgfast.score(X, y, ratio="all", n_jobs=2), cgfast.gram(X, n_jobs=2)))
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_child_process_after_the_parent_scored_finishes_with_the_same_bits(method):
+    # Issue 34, item 1: a child forked after the parent had used its native thread pools
+    # inherited them without their threads and waited on them forever. n_jobs=2 makes a pool
+    # even on a one-CPU machine.
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} start method here")
+    X, y = fork_problem()
+    expected = (cgfast.score(X, y, ratio="all", n_jobs=2), cgfast.gram(X, n_jobs=2))
+    context = multiprocessing.get_context(method)
+    out = context.Queue()
+    child = context.Process(target=score_and_gram, args=(X, y, out))
+    child.start()
+    try:
+        got = out.get(timeout=CHILD_TIMEOUT)  # before join: a full pipe would block the child
+        child.join(timeout=CHILD_TIMEOUT)
+    except queue.Empty:
+        got = None
+    finally:
+        if child.is_alive():
+            child.kill()
+            child.join()
+    assert got is not None, f"the {method} child did not finish within {CHILD_TIMEOUT} s"
+    assert child.exitcode == 0
+    assert np.array_equal(got[0], expected[0])
+    assert np.array_equal(got[1], expected[1])
