@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import cgfast
+from cgfast.suggest import DEFAULT_REPEATS
 
 
 def cgfast_cli(*args, cwd, module="cgfast.cli"):
@@ -158,7 +159,8 @@ def test_job_array_parts_then_assemble(files):
             )
         )  # fmt: skip
         assert re.fullmatch(
-            rf"cgfast score: part {part} of 3: \d+ of \d+ blocks; \d+ of 9 suggestion blocks, "
+            rf"cgfast score: part {part} of 3: \d+ of \d+ blocks; \d+ of {3 * DEFAULT_REPEATS} "
+            r"suggestion blocks, "
             r"[\d.]+ s -> run",
             result.stdout.strip(),
         )

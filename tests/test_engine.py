@@ -95,7 +95,7 @@ def test_every_invalid_option_raises_the_same_error_everywhere(kwargs, kind, mes
     for call in (
         lambda: Options(**kwargs),
         lambda: cgfast.score(X, y, **kwargs),
-        lambda: cgfast.find_label_issues(X, y, **kwargs),
+        lambda: cgfast.find_label_issues(X, y, rule="sign", **kwargs),
     ):
         with pytest.raises(kind) as caught:
             call()

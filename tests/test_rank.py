@@ -53,7 +53,7 @@ def test_rule_is_the_sign_of_the_leave_one_out_prediction():
     f = -terms.ab / terms.b2
     np.testing.assert_allclose(f, loo, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(terms.score, terms.b2 * (1 - f) ** 2, rtol=1e-6, atol=1e-9)
-    suspects = cgfast.find_label_issues(X, y, ratio="all", precision="double")
+    suspects = cgfast.find_label_issues(X, y, rule="sign", ratio="all", precision="double")
     assert set(suspects.tolist()) == set(np.flatnonzero(loo < 0).tolist())
     assert {0, 1, 2, 3} <= set(suspects.tolist())
 
@@ -63,10 +63,19 @@ def test_find_label_issues_is_ranked_and_top_is_the_ranking_prefix():
     y[[5, 9, 30]] = (y[[5, 9, 30]] + 1) % 3
     scores = cgfast.score(X, y, repeats=2)
     ranking = cgfast.rank(scores)
-    suspects = cgfast.find_label_issues(X, y, repeats=2)
+    suspects = cgfast.find_label_issues(X, y, rule="sign", repeats=2)
     assert np.all(np.diff(scores[suspects]) <= 0)
     assert {5, 9, 30} <= set(suspects.tolist())
-    assert np.array_equal(cgfast.find_label_issues(X, y, top=7, repeats=2), ranking[:7])
+    assert np.array_equal(
+        cgfast.find_label_issues(X, y, top=7, rule="sign", repeats=2), ranking[:7]
+    )
+    # the default rule ranks by its issue probability, highest first
+    found = cgfast.suggest_labels(X, y)
+    suspects = cgfast.find_label_issues(X, y)
+    assert np.all(np.diff(found.noise.issue[suspects]) <= 0)
+    assert {5, 9, 30} <= set(suspects.tolist())
+    order = np.lexsort((np.arange(len(y)), -found.noise.issue))
+    assert np.array_equal(cgfast.find_label_issues(X, y, top=7), order[:7])
     assert cgfast.find_label_issues(X, y, top=0).size == 0
     assert cgfast.find_label_issues(X, y, top=10_000).size == len(y)
 

@@ -11,7 +11,7 @@ import cgfast
 from cgfast import _native
 from cgfast.engine import LocalExecutor, prepare_suggestions, run_suggestions
 from cgfast.options import Options
-from cgfast.suggest import plan_suggestions, targets
+from cgfast.suggest import DEFAULT_REPEATS, plan_suggestions, targets
 
 
 def clusters(n: int, classes: int, d: int = 6, seed: int = 0, spread: float = 0.6):
@@ -78,7 +78,7 @@ def test_planted_flips_get_their_true_label_back():
     X, y = clusters(900, 3, seed=11, spread=0.35)
     noisy, flipped = planted(y, 45, 3)
     found = cgfast.suggest_labels(X, noisy, max_block=300)
-    assert found.repeats == 3
+    assert found.repeats == DEFAULT_REPEATS
     recovered = np.mean(found.suggested_label[flipped] == y[flipped])
     assert recovered >= 0.9, recovered
     # label quality ranks the flips low: most flips below every clean example's median
@@ -111,7 +111,7 @@ def test_same_bits_on_any_thread_count_lane_count_and_kernel_cache():
     for n_jobs in (2, 3):
         got = cgfast.suggest_labels(X, y, max_block=200, n_jobs=n_jobs).probabilities
         assert np.array_equal(got, want), n_jobs
-    run = prepare_suggestions(X, y, Options(max_block=200, n_jobs=2), 3)
+    run = prepare_suggestions(X, y, Options(max_block=200, n_jobs=2), DEFAULT_REPEATS)
     for executor in (LocalExecutor(cache=True), LocalExecutor(cache=False, lanes=1)):
         assert np.array_equal(run_suggestions(run, executor).probabilities, want)
 
@@ -133,7 +133,7 @@ def test_a_checkpointed_rerun_reads_the_suggestion_blocks_back(tmp_path):
     X, y = clusters(500, 3, seed=10)
     first = cgfast.score(X, y, repeats=2, max_block=150, suggest=True, checkpoint=tmp_path)
     blocks = sorted((tmp_path / "suggestions" / "blocks").glob("*.npz"))
-    assert len(blocks) == 3 * 4
+    assert len(blocks) == DEFAULT_REPEATS * 4
     # a rerun computes nothing: damage no file, and the same bits come back
     again = cgfast.score(X, y, repeats=2, max_block=150, suggest=True, checkpoint=tmp_path)
     assert np.array_equal(first.label_quality, again.label_quality)
@@ -153,9 +153,9 @@ def test_find_label_issues_reuses_an_earlier_run_or_its_table(tmp_path):
     pandas = pytest.importorskip("pandas")
     X, y = clusters(600, 3, seed=12, spread=0.45)
     noisy, flipped = planted(y, 30, 3)
-    args = dict(repeats=4, max_block=200, seed=2)
-    fresh = cgfast.find_label_issues(X, noisy, **args)
-    terms = cgfast.score(X, noisy, suggest=True, **args)
+    args = dict(max_block=200, seed=2)
+    fresh = cgfast.find_label_issues(X, noisy, **args)  # the suggestion pass alone
+    terms = cgfast.score(X, noisy, suggest=True, repeats=4, **args)
     assert np.array_equal(cgfast.find_label_issues(terms=terms), fresh)
     table = cgfast.to_table(terms, noisy)
     assert np.array_equal(cgfast.find_label_issues(terms=table), fresh)
@@ -181,8 +181,16 @@ def test_find_label_issues_reuses_an_earlier_run_or_its_table(tmp_path):
 def test_find_label_issues_says_what_is_missing():
     X, y = clusters(80, 2, seed=13)
     terms = cgfast.score(X, y, repeats=2, return_terms=True)
-    with pytest.raises(ValueError, match="needs suggested labels"):
+    with pytest.raises(ValueError, match="needs the suggestion pass"):
         cgfast.find_label_issues(terms=terms, rank_by="label_quality")
+    with pytest.raises(ValueError, match="rule='confusion' needs the suggestion pass"):
+        cgfast.find_label_issues(terms=terms)
+    with pytest.raises(ValueError, match="rule='sign' needs the CG score"):
+        cgfast.find_label_issues(suggestions=cgfast.suggest_labels(X, y), rule="sign")
+    with pytest.raises(TypeError, match="takes no ratio: those are options of the score"):
+        cgfast.find_label_issues(X, y, ratio=2)
+    with pytest.raises(ValueError, match="rule must be one of"):
+        cgfast.find_label_issues(X, y, rule="margin")
     with pytest.raises(TypeError, match="nothing is scored; do not pass X, repeats"):
         cgfast.find_label_issues(X, terms=terms, repeats=3)
     with pytest.raises(ValueError, match="rank_by"):
@@ -213,7 +221,8 @@ def test_a_job_array_suggests_its_share_and_one_local_run_gathers_it(
         if sum(counts) == 0:
             break
     suggestion_blocks = sorted((tmp_path / "suggestions" / "blocks").glob("*.npz"))
-    assert len(suggestion_blocks) == 3 * 4  # 500 rows in blocks of at most 150, 3 repeats
+    # 500 rows in blocks of at most 150, in each of the default repeats
+    assert len(suggestion_blocks) == DEFAULT_REPEATS * 4
     computed = []
     original = LocalExecutor.__call__
 
@@ -246,7 +255,7 @@ def test_cli_parts_suggest_and_the_table_comes_from_the_checkpoint(tmp_path):
     for p in range(2):
         common = ["--no-progress", "--checkpoint", run, "--part", p, "--parts", "2"]
         assert run_cli("score", *data, *common) == 0
-    assert len(list((run / "suggestions" / "blocks").glob("*.npz"))) == 3 * 4
+    assert len(list((run / "suggestions" / "blocks").glob("*.npz"))) == DEFAULT_REPEATS * 4
     assert (
         run_cli("score", *data, "--no-progress", "--checkpoint", run, "-o", tmp_path / "a.csv") == 0
     )

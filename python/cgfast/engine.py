@@ -68,6 +68,8 @@ class ScoreTerms:
     # label (see cgfast.suggest_labels); None otherwise.
     suggested_label: np.ndarray | None = None
     label_quality: np.ndarray | None = None
+    # With suggest=True: everything the suggestion pass found, the noise analysis included.
+    suggestions: LabelSuggestions | None = None
     # (repeats, stability) after each round the run took, in order.
     history: tuple[tuple[int, float | None], ...] = ()
     seed: int | None = None  # the seed the run used (drawn when seed=None was passed)
@@ -827,5 +829,9 @@ def score_run(
         found = run_suggestions(
             suggestion_run(run, DEFAULT_REPEATS), executor, checkpoint=checkpoint, progress=progress
         )
-        extra.update(suggested_label=found.suggested_label, label_quality=found.label_quality)
+        extra.update(
+            suggested_label=found.suggested_label,
+            label_quality=found.label_quality,
+            suggestions=found,
+        )
     return dataclasses.replace(terms, **extra)

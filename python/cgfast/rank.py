@@ -11,9 +11,11 @@ import numpy.typing as npt
 
 from ._labels import encode_labels
 from ._pandas import pandas as load_pandas
-from ._score import score
+from ._score import score, suggest_labels
 from .engine import ScoreTerms
+from .noise import prune_by_noise_rate
 from .options import check_choice
+from .suggest import LabelSuggestions
 
 
 def _check_scores(scores: npt.ArrayLike) -> np.ndarray:
@@ -79,16 +81,46 @@ def _check_top(top: object) -> int:
     return int(top)
 
 
+RULES = ("confusion", "confident", "sign")
+
+
+def _rule_flags(rule: str, terms: Any, suggestions: LabelSuggestions | None) -> np.ndarray:
+    """The flags (bool, n) of ``rule``, from the score's terms or the suggestion pass."""
+    if rule == "sign":
+        return np.asarray(terms.ab) > 0
+    assert suggestions is not None
+    noise = suggestions.noise
+    if rule == "confusion":
+        return noise.flags
+    return prune_by_noise_rate(noise.probabilities, suggestions.codes, noise.matrix.counts)
+
+
+def _rule_order(rank_by: str, terms: Any, suggestions: LabelSuggestions | None) -> np.ndarray:
+    """All indices, most suspicious first by ``rank_by``; ties: lower index first."""
+    if rank_by == "score":
+        return _descending(np.asarray(terms.score, dtype=np.float64))
+    assert suggestions is not None
+    if rank_by == "issue":
+        return _descending(suggestions.noise.issue)
+    return _descending(-np.asarray(suggestions.label_quality, dtype=np.float64))
+
+
 def _issues_from_terms(terms: ScoreTerms, top: int | None = None) -> np.ndarray:
-    """The suspects among scored examples: see :func:`find_label_issues` for the rule."""
-    order = _descending(np.asarray(terms.score, dtype=np.float64))
+    """The suspects of a run, most suspicious first: the confusion rule where the run suggested
+    labels, else the score's sign rule (see :func:`find_label_issues`)."""
+    found = terms.suggestions
+    rule, rank_by = ("confusion", "issue") if found is not None else ("sign", "score")
+    order = _rule_order(rank_by, terms, found)
     if top is not None:
         return order[: _check_top(top)]
-    wrong_sign = np.asarray(terms.ab) > 0
-    return order[wrong_sign[order]]
+    return order[_rule_flags(rule, terms, found)[order]]
 
 
-RANK_BY = ("score", "label_quality")
+RANK_BY = ("issue", "score", "label_quality")
+# The ranking each rule orders its issues by unless rank_by says otherwise.
+RULE_RANKING = {"confusion": "issue", "confident": "label_quality", "sign": "score"}
+# The options of a scoring run that the suggestion pass also takes.
+SUGGEST_OPTIONS = ("repeats", "seed", "max_block", "n_jobs", "progress", "checkpoint", "client")
 
 
 def _table_columns(table: Any) -> dict[str, np.ndarray]:
@@ -127,57 +159,76 @@ def find_label_issues(
     y: npt.ArrayLike | None = None,
     *,
     terms: Any = None,
+    suggestions: LabelSuggestions | None = None,
+    rule: str = "confusion",
     top: int | None = None,
-    rank_by: str = "score",
+    rank_by: str | None = None,
     return_table: bool = False,
     **score_kwargs: Any,
 ) -> Any:
     """Indices of the examples whose labels look wrong, most suspicious first.
 
-    The rule. Within the block that scores example ``i`` (its class against a sample of the
-    others), the kernel regressor fitted without ``i`` predicts ``f_i = -ab_i / b2_i`` for it,
-    where its own label is +1; the CG score is ``b2_i * (1 - f_i)**2``. Example ``i`` is a
-    suspect when that leave-one-out prediction has the wrong sign, ``f_i < 0``, i.e. when
-    ``ab_i > 0``: the rest of the data, without ``i``, places it among the other classes. This
-    is cleanlab's "out-of-sample prediction disagrees with the given label", with the kernel
-    regressor the score already fits; it needs no tuned cut-off and adapts to each class and
-    to the noise level. With ``repeats > 1`` the terms are averaged first, so the vote is the
-    ``b2``-weighted mean of the predictions.
+    Three rules, each without a tuned cut-off:
 
-    On scikit-learn's digits with 10% of the labels flipped it flags about as many examples
-    as were flipped, over 90% of them truly flipped; on the clean labels it flags under 1%.
+    - ``"confusion"`` (the default) reads the suggestion pass (:func:`cgfast.suggest_labels`):
+      every row's leave-one-out class probabilities from the score's own kernel, blocks of all
+      classes. From them it estimates the noise matrix (which classes the wrong labels of each
+      class truly belong to, as :func:`cgfast.noise_matrix` reports) and flags a row when, in a
+      balanced comparison, it resembles those classes more than its given one: its ``issue``
+      probability is above 1/2. Against the score's per-class test below, whose negatives are
+      all other classes pooled, it sees the errors people make between similar classes.
+    - ``"sign"`` is the paper's per-class block, the rule of cgfast 0.2: flag ``i`` when the
+      kernel regressor fitted without it predicts the other classes, ``ab_i > 0`` (the CG
+      score is ``b2_i * (1 - f_i)**2`` with ``f_i = -ab_i / b2_i`` that prediction). It finds
+      labels flipped at random with the highest precision measured, and misses most
+      confusions between similar classes.
+    - ``"confident"`` is confident learning's ``prune_by_noise_rate`` (Northcutt et al., 2021)
+      on the suggestion pass's probabilities: for each cell of the noise matrix, that many rows
+      with the largest margin for the other class.
 
-    A flagged example whose suggested label (:func:`cgfast.suggest_labels`) is its own label
-    is *irregular* (an outlier of its class, an ambiguous example) rather than mislabelled;
-    with ``return_table=True`` the ``kind`` column says which.
+    The user guide's "Label review" page has the measurements behind the default
+    (``benches/noise.py``).
+
+    A flagged example whose suggested label is its own label is *irregular* (an outlier of its
+    class, an ambiguous example) rather than mislabelled; with ``return_table=True`` the
+    ``kind`` column says which.
 
     Parameters
     ----------
     X : array-like of shape (n, ...), np.memmap, or path to a .npy file, optional
-        The examples, as for :func:`cgfast.score`; leave out when passing ``terms``.
+        The examples, as for :func:`cgfast.score`; leave out when passing ``terms`` or
+        ``suggestions``.
     y : array-like of shape (n,), optional
         The given (possibly noisy) labels; needed when scoring here, and for
         ``return_table`` with a :class:`ScoreTerms`.
     terms : ScoreTerms or table, optional
         The result of an earlier run, reused instead of scoring again:
-        ``cgfast.score(..., return_terms=True)`` (or ``suggest=True``), or the table of
-        :func:`cgfast.score_table` / :func:`cgfast.to_table` / ``cgfast score -o scores.csv``
-        (a DataFrame, a pyarrow Table or a mapping of columns).
+        ``cgfast.score(..., suggest=True)`` (or ``return_terms=True`` for ``rule="sign"``), or
+        the table of :func:`cgfast.score_table` / :func:`cgfast.to_table` / ``cgfast score -o
+        scores.csv`` (a DataFrame, a pyarrow Table or a mapping of columns), whose
+        ``label_issue`` column holds the flags it was written with.
+    suggestions : LabelSuggestions, optional
+        The result of :func:`cgfast.suggest_labels`, for the rules that read it.
+    rule : {"confusion", "confident", "sign"}, default "confusion"
+        Which examples are flagged (above).
     top : int, optional
         Return exactly the ``top`` most suspicious examples (fewer if ``n < top``) in the
         ``rank_by`` order instead of applying the rule.
-    rank_by : {"score", "label_quality"}, default "score"
-        Order of the issues: highest CG score first, or lowest label quality first (as
-        cleanlab's ``return_indices_ranked_by="self_confidence"``; needs suggested labels,
-        which are computed here when scoring). Ties: lower index first.
+    rank_by : {"issue", "score", "label_quality"}, optional
+        Order of the issues: highest ``issue`` probability first (the confusion rule's
+        ranking), highest CG score first (the sign rule's), or lowest label quality first
+        (the confident rule's, as cleanlab's ``return_indices_ranked_by="self_confidence"``).
+        Default: the rule's own. Ties: lower index first.
     return_table : bool, default False
         Return a pandas DataFrame of the issues instead of their indices: ``index``, ``id``
         (with a table that has one), ``label``, ``suggested_label``, ``label_quality``,
-        ``score`` and ``kind`` ("mislabelled" when the suggested label differs from the given
-        one, else "irregular"). Needs suggested labels.
+        ``issue`` and ``score`` (where known) and ``kind`` ("mislabelled" when the suggested
+        label differs from the given one, else "irregular").
     **score_kwargs
-        Passed to :func:`cgfast.score` (``ratio``, ``repeats``, ``seed``, ``max_block``,
-        ``n_jobs``, ``progress``, ...) when scoring here.
+        When scoring here: for the confusion and confident rules, the options of
+        :func:`cgfast.suggest_labels` (``repeats``, ``seed``, ``max_block``, ``n_jobs``,
+        ``progress``, ``checkpoint``, ``client``), which is all they run; for the sign rule,
+        those of :func:`cgfast.score`.
 
     Returns
     -------
@@ -196,68 +247,122 @@ def find_label_issues(
     >>> cgfast.find_label_issues(X, y, top=5).shape
     (5,)
     >>> terms = cgfast.score(X, y, suggest=True)   # score once, then ask in several ways
-    >>> issues = cgfast.find_label_issues(terms=terms, y=y, rank_by="label_quality",
-    ...                                   return_table=True)
+    >>> issues = cgfast.find_label_issues(terms=terms, y=y, return_table=True)
     >>> sorted(issues.loc[issues["index"].isin([3, 7]), "kind"].tolist())
     ['mislabelled', 'mislabelled']
+    >>> bool({3, 7} <= set(cgfast.find_label_issues(terms=terms, rule="sign").tolist()))
+    True
     """
     if "return_terms" in score_kwargs or "suggest" in score_kwargs:
         raise TypeError("find_label_issues sets return_terms and suggest itself; do not pass them")
+    check_choice("rule", rule, RULES)
+    if rank_by is None:
+        rank_by = RULE_RANKING[rule]
     check_choice("rank_by", rank_by, RANK_BY)
     if top is not None:
         _check_top(top)
-    needs_suggestions = rank_by == "label_quality" or return_table
     if return_table:
         load_pandas()
+    needs_score = rule == "sign" or rank_by == "score"
+    needs_suggestions = rule != "sign" or rank_by != "score" or return_table
     columns: dict[str, np.ndarray] = {}
-    if terms is None:
+    flags: np.ndarray | None = None
+    given = [
+        name
+        for name, value in (("terms", terms), ("suggestions", suggestions))
+        if value is not None
+    ]
+    if not given:
         if X is None or y is None:
-            raise TypeError("pass X and y to score here, or terms= from an earlier run")
-        found = score(X, y, return_terms=True, suggest=needs_suggestions, **score_kwargs)
-        scores, flags = found.score, np.asarray(found.ab) > 0
-        suggested, quality = found.suggested_label, found.label_quality
+            raise TypeError("pass X and y to score here, or terms= or suggestions= from earlier")
+        if needs_score:
+            terms = score(X, y, return_terms=True, suggest=needs_suggestions, **score_kwargs)
+            suggestions = terms.suggestions
+        else:
+            other = sorted(set(score_kwargs) - set(SUGGEST_OPTIONS))
+            if other:
+                raise TypeError(
+                    f"rule={rule!r} runs only the suggestion pass, which takes no "
+                    f"{', '.join(other)}: those are options of the score (rule='sign')"
+                )
+            suggestions = suggest_labels(X, y, **score_kwargs)
     else:
         if X is not None or score_kwargs:
             extra = ["X"] * (X is not None) + sorted(score_kwargs)
-            raise TypeError(f"with terms= nothing is scored; do not pass {', '.join(extra)}")
+            raise TypeError(f"with {given[0]}= nothing is scored; do not pass {', '.join(extra)}")
         if isinstance(terms, ScoreTerms):
-            scores = _check_scores(terms.score)
-            flags = np.asarray(terms.ab) > 0
-            suggested, quality = terms.suggested_label, terms.label_quality
-        else:
+            if suggestions is None:
+                suggestions = terms.suggestions
+        elif terms is not None:
             scores, flags, columns = _from_table(terms)
-            suggested, quality = columns.get("suggested_label"), columns.get("label_quality")
+            terms = None
             if y is None:
                 y = columns.get("label")
-    if needs_suggestions and (suggested is None or quality is None):
-        asked = "rank_by='label_quality'" if rank_by == "label_quality" else "return_table"
-        raise ValueError(
-            f"{asked} needs suggested labels: pass terms from cgfast.score(..., suggest=True) or "
-            "the table of cgfast.score_table / `cgfast score -o scores.csv`"
-        )
-    if rank_by == "label_quality":
-        assert quality is not None
-        order = _descending(-np.asarray(quality, dtype=np.float64))
+            rank_by = rank_by if rank_by in columns else "score"
+    n = _length(terms, suggestions, columns)
+    if flags is None:
+        _check_sources(rule, rank_by, terms, suggestions)
+        flags = _rule_flags(rule, terms, suggestions)
+        order = _rule_order(rank_by, terms, suggestions)
     else:
-        order = _descending(scores)
+        values = np.asarray(columns[rank_by], dtype=np.float64)
+        order = _descending(-values if rank_by == "label_quality" else values)
     picked = order[: int(top)] if top is not None else order[flags[order]]
     if not return_table:
         return picked
     if y is None:
-        raise TypeError("return_table with terms= needs y, the given labels")
+        if suggestions is None:
+            raise TypeError("return_table with terms= needs y, the given labels")
+        y = suggestions.classes[suggestions.codes]
     labels = np.asarray(y)
-    if labels.shape != scores.shape:
-        raise ValueError(f"{len(scores)} scores but y has shape {labels.shape}")
-    assert suggested is not None and quality is not None
-    given, proposed = labels[picked], np.asarray(suggested)[picked]
+    if labels.shape != (n,):
+        raise ValueError(f"{n} examples but y has shape {labels.shape}")
+    if suggestions is not None:
+        columns.update(
+            suggested_label=np.asarray(suggestions.suggested_label),
+            label_quality=suggestions.label_quality,
+            issue=suggestions.noise.issue,
+        )
+    if terms is not None:
+        columns["score"] = np.asarray(terms.score, dtype=np.float64)
+    if "suggested_label" not in columns or "label_quality" not in columns:
+        raise ValueError(
+            "return_table needs suggested labels: pass terms from cgfast.score(..., suggest=True), "
+            "suggestions from cgfast.suggest_labels, or the table of `cgfast score -o scores.csv`"
+        )
+    proposed = np.asarray(columns["suggested_label"])[picked]
     table: dict[str, Any] = {"index": picked}
     if "id" in columns:
         table["id"] = columns["id"][picked]
-    table.update(
-        label=given,
-        suggested_label=proposed,
-        label_quality=np.asarray(quality, dtype=np.float64)[picked],
-        score=scores[picked],
-        kind=np.where(given != proposed, "mislabelled", "irregular"),
-    )
+    table.update(label=labels[picked], suggested_label=proposed)
+    for name in ("label_quality", "issue", "score"):
+        if name in columns:
+            table[name] = np.asarray(columns[name], dtype=np.float64)[picked]
+    table["kind"] = np.where(labels[picked] != proposed, "mislabelled", "irregular")
     return load_pandas().DataFrame(table)
+
+
+def _length(terms: Any, suggestions: LabelSuggestions | None, columns: dict[str, Any]) -> int:
+    if terms is not None:
+        return len(terms.score)
+    if suggestions is not None:
+        return len(suggestions.codes)
+    return len(columns["score"])
+
+
+def _check_sources(
+    rule: str, rank_by: str, terms: Any, suggestions: LabelSuggestions | None
+) -> None:
+    """A clear error when the rule or the ranking needs what the caller's result lacks."""
+    if (rule == "sign" or rank_by == "score") and terms is None:
+        what = "rule='sign'" if rule == "sign" else "rank_by='score'"
+        raise ValueError(
+            f"{what} needs the CG score: pass X and y, or terms= from cgfast.score(...)"
+        )
+    if (rule != "sign" or rank_by != "score") and suggestions is None:
+        what = f"rule={rule!r}" if rule != "sign" else f"rank_by={rank_by!r}"
+        raise ValueError(
+            f"{what} needs the suggestion pass: pass terms from cgfast.score(..., suggest=True) "
+            "or suggestions= from cgfast.suggest_labels, or choose rule='sign' for terms "
+            "scored without suggestions"
+        )

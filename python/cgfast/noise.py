@@ -1,0 +1,235 @@
+"""Label noise from the leave-one-out predictions: calibration, the noise matrix, the issue rules.
+
+The suggestion pass (:mod:`cgfast.suggest`) predicts every row from the others of its block for
+every class at once. This module turns those predictions into decisions about the labels:
+
+1. **Calibration.** The predictions are least-squares fits to ±1 targets, not probabilities.
+   ``softmax(f / T)`` with one temperature ``T``, fitted by maximising the likelihood of the
+   given labels (a one-dimensional convex problem in ``1/T``), gives class probabilities whose
+   scale is the data's own.
+2. **The noise matrix.** Confident learning (Northcutt, Jiang & Chuang, JAIR 2021): a row of
+   given class ``i`` counts towards true class ``j`` when its probability of ``j`` reaches ``j``'s
+   threshold, the mean probability of ``j`` over the rows labelled ``j`` (the most probable such
+   ``j`` when several do). Each given class's counts are rescaled to its size: ``counts[i, j]``
+   estimates how many rows labelled ``i`` truly belong to ``j``.
+3. **The confusion rule.** The paper's per-class block scores class ``i`` against negatives
+   drawn from all other classes pooled, which in probabilities flags row ``x`` when
+   ``p_i(x) / π_i < Σ_j w_j p_j(x) / π_j`` with ``w`` the pooled shares of the other classes
+   (``π`` the classes' shares of the data): a flipped row is flagged only when its true class is
+   far from its given one. The confusion rule makes the same test with the negatives a
+   label-error of class ``i`` comes from, ``w_ij ∝ counts[i, j]`` off the diagonal, so a row
+   of class ``i`` is weighed against the classes ``i`` is confused with. A row's ``issue`` is
+   the larger of the two tests' balanced posteriors ``rhs / (lhs + rhs)``, pooled and
+   confusion-weighted; rows above 1/2 are flagged. Keeping the pooled test means a row that
+   sits plainly in another class is flagged even where the noise matrix missed that class
+   (a small class, an error of its own kind); on Fashion-MNIST it changes no figure by more
+   than 0.01. Where no error is estimated for a class, its confusion-weighted negatives are the
+   pooled ones.
+
+Everything here is a pure function of the predictions and the labels: the same inputs give the
+same bits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._pandas import pandas as load_pandas
+
+# Golden-section steps of the temperature fit: the bracket [e^-3, e^7] of 1/T shrinks by
+# 0.618 each step, so 60 steps leave it far below float64's resolution of the optimum.
+_FIT_STEPS = 60
+_LOG_INVERSE_T = (-3.0, 7.0)
+
+
+def _softmax(predictions: np.ndarray, inverse_t: float) -> np.ndarray:
+    z = predictions * inverse_t
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _nll(predictions: np.ndarray, codes: np.ndarray, inverse_t: float) -> float:
+    z = predictions * inverse_t
+    top = z.max(axis=1)
+    logsum = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+    return float((logsum - z[np.arange(len(codes)), codes]).mean())
+
+
+def temperature(predictions: np.ndarray, codes: np.ndarray) -> float:
+    """The temperature ``T`` that maximises the likelihood of the given labels under
+    ``softmax(predictions / T)``: golden-section search on ``log(1/T)`` (the negative log
+    likelihood is convex in ``1/T``, so it has one minimum)."""
+    low, high = _LOG_INVERSE_T
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+    a, b = high - ratio * (high - low), low + ratio * (high - low)
+    fa, fb = _nll(predictions, codes, np.exp(a)), _nll(predictions, codes, np.exp(b))
+    for _ in range(_FIT_STEPS):
+        if fa <= fb:
+            high, b, fb = b, a, fa
+            a = high - ratio * (high - low)
+            fa = _nll(predictions, codes, np.exp(a))
+        else:
+            low, a, fa = a, b, fb
+            b = low + ratio * (high - low)
+            fb = _nll(predictions, codes, np.exp(b))
+    return float(np.exp(-(low + high) / 2.0))
+
+
+def calibrated(predictions: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Class probabilities (n, C) from leave-one-out predictions: ``softmax(f / T)``, ``T`` fitted
+    to the given labels (:func:`temperature`)."""
+    return _softmax(predictions, 1.0 / temperature(predictions, codes))
+
+
+def confident_joint(probabilities: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Estimated counts (C, C) of rows with given label ``i`` (row) and true label ``j`` (column).
+
+    Confident learning's joint, calibrated: each row of counts sums to the size of its given
+    class. A given class none of whose rows reach any threshold keeps its size on the diagonal.
+    """
+    n, classes = probabilities.shape
+    sizes = np.bincount(codes, minlength=classes).astype(np.float64)
+    sums = np.zeros(classes)
+    np.add.at(sums, codes, probabilities[np.arange(n), codes])
+    thresholds = sums / np.maximum(sizes, 1.0)
+    above = probabilities >= thresholds
+    counted = above.any(axis=1)
+    true = np.argmax(np.where(above, probabilities, -np.inf), axis=1)
+    joint = np.zeros((classes, classes))
+    np.add.at(joint, (codes[counted], true[counted]), 1.0)
+    totals = joint.sum(axis=1)
+    empty = totals == 0
+    joint[empty, np.flatnonzero(empty)] = 1.0
+    totals[empty] = 1.0
+    return joint * (sizes / totals)[:, None]
+
+
+def confusion_weights(counts: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """Per given class (row), the weights of the other classes as its negatives: the estimated
+    sources of its label errors, ``counts[i, j]`` off the diagonal, normalised; where a class
+    has no estimated errors, the other classes pooled by their ``shares`` (the paper's draw)."""
+    classes = len(shares)
+    off = counts * (1.0 - np.eye(classes))
+    pooled = np.tile(shares, (classes, 1)) * (1.0 - np.eye(classes))
+    totals = off.sum(axis=1, keepdims=True)
+    weights = np.where(totals > 0, off, pooled)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def issue_probability(
+    probabilities: np.ndarray, codes: np.ndarray, weights: np.ndarray, shares: np.ndarray
+) -> np.ndarray:
+    """Each row's balanced posterior of the negatives of its class, weighted by ``weights``
+    (module docstring, step 3): above 1/2, the row resembles them more than its own class."""
+    rows = np.arange(len(codes))
+    density = probabilities / shares
+    own = density[rows, codes]
+    other = np.einsum("ij,ij->i", weights[codes], density)
+    return other / (own + other)
+
+
+def prune_by_noise_rate(
+    probabilities: np.ndarray, codes: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
+    """Confident learning's ``prune_by_noise_rate`` flags (bool, n): for every off-diagonal cell
+    ``(i, j)``, the ``round(counts[i, j])`` rows labelled ``i`` with the largest margin
+    ``p_j − p_i``; rows whose most probable class is their label are never flagged."""
+    flags = np.zeros(len(codes), dtype=bool)
+    classes = counts.shape[0]
+    for i in range(classes):
+        members = np.flatnonzero(codes == i)
+        for j in range(classes):
+            take = int(round(counts[i, j]))
+            if i == j or take == 0:
+                continue
+            margin = probabilities[members, j] - probabilities[members, i]
+            order = np.lexsort((members, -margin))
+            flags[members[order[:take]]] = True
+    return flags & (np.argmax(probabilities, axis=1) != codes)
+
+
+@dataclass(frozen=True)
+class NoiseMatrix:
+    """The estimated label noise: how many rows of each given class truly belong to each class.
+
+    ``counts[i, j]`` (float64, C x C) estimates the rows labelled ``classes[i]`` whose true class
+    is ``classes[j]``; each row of ``counts`` sums to the size of its given class, so the
+    diagonal holds the rows estimated right. ``error_share[i]`` is the estimated share of class
+    ``i``'s rows that are wrong. :meth:`to_frame` gives both as a pandas DataFrame.
+    """
+
+    classes: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """The number of rows of each given class."""
+        return self.counts.sum(axis=1)
+
+    @property
+    def error_share(self) -> np.ndarray:
+        """Estimated share of each given class's rows whose label is wrong."""
+        sizes = self.sizes
+        return 1.0 - np.diag(self.counts) / np.where(sizes > 0, sizes, 1.0)
+
+    @property
+    def errors(self) -> float:
+        """Estimated number of wrong labels in all."""
+        return float(self.counts.sum() - np.trace(self.counts))
+
+    def confusions(self, top: int = 5) -> list[tuple[Any, Any, float]]:
+        """The ``top`` largest off-diagonal cells as ``(given, true, estimated rows)``, largest
+        first (ties: the earlier given class, then the earlier true class)."""
+        classes = len(self.classes)
+        cells = [(i, j) for i in range(classes) for j in range(classes) if i != j]
+        cells.sort(key=lambda cell: (-self.counts[cell], cell))
+        return [
+            (self.classes[i], self.classes[j], float(self.counts[i, j]))
+            for i, j in cells[:top]
+            if self.counts[i, j] > 0
+        ]
+
+    def to_frame(self) -> Any:
+        """The counts as a pandas DataFrame (given label × true label, rounded to whole rows),
+        with the columns ``rows`` and ``error_share`` after the true labels."""
+        pandas = load_pandas()
+        names = [str(c) for c in self.classes.tolist()]
+        frame = pandas.DataFrame(np.rint(self.counts).astype(np.int64), index=names, columns=names)
+        frame.index.name, frame.columns.name = "given", "true"
+        frame["rows"] = np.rint(self.sizes).astype(np.int64)
+        frame["error_share"] = self.error_share
+        return frame
+
+
+@dataclass(frozen=True)
+class LabelNoise:
+    """The analysis of one set of leave-one-out predictions (see the module docstring)."""
+
+    probabilities: np.ndarray  # calibrated, (n, C)
+    matrix: NoiseMatrix
+    issue: np.ndarray  # the larger of the pooled and the confusion-weighted posterior, (n,)
+    temperature: float
+
+    @property
+    def flags(self) -> np.ndarray:
+        """The confusion rule's flags: ``issue > 1/2``."""
+        return self.issue > 0.5
+
+
+def analyse(predictions: np.ndarray, codes: np.ndarray, classes: np.ndarray) -> LabelNoise:
+    """Calibrated probabilities, the noise matrix and every row's issue probability."""
+    t = temperature(predictions, codes)
+    probabilities = _softmax(predictions, 1.0 / t)
+    counts = confident_joint(probabilities, codes)
+    shares = np.bincount(codes, minlength=len(classes)) / len(codes)
+    pooled = confusion_weights(np.diag(np.diag(counts)), shares)
+    confused = confusion_weights(counts, shares)
+    issue = np.maximum(
+        issue_probability(probabilities, codes, pooled, shares),
+        issue_probability(probabilities, codes, confused, shares),
+    )
+    return LabelNoise(probabilities, NoiseMatrix(np.asarray(classes), counts), issue, t)
