@@ -20,11 +20,13 @@ from ._files import open_dataset
 from ._score import complexity, gram, score, suggest_labels
 from ._table import score_table, to_table
 from .checkpoint import CheckpointWarning
+from .clean import Cleaned, clean
 from .engine import ScoreTerms
+from .noise import NoiseMatrix
 from .parts import assemble, score_part
 from .plan import Block, plan_blocks
 from .prune import prune
-from .rank import find_label_issues, rank
+from .rank import find_label_issues, noise_matrix, rank
 from .report import write_report
 from .suggest import LabelSuggestions
 
@@ -35,8 +37,10 @@ __all__ = [
     "BlockTooLargeError",
     "CgfastWarning",
     "CheckpointWarning",
+    "Cleaned",
     "InternalError",
     "LabelSuggestions",
+    "NoiseMatrix",
     "PrecisionWarning",
     "RidgeWarning",
     "ScoreTerms",
@@ -44,9 +48,11 @@ __all__ = [
     "SingularKernelError",
     "StabilityWarning",
     "assemble",
+    "clean",
     "complexity",
     "find_label_issues",
     "gram",
+    "noise_matrix",
     "open_dataset",
     "plan_blocks",
     "prune",

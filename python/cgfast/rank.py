@@ -13,7 +13,7 @@ from ._labels import encode_labels
 from ._pandas import pandas as load_pandas
 from ._score import score, suggest_labels
 from .engine import ScoreTerms
-from .noise import prune_by_noise_rate
+from .noise import NoiseMatrix, prune_by_noise_rate
 from .options import check_choice
 from .suggest import LabelSuggestions
 
@@ -275,17 +275,7 @@ def find_label_issues(
     if not given:
         if X is None or y is None:
             raise TypeError("pass X and y to score here, or terms= or suggestions= from earlier")
-        if needs_score:
-            terms = score(X, y, return_terms=True, suggest=needs_suggestions, **score_kwargs)
-            suggestions = terms.suggestions
-        else:
-            other = sorted(set(score_kwargs) - set(SUGGEST_OPTIONS))
-            if other:
-                raise TypeError(
-                    f"rule={rule!r} runs only the suggestion pass, which takes no "
-                    f"{', '.join(other)}: those are options of the score (rule='sign')"
-                )
-            suggestions = suggest_labels(X, y, **score_kwargs)
+        terms, suggestions = run_here(X, y, rule, needs_score, needs_suggestions, score_kwargs)
     else:
         if X is not None or score_kwargs:
             extra = ["X"] * (X is not None) + sorted(score_kwargs)
@@ -342,6 +332,28 @@ def find_label_issues(
     return load_pandas().DataFrame(table)
 
 
+def run_here(
+    X: Any,
+    y: Any,
+    rule: str,
+    needs_score: bool,
+    needs_suggestions: bool,
+    options: dict[str, Any],
+) -> tuple[ScoreTerms | None, LabelSuggestions | None]:
+    """Scores X here for a rule: the CG score (with the suggestion pass when needed) or the
+    suggestion pass alone, whose options are checked first."""
+    if needs_score:
+        terms = score(X, y, return_terms=True, suggest=needs_suggestions, **options)
+        return terms, terms.suggestions
+    other = sorted(set(options) - set(SUGGEST_OPTIONS))
+    if other:
+        raise TypeError(
+            f"rule={rule!r} runs only the suggestion pass, which takes no "
+            f"{', '.join(other)}: those are options of the score (rule='sign')"
+        )
+    return None, suggest_labels(X, y, **options)
+
+
 def _length(terms: Any, suggestions: LabelSuggestions | None, columns: dict[str, Any]) -> int:
     if terms is not None:
         return len(terms.score)
@@ -366,3 +378,70 @@ def _check_sources(
             "or suggestions= from cgfast.suggest_labels, or choose rule='sign' for terms "
             "scored without suggestions"
         )
+
+
+def noise_matrix(
+    X: Any = None,
+    y: npt.ArrayLike | None = None,
+    *,
+    terms: ScoreTerms | None = None,
+    suggestions: LabelSuggestions | None = None,
+    **options: Any,
+) -> NoiseMatrix:
+    """The estimated label noise: for each given class, how many of its rows truly belong to
+    each class, and the share of it that is wrong.
+
+    Confident learning's joint (Northcutt, Jiang & Chuang, JAIR 2021) on the suggestion pass's
+    calibrated leave-one-out probabilities: a row labelled ``i`` counts towards class ``j``
+    when its probability of ``j`` reaches the mean probability of ``j`` over the rows labelled
+    ``j``; each given class's counts are then rescaled to its size. The off-diagonal cells
+    say *which* classes are confused and how much; the confusion rule of
+    :func:`find_label_issues` weighs each class against them.
+
+    Parameters
+    ----------
+    X, y
+        The examples and their given labels, for a suggestion pass here (options as for
+        :func:`cgfast.suggest_labels`); or leave out X and pass ``terms`` or ``suggestions``.
+    terms : ScoreTerms, optional
+        ``cgfast.score(..., suggest=True)``.
+    suggestions : LabelSuggestions, optional
+        The result of :func:`cgfast.suggest_labels`.
+
+    Returns
+    -------
+    NoiseMatrix
+        ``counts`` (given × true, float64), ``classes``, ``error_share`` per given class,
+        ``errors`` in all, ``confusions()`` (the largest cells) and ``to_frame()``.
+
+    Examples
+    --------
+    >>> import numpy as np, cgfast
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(400, 2)); y = np.where(X[:, 0] > 0, "right", "left")
+    >>> y[np.flatnonzero(y == "right")[:20]] = "left"   # 20 of "right" labelled "left"
+    >>> matrix = cgfast.noise_matrix(X, y)
+    >>> matrix.classes.tolist()
+    ['left', 'right']
+    >>> round(matrix.counts[0, 1])                 # rows labelled "left" that are "right"
+    23
+    >>> matrix.to_frame().columns.tolist()
+    ['left', 'right', 'rows', 'error_share']
+    """
+    if terms is not None and suggestions is None:
+        suggestions = terms.suggestions
+        if suggestions is None:
+            raise ValueError(
+                "the noise matrix needs the suggestion pass: cgfast.score(..., suggest=True)"
+            )
+    if suggestions is None:
+        if X is None or y is None:
+            raise TypeError("pass X and y to estimate here, or terms= or suggestions= from earlier")
+        _, suggestions = run_here(X, y, "confusion", False, True, options)
+    elif X is not None or options:
+        extra = ["X"] * (X is not None) + sorted(options)
+        raise TypeError(
+            f"with terms= or suggestions= nothing is scored; do not pass {', '.join(extra)}"
+        )
+    assert suggestions is not None
+    return suggestions.noise.matrix

@@ -1,6 +1,7 @@
 """The `cgfast` command line: the command group, its entry point and how it prints warnings.
 
-Each command lives in its own module (``score``, ``assemble``, ``prune``, ``report``, ``demo``);
+Each command lives in its own module (``score``, ``assemble``, ``prune``, ``clean``, ``report``,
+``demo``);
 the flags they share are in ``_options``, their files in ``_io``, their errors in ``_errors``.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import click
 
-from . import assemble, demo, prune, report, score
+from . import assemble, clean, demo, prune, report, score
 from ._errors import InputError, one_line
 
 
@@ -25,6 +26,7 @@ Examples:
   cgfast demo
   cgfast score X.npy y.npy -o scores.npy
   cgfast prune scores.npy y.npy --keep 0.7 -o keep.npy
+  cgfast clean scores.csv --action relabel -o clean.csv
   cgfast report X.npy y.npy --scores scores.npy -o report.html
 """,
 )
@@ -43,6 +45,7 @@ def cli(ctx: click.Context) -> None:
 cli.add_command(score.score)
 cli.add_command(assemble.assemble)
 cli.add_command(prune.prune)
+cli.add_command(clean.clean)
 cli.add_command(report.report)
 cli.add_command(demo.demo)
 

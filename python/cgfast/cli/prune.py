@@ -72,6 +72,12 @@ Examples:
     help="coverage: seed of the draw within bins; 'random' draws one and prints it.",
 )
 @click.option(
+    "--keep-issues",
+    is_flag=True,
+    help="Let the table's label issues (its label_issue column) be kept; by default they are "
+    "left out before pruning, so pruning never raises the share of wrong labels.",
+)
+@click.option(
     "--drop",
     type=click.Choice(tuple(DROPS)),
     help="Deprecated: --drop easy is --strategy keep-hard, --drop hard is --strategy keep-easy.",
@@ -93,6 +99,7 @@ def prune(
     beta: float | None,
     bins: int | None,
     seed: int | None,
+    keep_issues: bool,
     drop: str | None,
     output: Path,
 ) -> None:
@@ -100,7 +107,8 @@ def prune(
 
     SCORES is the table `cgfast score -o scores.csv` (or .parquet) writes, which holds the
     labels and ids, or the .npy/.npz of `cgfast score` with the labels in Y. Each class keeps
-    round(keep * size) examples, at least one. Writes the kept examples, in increasing order.
+    round(keep * size) examples, at least one. A table's label issues are left out first
+    (--keep-issues keeps them in play). Writes the kept examples, in increasing order.
     """
     import cgfast
 
@@ -116,17 +124,26 @@ def prune(
             raise click.UsageError(f"{scores.name} holds the labels: leave out Y and --y-key")
         table = read(read_score_table, scores)
         values, labels, ids = table["score"], table["label"], table["id"]
+        issues = None if keep_issues else table.get("label_issue")
     else:
         if y is None:
             raise click.UsageError("Missing argument 'Y' (the labels), needed with .npy scores.")
         values = read(read_scores, scores)
         labels = read(read_labels, y, y_key)
-        ids = None
+        ids, issues = None, None
     drawn = seed is None
     if drawn:
         seed = check_seed(None)
     kept = library(
-        cgfast.prune, values, labels, keep=keep, strategy=strategy, beta=beta, bins=bins, seed=seed
+        cgfast.prune,
+        values,
+        labels,
+        keep=keep,
+        strategy=strategy,
+        beta=beta,
+        bins=bins,
+        seed=seed,
+        issues=issues,
     )
     if output.suffix.lower() == ".npy":
         write(output, lambda handle: np.save(handle, kept.astype(np.int64)))
@@ -136,6 +153,8 @@ def prune(
         f"cgfast prune: kept {len(kept)} of {len(values)} examples "
         f"({keep:g} of each class, {strategy or STRATEGIES[0]})"
     )
+    if issues is not None and issues.any():
+        summary += f", {int(issues.sum())} label issues left out first"
     if drawn:
         summary += f", seed {seed} (drawn; --seed {seed} repeats this run)"
     click.echo(f"{summary} -> {output}")
