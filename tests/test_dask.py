@@ -66,6 +66,14 @@ def test_cluster_suggestions_are_bit_identical_to_local(dataset, client):
     remote = cgfast.score(str(path), y, client=client, suggest=True, **ARGS)
     assert np.array_equal(remote.label_quality, local.label_quality)
     assert np.array_equal(remote.suggested_label, local.suggested_label)
+    # and so are the noise matrix and the label issues read from them
+    assert np.array_equal(remote.suggestions.noise.issue, local.suggestions.noise.issue)
+    assert np.array_equal(
+        remote.suggestions.noise.matrix.counts, local.suggestions.noise.matrix.counts
+    )
+    assert np.array_equal(
+        cgfast.find_label_issues(terms=remote), cgfast.find_label_issues(terms=local)
+    )
     alone = cgfast.suggest_labels(da.from_array(X, chunks=(300, 24)), y, client=client,
                                   max_block=240, seed=3)  # fmt: skip
     assert np.array_equal(alone.label_quality, local.label_quality)
