@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .engine import ScoreTerms
+from .noise import NoiseMatrix
 from .rank import _check_scores, _descending, _from_table, _issues_from_terms, is_table
 
 # Distinct classes among the flagged examples up to which the given × suggested counts are a
@@ -54,6 +55,8 @@ class Suspects:
     stability_known: bool = False
     ids: np.ndarray | None = None
     settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    noise: NoiseMatrix | None = None  # the estimated noise matrix, from a run's suggestions
+    rule: str | None = None  # the rule that flagged, where known
 
     def run(self) -> tuple[dict[str, Any] | None, str | None]:
         """The run's settings this source carries, and a sentence saying what it leaves out,
@@ -95,6 +98,8 @@ def suspects_from(scores: Any, labels: np.ndarray) -> Suspects:
             stability=scores.stability,
             stability_known=True,
             settings={"repeats": scores.repeats, "seed": scores.seed},
+            noise=None if scores.suggestions is None else scores.suggestions.noise.matrix,
+            rule="confusion" if scores.suggestions is not None else "sign",
         )
     if is_table(scores):
         return _table_suspects(scores, labels)
@@ -175,10 +180,16 @@ def _summary(suspects: Suspects, labels: np.ndarray) -> str:
         return f"<p>{_NEEDS_TERMS}</p>"
     flagged = suspects.flagged
     share = 100.0 * len(flagged) / n if n else 0.0
+    rule = {
+        "confusion": "its class's own examples, fitted without it, place it with the classes "
+        "that class is confused with, or plainly in another class (the confusion rule of "
+        "<code>cgfast.find_label_issues</code>)",
+        "sign": "without it, the rest of the data places it among the other classes (the sign "
+        "rule of <code>cgfast.find_label_issues</code>)",
+    }.get(suspects.rule or "", "the <code>label_issue</code> column of the score table")
     parts = [
         f"<p class='lead'><strong>{len(flagged)}</strong> of {n} examples ({share:.1f}%) are "
-        "flagged as label issues: without each of them, the rest of the data places it among "
-        "the other classes (the rule of <code>cgfast.find_label_issues</code>).</p>"
+        f"flagged as label issues: {rule}.</p>"
     ]
     if suspects.suggested is None:
         parts.append(
@@ -327,6 +338,67 @@ def _confusion(suspects: Suspects, labels: np.ndarray, names: list[str]) -> str:
     return "".join(parts)
 
 
+def noise_html(matrix: NoiseMatrix | None) -> str:
+    """The estimated noise matrix: the largest confusions in words, then given × true counts of
+    the classes that take part, with each class's estimated share of wrong labels."""
+    parts = ["<h3>Estimated label noise</h3>"]
+    if matrix is None:
+        parts.append(
+            "<p>The noise matrix is estimated from the suggestion pass's probabilities, which a "
+            "score table does not hold: <code>cgfast.score(..., suggest=True)</code> or a report "
+            "that scores X itself shows it (<code>cgfast.noise_matrix</code> in Python).</p>"
+        )
+        return "".join(parts)
+    names = [str(c) for c in matrix.classes.tolist()]
+    total = float(matrix.counts.sum())
+    share = 100.0 * matrix.errors / total if total else 0.0
+    parts.append(
+        f"<p>About <strong>{matrix.errors:.0f}</strong> labels ({share:.1f}%) are estimated "
+        "wrong (confident learning on the leave-one-out probabilities; it counts ambiguous "
+        "examples of look-alike classes too).</p>"
+    )
+    cells = [c for c in matrix.confusions(5) if c[2] >= 0.5]
+    if cells:
+        items = "".join(
+            f"<li>about <strong>{count:.0f}</strong> labelled {html.escape(str(given))} look "
+            f"like {html.escape(str(true))}</li>"
+            for given, true, count in cells
+        )
+        parts.append(f"<ul class='confusions'>{items}</ul>")
+    off = np.rint(matrix.counts * (1 - np.eye(len(names))))
+    involved = np.flatnonzero(off.sum(0) + off.sum(1))
+    if 0 < len(involved) <= _MATRIX_CLASSES:
+        top = max(1.0, float(off.max()))
+        header = "".join(f"<th class='col'>{html.escape(names[t])}</th>" for t in involved)
+        parts.append(
+            "<table class='confusion'><tr><th class='corner'>given ↓ · true →</th>"
+            f"{header}<th>wrong</th></tr>"
+        )
+        for g in involved:
+            row = []
+            for t in involved:
+                count = int(np.rint(matrix.counts[g, t]))
+                if g == t:
+                    row.append(f"<td class='same'>{count}</td>")
+                elif count:
+                    alpha = 0.15 + 0.6 * count / top
+                    row.append(
+                        f"<td style='background: rgba(200, 40, 40, {alpha:.2f})'>{count}</td>"
+                    )
+                else:
+                    row.append("<td></td>")
+            parts.append(
+                f"<tr><th>{html.escape(names[g])}</th>{''.join(row)}"
+                f"<td>{100.0 * matrix.error_share[g]:.1f}%</td></tr>"
+            )
+        parts.append(
+            "</table><p class='muted'>Rows: the given label; columns: the class the rows "
+            "truly seem to belong to, estimated; each row adds up to the class's size. Only "
+            "the classes that take part are shown.</p>"
+        )
+    return "".join(parts)
+
+
 def _stability(suspects: Suspects) -> str:
     parts = ["<h3>Stability of the ranking, round by round</h3>"]
     if suspects.source == "scores":
@@ -383,9 +455,9 @@ def review_section(
         if flagged is None:
             title = f"The {len(indices)} highest scores, across all classes"
         elif len(indices) < len(flagged):
-            title = f"The {len(indices)} highest-scored of the {len(flagged)} flagged examples"
+            title = f"The {len(indices)} most suspicious of the {len(flagged)} flagged examples"
         else:
-            title = f"The {len(indices)} flagged examples, highest score first"
+            title = f"The {len(indices)} flagged examples, most suspicious first"
         parts.append(f"<h3>{title}</h3>")
         if thumbnails is not None:
             parts.append(_caption_legend(suspects, ids))
@@ -394,6 +466,7 @@ def review_section(
             parts.append(_rows_html(indices, suspects, labels, block, ids, features))
     if flagged is not None and suspects.suggested is not None and len(flagged):
         parts.append(_confusion(suspects, labels, names))
+    parts.append(noise_html(suspects.noise))
     parts.append(_stability(suspects))
     parts.append("</section>")
     return "".join(parts)
