@@ -170,3 +170,23 @@ def test_child_process_after_the_parent_scored_finishes_with_the_same_bits(metho
     assert child.exitcode == 0
     assert np.array_equal(got[0], expected[0])
     assert np.array_equal(got[1], expected[1])
+
+
+def test_far_more_threads_than_cpus_warn_and_run_on_a_bounded_number():
+    # Issue 34, item 2: n_jobs=10**6 started pools of hundreds of thousands of threads and never
+    # returned; n_jobs=3000 took 45 s instead of 0.07 s. Up to THREADS_PER_CPU per CPU runs as
+    # asked; more runs on that many, with a warning naming the CPUs.
+    from cgfast._threads import THREADS_PER_CPU, available_cpus, resolve_threads
+
+    most = THREADS_PER_CPU * available_cpus()
+    assert resolve_threads(most) == most
+    with pytest.warns(cgfast.CgfastWarning, match=rf"n_jobs={10**6} .* {available_cpus()} CPUs"):
+        assert resolve_threads(10**6) == most
+    X, y, kw = problems(1)[0]
+    expected = cgfast.score(X, y, n_jobs=1, **kw)
+    with pytest.warns(cgfast.CgfastWarning, match="pass n_jobs=-1") as caught:
+        got = cgfast.score(X, y, n_jobs=10**6, **kw)
+    assert np.array_equal(got, expected)
+    assert {w.filename for w in caught} == {__file__}  # the warning points at the user's call
+    with pytest.warns(cgfast.CgfastWarning, match="n_jobs=3000"):
+        assert np.array_equal(cgfast.gram(X, n_jobs=3000), cgfast.gram(X, n_jobs=1))

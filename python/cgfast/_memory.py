@@ -18,6 +18,11 @@ DEFAULT_BLOCK_CAP = 2048
 DEFAULT_FRACTION = 0.5
 # Fraction an explicit max_block may take before it is refused.
 HARD_FRACTION = 0.9
+# What a run keeps of every repeat until it ends, per example scored: its four float64 terms and
+# its row index (measured: 14 to 45 bytes), and per block: the plan's entry, the result, their
+# arrays' headers and list slots (measured: about 250 bytes, 1,300 with few large blocks).
+REPEAT_BYTES_PER_ROW = 48
+REPEAT_BYTES_PER_BLOCK = 1024
 
 
 def _read_int(path: str) -> int | None:
@@ -128,5 +133,33 @@ def check_fits(k: int, p: int, d: int, itemsize: int, whole: bool = False) -> No
         )
 
 
+def repeats_bytes(n: int, blocks: int, per_row: int = REPEAT_BYTES_PER_ROW) -> int:
+    """Bytes a run keeps for each repeat of ``blocks`` blocks over ``n`` examples (scores and
+    row indices: ``per_row`` bytes per example) until it ends."""
+    return per_row * n + REPEAT_BYTES_PER_BLOCK * blocks
+
+
+def check_repeats_fit(
+    name: str, repeats: int, n: int, blocks: int, per_row: int = REPEAT_BYTES_PER_ROW
+) -> None:
+    """Refuses, before any allocation, ``repeats`` whose results would not fit in memory.
+
+    A run keeps every repeat's results until it adds them up (:func:`repeats_bytes` each);
+    ``name`` is the option that set ``repeats`` (``repeats`` or ``max_repeats``).
+    """
+    room = available_bytes()
+    one = repeats_bytes(n, blocks, per_row)
+    need = repeats * one
+    if need > room * HARD_FRACTION:
+        fit = max(1, int(room * DEFAULT_FRACTION) // one)
+        raise ValueError(
+            f"{name}={repeats} would keep about {_size(need)} of results ({_size(one)} a repeat "
+            f"of {blocks} block(s) over {n} examples) but this process may use about "
+            f"{_size(room)}; pass {name}={fit} or fewer"
+        )
+
+
 def _size(nbytes: float) -> str:
-    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.1f} MiB"
+    if nbytes >= 2**30:
+        return f"{nbytes / 2**30:.1f} GiB"
+    return f"{nbytes / 2**20:.1f} MiB" if nbytes >= 2**20 else f"{nbytes / 2**10:.1f} KiB"

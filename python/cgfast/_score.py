@@ -74,7 +74,9 @@ def score(
         Number of negative samples to average over. ``"auto"`` adds them in rounds until the
         ranking's estimated stability (see ``stability``) reaches the target, or until
         ``max_repeats``. ``repeats=1`` is a quick look: its ranking of the bulk of the data
-        (all but the most irregular examples) changes much from one seed to the next.
+        (all but the most irregular examples) changes much from one seed to the next. Repeats
+        (or ``max_repeats``) whose results would not fit in memory are refused with a
+        ``ValueError`` naming the most that fit.
     seed : int, None, numpy.random.Generator or numpy.random.RandomState, default 0
         Seed of every random draw; same seed, same scores, to the bit. As scikit-learn's
         ``random_state``: ``None`` draws a fresh seed and a ``Generator`` or ``RandomState``
@@ -89,6 +91,7 @@ def score(
         ``client``, each worker) may run on. Without ``client``, up to one block per thread
         runs at once, each on its share of the threads, as memory allows; with ``client``,
         each task is one block on ``n_jobs`` threads. Neither changes a bit of the scores.
+        More than 4 threads per available CPU run on 4 per CPU, with a ``CgfastWarning``.
 
         Without ``client``, a run whose many blocks would rebuild the same kernel entries
         many times over keeps the ``n x n`` kernel (the half on and right of its diagonal:

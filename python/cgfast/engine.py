@@ -30,6 +30,7 @@ from ._memory import (
     available_bytes,
     block_bytes,
     check_fits,
+    check_repeats_fit,
     default_max_block,
     kernel_fits,
 )
@@ -170,6 +171,8 @@ def prepare(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> R
     # blocks have the sizes of all.
     largest = max(blocks.repeat(0), key=lambda b: b.size)
     check_fits(largest.size, len(largest.positives), rows.d, itemsize)
+    repeats_name = "max_repeats" if options.auto else "repeats"
+    check_repeats_fit(repeats_name, blocks.repeats, rows.n, blocks.per)
     digest = new_fingerprint(rows, codes) if fingerprint else None
     check_rows(rows, digest)
     fingerprint_hex = digest.hexdigest() if digest else None
@@ -180,6 +183,11 @@ def suggestion_run(run: Run, repeats: int) -> Run:
     """The run that suggests labels for the examples of the prepared ``run`` (its rows, labels,
     ``max_block`` and seed): the blocks of :func:`cgfast.suggest.plan_suggestions`."""
     repeats = check_count("repeats", repeats, 1)
+    # A suggestion repeat keeps a float64 prediction of every class for every example; a plan
+    # of one block a repeat has one repeat, whatever is asked.
+    per = -(-run.rows.n // int(run.options.max_block or run.rows.n))
+    if per > 1:
+        check_repeats_fit("repeats", repeats, run.rows.n, per, 8 * len(run.classes) + 8)
     blocks = plan_suggestions(
         run.codes, repeats=repeats, max_block=run.options.max_block, seed=run.options.seed
     )
