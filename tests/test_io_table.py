@@ -87,7 +87,7 @@ def test_cli_parquet_table_with_terms(data):
     terms = cgfast.score(X, y, repeats=1, suggest=True)
     assert list(table) == [
         "id", "label", "score", "rank_in_class", "label_issue", "suggested_label",
-        "label_quality", "suggested_quality", "issue", "stability", "a2", "ab", "b2",
+        "label_quality", "suggested_quality", "margin", "issue", "stability", "a2", "ab", "b2",
     ]  # fmt: skip
     np.testing.assert_array_equal(table["score"], terms.score)
     np.testing.assert_array_equal(table["label_quality"], terms.label_quality)

@@ -69,12 +69,16 @@ def test_find_label_issues_is_ranked_and_top_is_the_ranking_prefix():
     assert np.array_equal(
         cgfast.find_label_issues(X, y, top=7, rule="sign", repeats=2), ranking[:7]
     )
-    # the default rule ranks by its issue probability, highest first
+    # the default rule ranks by the margin against the given label, highest first
     found = cgfast.suggest_labels(X, y)
+    p = found.probabilities
+    others = np.where(np.eye(p.shape[1], dtype=bool)[found.codes], -np.inf, p)
+    margin = others.max(axis=1) - p[np.arange(len(y)), found.codes]
     suspects = cgfast.find_label_issues(X, y)
-    assert np.all(np.diff(found.noise.issue[suspects]) <= 0)
+    assert np.all(np.diff(margin[suspects]) <= 0)
     assert {5, 9, 30} <= set(suspects.tolist())
-    order = np.lexsort((np.arange(len(y)), -found.noise.issue))
+    assert set(suspects.tolist()) == set(np.flatnonzero(found.noise.issue > 0.5).tolist())
+    order = np.lexsort((np.arange(len(y)), -margin))
     assert np.array_equal(cgfast.find_label_issues(X, y, top=7), order[:7])
     assert cgfast.find_label_issues(X, y, top=0).size == 0
     assert cgfast.find_label_issues(X, y, top=10_000).size == len(y)

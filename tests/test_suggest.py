@@ -194,7 +194,7 @@ def test_find_label_issues_says_what_is_missing():
     with pytest.raises(TypeError, match="nothing is scored; do not pass X, repeats"):
         cgfast.find_label_issues(X, terms=terms, repeats=3)
     with pytest.raises(ValueError, match="rank_by"):
-        cgfast.find_label_issues(terms=terms, rank_by="margin")
+        cgfast.find_label_issues(terms=terms, rank_by="gap")
     with pytest.raises(ValueError, match="no score or label_issue column"):
         cgfast.find_label_issues(terms={"id": np.arange(80)})
     with pytest.raises(TypeError, match="pass X and y"):

@@ -283,8 +283,8 @@ def read_score_table(path: str | Path) -> dict[str, np.ndarray]:
     """The ``score``, ``label`` and ``id`` columns of the .csv/.parquet that `cgfast score -o`
     writes; ``id`` is the row index when the table has no id column. Labels and ids read as
     integers when every one is. The ``label_issue``, ``suggested_label``, ``label_quality``,
-    ``suggested_quality``, ``issue`` and ``stability`` columns come too when the table has
-    them (booleans, labels, floats)."""
+    ``suggested_quality``, ``margin``, ``issue`` and ``stability`` columns come too when the
+    table has them (booleans, labels, floats)."""
     path = _existing(path, "scores")
     if path.suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"cannot read a score table from {path}: use a .csv or .parquet")
@@ -316,7 +316,7 @@ def read_score_table(path: str | Path) -> dict[str, np.ndarray]:
         )
     if "suggested_label" in columns:
         table["suggested_label"] = _text_labels(columns["suggested_label"])
-    for name in ("label_quality", "suggested_quality", "issue", "stability"):
+    for name in ("label_quality", "suggested_quality", "margin", "issue", "stability"):
         if name in columns:
             try:
                 table[name] = _text_numbers(columns[name])

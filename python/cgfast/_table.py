@@ -18,11 +18,12 @@ import numpy as np
 from ._labels import encode_labels, label_column
 from ._pandas import pandas as load_pandas
 from .engine import ScoreTerms
+from .noise import margin
 
 TABLE_FORMATS = (".csv", ".parquet")
 COLUMNS = ("id", "label", "score", "rank_in_class", "label_issue", "stability")
 # Added after label_issue when the run suggested labels (score(..., suggest=True)).
-SUGGESTION_COLUMNS = ("suggested_label", "label_quality", "suggested_quality", "issue")
+SUGGESTION_COLUMNS = ("suggested_label", "label_quality", "suggested_quality", "margin", "issue")
 
 
 def table_columns(
@@ -35,8 +36,9 @@ def table_columns(
     ``terms`` carries suggestions, else the score's sign rule, ``ab > 0``; ``stability`` is
     the run's estimate, the same on every row (NaN after a single repeat). When ``terms``
     carries suggestions, ``suggested_label``, ``label_quality`` (the probability of the given
-    label), ``suggested_quality`` (that of the suggested label) and ``issue`` (the confusion
-    rule's probability, flagged above 1/2) follow ``label_issue``.
+    label), ``suggested_quality`` (that of the suggested label), ``margin`` (the most probable
+    other class's probability minus the given label's: the ranking of the issues) and ``issue``
+    (the confusion rule's probability, flagged above 1/2) follow ``label_issue``.
     ``with_terms`` adds the columns ``a2``, ``ab`` and ``b2``.
     """
     from .rank import _descending, _issues_from_terms
@@ -72,7 +74,9 @@ def table_columns(
         columns["suggested_label"] = np.asarray(terms.suggested_label)
         columns["label_quality"] = np.asarray(terms.label_quality, dtype=np.float64)
     if terms.suggestions is not None:
-        columns["suggested_quality"] = terms.suggestions.probabilities.max(axis=1)
+        found = terms.suggestions
+        columns["suggested_quality"] = found.probabilities.max(axis=1)
+        columns["margin"] = margin(found.probabilities, found.codes)
         columns["issue"] = np.asarray(terms.suggestions.noise.issue, dtype=np.float64)
     columns["stability"] = np.full(n, stability)
     if with_terms:
@@ -87,7 +91,7 @@ def to_table(terms: ScoreTerms, y: Any, ids: Any = None, *, with_terms: bool = F
     One row per example, in X's order: ``id`` (``ids``, else the row index), ``label``,
     ``score``, ``rank_in_class`` (1 = highest score of its class), ``label_issue`` (flagged by
     :func:`cgfast.find_label_issues`' rule), ``suggested_label``, ``label_quality``,
-    ``suggested_quality`` and ``issue`` (when the run suggested labels:
+    ``suggested_quality``, ``margin`` and ``issue`` (when the run suggested labels:
     ``score(..., suggest=True)``, which :func:`score_table` does) and
     ``stability`` (the run's, on every row; also in ``DataFrame.attrs["stability"]``). Needs
     pandas.
@@ -101,7 +105,7 @@ def to_table(terms: ScoreTerms, y: Any, ids: Any = None, *, with_terms: bool = F
     >>> table = cgfast.to_table(terms, y)
     >>> list(table.columns)  # doctest: +NORMALIZE_WHITESPACE
     ['id', 'label', 'score', 'rank_in_class', 'label_issue', 'suggested_label', 'label_quality',
-     'suggested_quality', 'issue', 'stability']
+     'suggested_quality', 'margin', 'issue', 'stability']
     """
     pandas = load_pandas()
     frame = pandas.DataFrame(table_columns(terms, y, ids, with_terms=with_terms))

@@ -13,7 +13,7 @@ from ._labels import encode_labels
 from ._pandas import pandas as load_pandas
 from ._score import score, suggest_labels
 from .engine import ScoreTerms
-from .noise import NoiseMatrix, prune_by_noise_rate
+from .noise import NoiseMatrix, margin, prune_by_noise_rate
 from .options import check_choice
 from .suggest import LabelSuggestions
 
@@ -102,6 +102,8 @@ def _rule_order(rank_by: str, terms: Any, suggestions: LabelSuggestions | None) 
     assert suggestions is not None
     if rank_by == "issue":
         return _descending(suggestions.noise.issue)
+    if rank_by == "margin":
+        return _descending(margin(suggestions.probabilities, suggestions.codes))
     return _descending(-np.asarray(suggestions.label_quality, dtype=np.float64))
 
 
@@ -109,16 +111,17 @@ def _issues_from_terms(terms: ScoreTerms, top: int | None = None) -> np.ndarray:
     """The suspects of a run, most suspicious first: the confusion rule where the run suggested
     labels, else the score's sign rule (see :func:`find_label_issues`)."""
     found = terms.suggestions
-    rule, rank_by = ("confusion", "issue") if found is not None else ("sign", "score")
+    rule = "confusion" if found is not None else "sign"
+    rank_by = RULE_RANKING[rule]
     order = _rule_order(rank_by, terms, found)
     if top is not None:
         return order[: _check_top(top)]
     return order[_rule_flags(rule, terms, found)[order]]
 
 
-RANK_BY = ("issue", "score", "label_quality")
+RANK_BY = ("margin", "issue", "score", "label_quality")
 # The ranking each rule orders its issues by unless rank_by says otherwise.
-RULE_RANKING = {"confusion": "issue", "confident": "label_quality", "sign": "score"}
+RULE_RANKING = {"confusion": "margin", "confident": "margin", "sign": "score"}
 # The options of a scoring run that the suggestion pass also takes.
 SUGGEST_OPTIONS = ("repeats", "seed", "max_block", "n_jobs", "progress", "checkpoint", "client")
 
@@ -214,16 +217,17 @@ def find_label_issues(
     top : int, optional
         Return exactly the ``top`` most suspicious examples (fewer if ``n < top``) in the
         ``rank_by`` order instead of applying the rule.
-    rank_by : {"issue", "score", "label_quality"}, optional
-        Order of the issues: highest ``issue`` probability first (the confusion rule's
-        ranking), highest CG score first (the sign rule's), or lowest label quality first
-        (the confident rule's, as cleanlab's ``return_indices_ranked_by="self_confidence"``).
-        Default: the rule's own. Ties: lower index first.
+    rank_by : {"margin", "issue", "score", "label_quality"}, optional
+        Order of the issues: the largest ``margin`` first (the probability of the most probable
+        other class minus that of the given label; the confusion and confident rules'
+        ranking, as cleanlab's ``"normalized_margin"``), the highest ``issue`` probability,
+        the highest CG score (the sign rule's), or the lowest label quality (cleanlab's
+        ``"self_confidence"``). Default: the rule's own. Ties: lower index first.
     return_table : bool, default False
         Return a pandas DataFrame of the issues instead of their indices: ``index``, ``id``
         (with a table that has one), ``label``, ``suggested_label``, ``label_quality``,
-        ``issue`` and ``score`` (where known) and ``kind`` ("mislabelled" when the suggested
-        label differs from the given one, else "irregular").
+        ``margin``, ``issue`` and ``score`` (where known) and ``kind`` ("mislabelled" when the
+        suggested label differs from the given one, else "irregular").
     **score_kwargs
         When scoring here: for the confusion and confident rules, the options of
         :func:`cgfast.suggest_labels` (``repeats``, ``seed``, ``max_block``, ``n_jobs``,
@@ -311,6 +315,7 @@ def find_label_issues(
         columns.update(
             suggested_label=np.asarray(suggestions.suggested_label),
             label_quality=suggestions.label_quality,
+            margin=margin(suggestions.probabilities, suggestions.codes),
             issue=suggestions.noise.issue,
         )
     if terms is not None:
@@ -325,7 +330,7 @@ def find_label_issues(
     if "id" in columns:
         table["id"] = columns["id"][picked]
     table.update(label=labels[picked], suggested_label=proposed)
-    for name in ("label_quality", "issue", "score"):
+    for name in ("label_quality", "margin", "issue", "score"):
         if name in columns:
             table[name] = np.asarray(columns[name], dtype=np.float64)[picked]
     table["kind"] = np.where(labels[picked] != proposed, "mislabelled", "irregular")
