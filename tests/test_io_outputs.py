@@ -90,3 +90,75 @@ def test_outputs_get_the_permissions_of_a_new_file(data):
     assert run_cli("score", data / "X.npy", data / "y.npy", "--repeats", "1", "--no-progress",
                    "-o", data / "s.csv") == 0  # fmt: skip
     assert (data / "s.csv").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def no_work(*args, **kwargs):
+    raise AssertionError("the command started work before refusing its output")
+
+
+@pytest.fixture
+def inputs(data):
+    """X and y as .npy, a .csv table, a score table and parquet shards, with their bytes."""
+    import csv
+
+    X, y = np.load(data / "X.npy"), np.load(data / "y.npy")
+    with open(data / "table.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["f0", "f1", "f2", "f3", "label"])
+        writer.writerows([*map(float, row), int(label)] for row, label in zip(X, y))
+    with open(data / "scores.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "label", "score"])
+        writer.writerows([i, int(label), float(i)] for i, label in enumerate(y))
+    return data
+
+
+def snapshot(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["score", "X.npy", "y.npy", "-o", "y.npy"], "y.npy"),
+        (["score", "X.npy", "y.npy", "-o", "X.npy"], "X.npy"),
+        (["score", "table.csv", "--y-key", "label", "-o", "table.csv"], "table.csv"),
+        (["score", "X.npy", "y.npy", "-o", "sub/../y.npy"], "y.npy"),  # another spelling
+        (["score", "X.npy", "y.npy", "-o", "link.npy"], "y.npy"),  # a symbolic link to it
+        (["score", "X.npy", "y.npy", "-o", "hard.npy"], "y.npy"),  # a hard link to it
+        (["prune", "scores.csv", "--keep", "0.5", "-o", "scores.csv"], "scores.csv"),
+        (["prune", "scores.csv", "--keep", "0.5", "-o", "s.npy"], None),  # s.npy is new
+        (["prune", "s.npy", "y.npy", "--keep", "0.5", "-o", "y.npy"], "y.npy"),
+        (["report", "X.npy", "y.npy", "-o", "y.npy"], "y.npy"),
+        (["report", "X.npy", "y.npy", "--scores", "scores.csv", "-o", "scores.csv"], "scores.csv"),
+        (["score", "shards", "--y-key", "label", "-o", "shards/scores.parquet"], "shards"),
+    ],
+)
+def test_an_output_that_is_an_input_is_refused_before_any_work(
+    inputs, monkeypatch, capsys, args, named
+):
+    # Issue 34, item 5: `cgfast score X.npy y.npy -o y.npy` replaced the labels with scores.
+    (inputs / "sub").mkdir()
+    (inputs / "link.npy").symlink_to(inputs / "y.npy")
+    (inputs / "hard.npy").hardlink_to(inputs / "y.npy")
+    (inputs / "shards").mkdir()
+    arrow_csv = pytest.importorskip("pyarrow.csv")
+    parquet = pytest.importorskip("pyarrow.parquet")
+    parquet.write_table(arrow_csv.read_csv(inputs / "table.csv"), inputs / "shards/a.parquet")
+    np.save(inputs / "s.npy", np.arange(40.0))
+    monkeypatch.chdir(inputs)
+    before = snapshot(inputs)
+    from cgfast.cli import prune, report, score
+
+    for command in (score, report):
+        monkeypatch.setattr(command, "run_score", no_work)
+    monkeypatch.setattr(prune, "write", no_work)
+    if named is None:  # the control: a new output goes ahead (and reaches the stub)
+        with pytest.raises(AssertionError, match="started work"):
+            cli.main(args)
+        return
+    status = run_cli(*args)
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "is also an input" in err and named in err, err
+    assert snapshot(inputs) == before

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -9,7 +11,7 @@ import click
 import numpy as np
 
 from .._atomic import atomic_file, write_atomic
-from .._files import is_dataset, open_dataset, open_x, read_labels
+from .._files import has_glob, is_dataset, open_dataset, open_x, read_labels
 from .._table import TABLE_FORMATS, check_table_path, table_columns, write_table
 from ._errors import USER_ERRORS, InputError, library, one_line
 
@@ -29,6 +31,36 @@ def check_output(path: Path) -> None:
     """Fails before any work when the output's folder does not exist."""
     if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+
+
+def check_not_an_input(output: Path, *inputs: Path | None) -> None:
+    """Fails before any work when writing ``output`` would replace or add to an input: the same
+    file under any name (another spelling, a symbolic or hard link), a path inside an input
+    folder (parquet shards, images, a Zarr store), or one an input's glob matches."""
+    target = Path(os.path.abspath(output))
+    for source in inputs:
+        if source is None:
+            continue
+        if has_glob(source):
+            pattern = os.path.abspath(source)
+            inside = fnmatch.fnmatch(str(target), pattern)
+        elif source.is_dir():
+            inside = target.resolve().is_relative_to(source.resolve())
+        else:
+            inside = _same_file(target, source)
+        if inside:
+            raise click.UsageError(
+                f"-o {output} is also an input ({source}): writing it would "
+                f"{'add to' if source.is_dir() or has_glob(source) else 'replace'} the data; "
+                "give another output"
+            )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): then they are one file only if named so
+        return a.resolve() == b.resolve()
 
 
 def write(path: Path, fill: Callable[[Any], None]) -> None:

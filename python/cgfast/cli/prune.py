@@ -12,7 +12,7 @@ from .._table import TABLE_FORMATS, check_table_path, write_table
 from ..options import check_seed
 from ..prune import DROPS, STRATEGIES, kept_columns
 from ._errors import library
-from ._io import check_output, read, write
+from ._io import check_not_an_input, check_output, read, write
 from ._options import EXISTING, OUTPUT, SeedType
 
 
@@ -113,6 +113,7 @@ def prune(
     import cgfast
 
     check_prune_output(output)
+    check_not_an_input(output, scores, y)
     if drop is not None:
         if strategy is not None:
             raise click.UsageError("give --strategy or the older --drop, not both")

@@ -11,7 +11,7 @@ from .._files import read_score_table, read_scores
 from .._table import TABLE_FORMATS
 from ..options import Options
 from ._errors import library
-from ._io import check_output, read, read_data, write_by_name
+from ._io import check_not_an_input, check_output, read, read_data, write_by_name
 from ._options import EXISTING, OUTPUT, data_options, scoring_options
 from ._run import run_score
 
@@ -93,6 +93,7 @@ def report(
     from ..report import parse_shape, run_settings, write_report
 
     check_output(output)
+    check_not_an_input(output, x, y, scores)
     picture = library(parse_shape, shape) if shape is not None else None
     data, labels, ids = read_data(
         x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress

@@ -10,7 +10,7 @@ import click
 from .._table import TABLE_FORMATS
 from ..options import Options
 from ._errors import library
-from ._io import check_score_output, read_data, save_scores, save_table
+from ._io import check_not_an_input, check_score_output, read_data, save_scores, save_table
 from ._options import OUTPUT, data_options, scoring_options
 from ._run import run_score
 
@@ -122,6 +122,7 @@ def score(
         raise click.UsageError("Missing option '-o' / '--output'.")
     else:
         check_score_output(output, terms)
+        check_not_an_input(output, x, y)
     data, labels, ids = read_data(
         x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress
     )
