@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from types import FrameType
 
 from ._errors import CgfastWarning
 from .options import check_n_jobs
@@ -59,7 +60,8 @@ def _caller_outside_package() -> int:
     """The ``stacklevel`` that points a warning raised by this module's caller at the first
     frame outside cgfast: the user's call."""
     package = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    frame, level = sys._getframe(2), 2  # 1: resolve_threads
+    frame: FrameType | None = sys._getframe(2)  # 1: resolve_threads
+    level = 2
     while frame is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1
     return level
