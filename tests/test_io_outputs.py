@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 
 import numpy as np
 import pytest
@@ -162,3 +163,64 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(
     assert status == 2
     assert "is also an input" in err and named in err, err
     assert snapshot(inputs) == before
+
+
+def test_an_interrupted_checkpointed_run_says_what_is_saved_and_how_to_resume(
+    data, monkeypatch, capsys
+):
+    # Issue 34, item 8: Ctrl-C printed only "cgfast: aborted". Now it counts the finished blocks
+    # on disk and gives the command that resumes from them; that command finishes the run.
+    import shlex
+
+    import cgfast
+    from cgfast.checkpoint import Checkpoint
+
+    monkeypatch.chdir(data)
+    real_save, saves = Checkpoint.save, []
+
+    def save_then_interrupt(self, index, result):
+        real_save(self, index, result)
+        saves.append(index)
+        if len(saves) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_interrupt)
+    args = ["score", "X.npy", "y.npy", "--repeats", "3", "--max-block", "20", "--no-progress",
+            "--checkpoint", "run dir", "-o", "s.npy"]  # fmt: skip
+    assert run_cli(*args) == 130
+    err = capsys.readouterr().err.strip()
+    on_disk = len(list((data / "run dir" / "blocks").glob("*.npz")))
+    assert on_disk >= 3
+    found = re.fullmatch(
+        r"cgfast: aborted: (\d+) finished block\(s\) are saved in run dir; to resume, run the "
+        r"same command again: (.*)",
+        err,
+    )
+    assert found, err
+    assert int(found.group(1)) == on_disk
+    command = shlex.split(found.group(2))
+    assert command == ["cgfast", *args]
+    assert not (data / "s.npy").exists()
+
+    monkeypatch.setattr(Checkpoint, "save", real_save)
+    saves.clear()
+    monkeypatch.setattr(Checkpoint, "save", lambda *a: (saves.append(a[1]), real_save(*a))[1])
+    assert run_cli(*command[1:]) == 0
+    X, y = np.load(data / "X.npy"), np.load(data / "y.npy")
+    expected = cgfast.score(X, y, repeats=3, max_block=20)
+    assert np.array_equal(np.load(data / "s.npy"), expected)
+    total = len(cgfast.plan_blocks(y, repeats=3, max_block=20))
+    assert len(saves) == total - on_disk  # the saved blocks were read, not scored again
+
+
+@pytest.mark.parametrize("flag", ["--checkpoint", "--cache"])
+def test_an_empty_folder_name_is_refused_not_taken_as_the_working_directory(
+    data, monkeypatch, capsys, flag
+):
+    monkeypatch.chdir(data)
+    before = snapshot(data)
+    status = run_cli("score", "X.npy", "y.npy", flag, "", "--no-progress", "-o", "s.npy")
+    assert status == 2
+    err = capsys.readouterr().err
+    assert flag in err and "empty" in err, err
+    assert snapshot(data) == before

@@ -129,6 +129,14 @@ class Checkpoint:
     def _path(self, index: int) -> Path:
         return self.blocks_dir / f"{index:06d}.npz"
 
+    @staticmethod
+    def count(directory: str | os.PathLike) -> int:
+        """How many block files ``directory`` holds (whole ones: a temporary name is hidden)."""
+        blocks = Path(directory) / "blocks"
+        if not blocks.is_dir():
+            return 0
+        return sum(1 for p in blocks.iterdir() if p.suffix == ".npz" and p.stem.isdigit())
+
     def holds(self, index: int) -> bool:
         """Whether a file for block ``index`` exists (intact or not: :meth:`load` tells)."""
         return self._path(index).exists()

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from . import assemble, clean, demo, prune, report, score
-from ._errors import InputError, one_line
+from ._errors import InputError, Interrupted, one_line
 
 
 @click.group(
@@ -75,7 +75,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         command = err.command if isinstance(err, InputError) else name
         click.echo(f"{command}: error: {one_line(err.format_message())}", err=True)
         status = err.exit_code
-    except click.exceptions.Abort:
-        click.echo(f"{name}: aborted", err=True)
+    except click.exceptions.Abort as err:
+        # A checkpointed run says what it saved and how to resume from it.
+        detail = ""
+        if isinstance(err, Interrupted):
+            detail = ": " + err.resume_hint(sys.argv[1:] if argv is None else list(argv))
+        click.echo(f"{name}: aborted{detail}", err=True)
         status = 130
     sys.exit(status if isinstance(status, int) else 0)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import shlex
 import zipfile
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import click
@@ -34,3 +36,17 @@ def library(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return call(*args, **kwargs)
     except USER_ERRORS as err:
         raise InputError(one_line(err)) from err
+
+
+class Interrupted(click.exceptions.Abort):
+    """Ctrl-C during a run that keeps its finished blocks: ``saved`` says what is on disk."""
+
+    def __init__(self, saved: str) -> None:
+        super().__init__(saved)
+        self.saved = saved
+
+    def resume_hint(self, argv: Sequence[str]) -> str:
+        """What was saved and the command (``argv``, the arguments after ``cgfast``) that
+        resumes from it."""
+        command = shlex.join(["cgfast", *argv])
+        return f"{self.saved}; to resume, run the same command again: {command}"

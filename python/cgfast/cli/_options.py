@@ -15,6 +15,27 @@ EXISTING = click.Path(exists=True, dir_okay=False, path_type=Path)
 OUTPUT = click.Path(dir_okay=False, writable=True, path_type=Path)
 
 
+class DirectoryPath(click.Path):
+    """A folder cgfast writes into. An empty name is refused: as a path it means the working
+    directory, which is never what `--checkpoint ''` (an unset shell variable) meant."""
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail(
+                "an empty name would write into the working directory: give a folder "
+                "('.' for the working directory)",
+                param,
+                ctx,
+            )
+        return super().convert(value, param, ctx)
+
+
+DIRECTORY = DirectoryPath()
+
+
 class RatioType(click.ParamType):
     """A positive number of negatives per positive, or 'all'."""
 
@@ -120,7 +141,7 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--cache",
-                type=click.Path(file_okay=False, path_type=Path),
+                type=DIRECTORY,
                 metavar="DIR",
                 help="Folder for the .npy that an image folder or parquet shards are converted "
                 "into once (default: next to them, or ~/.cache/cgfast when that is read-only).",

@@ -8,10 +8,11 @@ from typing import Any
 import click
 
 from .._table import TABLE_FORMATS
+from ..checkpoint import Checkpoint
 from ..options import Options
-from ._errors import library
+from ._errors import Interrupted, library
 from ._io import check_not_an_input, check_score_output, read_data, save_scores, save_table
-from ._options import OUTPUT, data_options, scoring_options
+from ._options import DIRECTORY, OUTPUT, data_options, scoring_options
 from ._run import run_score
 
 
@@ -34,7 +35,7 @@ Examples:
 @scoring_options
 @click.option(
     "--checkpoint",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=DIRECTORY,
     metavar="DIR",
     help="Directory that keeps finished blocks; rerunning the same command resumes from it.",
 )
@@ -129,16 +130,21 @@ def score(
     options = library(Options.pick, scoring)
     share = None if part is None or parts is None else (part, parts)
     table = output is not None and output.suffix.lower() in TABLE_FORMATS
-    result, summary, used = run_score(
-        data,
-        labels,
-        options,
-        progress,
-        checkpoint=checkpoint,
-        return_terms=terms or table,
-        suggest=suggest and (table or share is not None),
-        part=share,
-    )
+    try:
+        result, summary, used = run_score(
+            data,
+            labels,
+            options,
+            progress,
+            checkpoint=checkpoint,
+            return_terms=terms or table,
+            suggest=suggest and (table or share is not None),
+            part=share,
+        )
+    except KeyboardInterrupt:
+        if checkpoint is None:
+            raise
+        raise Interrupted(saved_blocks(checkpoint)) from None
     if scoring["seed"] is None:
         summary += f", seed {used.seed} (drawn; --seed {used.seed} repeats this run)"
     if result is None:
@@ -150,3 +156,15 @@ def score(
     else:
         save_scores(result, output, terms)
     click.echo(f"cgfast score: {summary} -> {output}")
+
+
+def saved_blocks(checkpoint: Path) -> str:
+    """What an interrupted run left in ``checkpoint``: its finished blocks, in words."""
+    from ..suggest import checkpoint_dir
+
+    said = f"{Checkpoint.count(checkpoint)} finished block(s) are saved in {checkpoint}"
+    suggestions = checkpoint_dir(checkpoint)
+    assert suggestions is not None
+    if Checkpoint.count(suggestions):
+        said += f" (and {Checkpoint.count(suggestions)} suggestion block(s))"
+    return said
