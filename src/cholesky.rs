@@ -153,12 +153,21 @@ mod tests {
             let view = MatRef::from_column_major_slice(&h, k, k);
             let below = with_threads(2, |par| pair_below(view, pivot_floor(view), par));
             seen.push(below);
-            assert_eq!(with_threads(1, |par| pair_below(view, pivot_floor(view), par)), below);
+            assert_eq!(
+                with_threads(1, |par| pair_below(view, pivot_floor(view), par)),
+                below
+            );
             let factored = with_threads(2, |par| {
                 cholesky_lower(MatMut::from_column_major_slice_mut(&mut h, k, k), par)
             });
-            assert!(!(below && factored), "gap {gap:e}: the check stopped a block f32 factorises");
-            assert!(below || factored, "gap {gap:e}: f32 failed where no pair was caught");
+            assert!(
+                !(below && factored),
+                "gap {gap:e}: the check stopped a block f32 factorises"
+            );
+            assert!(
+                below || factored,
+                "gap {gap:e}: f32 failed where no pair was caught"
+            );
         }
         // Caught at the smallest gaps, not at the largest, and never again once let through.
         assert!(seen[0] && !seen[gaps.len() - 1], "{seen:?}");

@@ -22,7 +22,9 @@ impl FromStr for Precision {
         match name {
             "double" => Ok(Precision::Double),
             "single" => Ok(Precision::Single),
-            other => Err(format!("precision must be 'single' or 'double', got {other:?}")),
+            other => Err(format!(
+                "precision must be 'single' or 'double', got {other:?}"
+            )),
         }
     }
 }
