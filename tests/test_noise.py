@@ -293,3 +293,15 @@ def test_clean_round_trips_the_ids_of_an_image_folder(tmp_path):
     assert [r["id"] for r in rows] == [str(i) for i in frame["id"]]
     assert [r["label"] for r in rows] == [str(v) for v in frame["label"]]
     assert sum(r["changed"] == "true" for r in rows) == int(cleaned.changed.sum())
+
+
+def test_cgfast_clean_refuses_to_write_over_its_table(tmp_path):
+    X, y = confusable(20, seed=13, spread=0.5)
+    table = cgfast.score_table(X, y, repeats=2)
+    path = tmp_path / "scores.csv"
+    table.to_csv(path, index=False)
+    before = path.read_bytes()
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["clean", str(path), "-o", str(path)])
+    assert stop.value.code == 2
+    assert path.read_bytes() == before

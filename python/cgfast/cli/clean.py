@@ -11,7 +11,7 @@ from .._files import read_score_table
 from .._table import TABLE_FORMATS, write_table
 from ..clean import ACTIONS
 from ._errors import library
-from ._io import read, write
+from ._io import check_not_an_input, read, write
 from ._options import EXISTING, OUTPUT
 from .prune import check_prune_output
 
@@ -53,6 +53,7 @@ def clean(scores: Path, action: str, output: Path) -> None:
     import cgfast
 
     check_prune_output(output)
+    check_not_an_input(output, scores)
     if scores.suffix.lower() not in TABLE_FORMATS:
         raise click.UsageError(
             f"{scores.name} is not a score table: give the .csv or .parquet that "
