@@ -101,6 +101,7 @@ def test_stability_rounds_are_the_terms_history(noisy, tmp_path):
         assert int(repeats) == made
         assert shown == ("not estimated (one repeat)" if stability is None else f"{stability:.3f}")
     assert int(rounds[-1][1]) == terms.repeats
+    assert "<h3>Stability of the ranking, round by round</h3>" in part
 
 
 def test_plain_scores_say_what_gives_flags(noisy, tmp_path):
@@ -110,6 +111,7 @@ def test_plain_scores_say_what_gives_flags(noisy, tmp_path):
     assert "Flags and suggested labels need more than scores" in part
     assert "The 24 highest scores, across all classes" in part
     assert "confusion" not in part
+    assert "<h3>Stability of the ranking</h3><p>Plain scores carry no stability.</p>" in part
 
 
 def test_a_table_of_other_labels_is_refused(noisy, tmp_path):
@@ -137,6 +139,11 @@ def test_cli_report_reads_the_score_table_and_shows_what_it_carries(noisy, tmp_p
     rows = np.genfromtxt(tmp_path / "s.csv", delimiter=",", names=True, dtype=None, encoding=None)
     flagged = int(np.asarray(rows["label_issue"]).astype(str).tolist().count("True"))
     assert f"<strong>{flagged}</strong> of 120 examples" in review(page)
+    # A table carries the stability reached, not the rounds: no empty rounds heading over it.
+    assert "round by round</h3>" not in review(page)
+    assert "<h3>Stability of the ranking</h3>" in review(page)
+    reached = f"carries the stability its run reached, <strong>{float(rows['stability'][0]):.3f}"
+    assert reached in review(page)
     run = page.split("<h2>Run</h2>", 1)[1].split("<h2>", 1)[0]
     assert "read from a score table" in run
     stability = float(rows["stability"][0])

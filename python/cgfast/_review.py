@@ -400,39 +400,38 @@ def noise_html(matrix: NoiseMatrix | None) -> str:
 
 
 def _stability(suspects: Suspects) -> str:
-    parts = ["<h3>Stability of the ranking, round by round</h3>"]
-    if suspects.source == "scores":
-        parts.append("<p>Plain scores carry no stability.</p>")
-        return "".join(parts)
+    # The rounds' heading only over a table of rounds: a score table or a run without a
+    # history has one figure (or none) to show, under a heading that says so.
     if suspects.history:
-        parts.append(
+        parts = [
+            "<h3>Stability of the ranking, round by round</h3>"
             "<p class='muted'>The expected Spearman correlation between this ranking and that "
             "of a run with another seed, estimated from the repeats after each round.</p>"
             "<table class='rounds'><tr><th>round</th><th>repeats</th><th>stability</th></tr>"
-        )
+        ]
         for place, (repeats, stability) in enumerate(suspects.history, start=1):
             shown_value = "not estimated (one repeat)" if stability is None else f"{stability:.3f}"
             parts.append(f"<tr><td>{place}</td><td>{repeats}</td><td>{shown_value}</td></tr>")
         parts.append("</table>")
         return "".join(parts)
+    heading = "<h3>Stability of the ranking</h3>"
+    if suspects.source == "scores":
+        return heading + "<p>Plain scores carry no stability.</p>"
     if suspects.source == "table":
         if not suspects.stability_known:
-            parts.append("<p>The score table has no stability column.</p>")
-        elif suspects.stability is None:
-            parts.append(
+            return heading + "<p>The score table has no stability column.</p>"
+        if suspects.stability is None:
+            return heading + (
                 "<p>The table's stability column is empty: its run had a single repeat, so "
                 "no stability was estimated.</p>"
             )
-        else:
-            parts.append(
-                "<p>The table carries the stability its run reached, "
-                f"<strong>{suspects.stability:.3f}</strong>, and not the rounds that led to "
-                "it; a report that scores X itself shows them.</p>"
-            )
-        return "".join(parts)
+        return heading + (
+            "<p>The score table carries the stability its run reached, "
+            f"<strong>{suspects.stability:.3f}</strong>, not the rounds that led to it; a "
+            "report that scores X itself shows them round by round.</p>"
+        )
     reached = "not estimated" if suspects.stability is None else f"{suspects.stability:.3f}"
-    parts.append(f"<p>Stability reached: {reached} (the rounds were not recorded).</p>")
-    return "".join(parts)
+    return heading + f"<p>Stability reached: {reached} (the rounds were not recorded).</p>"
 
 
 def review_section(
@@ -448,7 +447,7 @@ def review_section(
 ) -> str:
     """The review section's HTML: how many are flagged, the top suspects (``indices``, from
     :func:`shown`) as ``thumbnails`` or as rows of ``block``, the given × suggested counts and
-    the stability reached round by round."""
+    the stability reached (round by round where the rounds are known)."""
     flagged = suspects.flagged
     parts = ["<section id='review'><h2>Suspects to review</h2>", _summary(suspects, labels)]
     if len(indices):
