@@ -98,6 +98,45 @@ def test_score_npz_keys_and_csv_columns(files):
         np.testing.assert_array_equal(np.load(tmp / name), expected)
 
 
+def read_rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_score_table_summary_counts_the_flags_with_and_without_suggestions(files):
+    tmp, X, y = files
+    y = y.copy()
+    y[[0, 31, 62]] = [1, 2, 0]  # three labels moved, so some rows are flagged
+    np.save(tmp / "noisy.npy", y)
+    common = ("X.npy", "noisy.npy", "--repeats", "2", "--no-progress")
+    result = ok(cgfast_cli("score", *common, "-o", "s.csv", cwd=tmp))
+    rows = read_rows(tmp / "s.csv")
+    flagged = [row for row in rows if row["label_issue"] == "true"]
+    other = [row for row in rows if row["suggested_label"] != row["label"]]
+    unflagged = [row for row in other if row["label_issue"] != "true"]
+    summary, act = result.stdout.strip().splitlines()
+    assert 0 < len(flagged) < len(other)
+    assert f"; {len(flagged)} flagged as label issues, " in summary
+    assert act == (
+        "Act on the rows whose label_issue is true. suggested_label is given for every row "
+        f"(the most likely class): it differs from label on {len(other)} rows, "
+        f"{len(unflagged)} of them not flagged as label issues."
+    )
+    # Without suggestions the sign rule still flags (ab > 0 needs none), and the summary says so.
+    plain = ok(cgfast_cli("score", *common, "--no-suggest", "-o", "n.csv", cwd=tmp))
+    signs = [row for row in read_rows(tmp / "n.csv") if row["label_issue"] == "true"]
+    terms = cgfast.score(X, y, repeats=2, return_terms=True)
+    assert len(signs) == int((terms.ab > 0).sum()) > 0
+    assert re.fullmatch(
+        rf"cgfast score: .*; {len(signs)} flagged as label issues by the score's sign rule "
+        r"\(--suggest, the default, flags by the confusion rule and suggests a label for every "
+        r"example\) -> n\.csv",
+        plain.stdout.strip(),
+    )
+    # A .npy carries no flags: its summary counts none.
+    assert "flagged" not in ok(cgfast_cli("score", *common, "-o", "s.npy", cwd=tmp)).stdout
+
+
 def test_score_parquet(files):
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")

@@ -21,6 +21,7 @@ def run_score(
     checkpoint: Path | None = None,
     return_terms: bool = False,
     suggest: bool = False,
+    flags: bool = False,
     part: tuple[int, int] | None = None,
 ) -> tuple[Any, str, Options]:
     """Scores with a progress bar on stderr; returns the result, the summary line and the
@@ -29,8 +30,8 @@ def run_score(
     With ``part = (i, N)`` only part i of N of the plan is scored into the checkpoint, and the
     result is None (``cgfast assemble`` adds the parts up); with ``suggest`` it predicts its
     share of the suggestion blocks too. Otherwise, with ``suggest``, labels are suggested (the
-    terms carry them) and the summary says how many flagged examples have another suggested
-    label.
+    terms carry them), and with ``flags`` the summary says how many examples are flagged as
+    label issues (see :func:`issue_summary`).
     """
     from ..engine import LocalExecutor, prepare, score_run
     from ..parts import score_share
@@ -60,18 +61,38 @@ def run_score(
         summary += f", {terms.repeats} repeats"
     if terms.stability is not None:
         summary += f", stability {terms.stability:.3f}"
-    if terms.suggested_label is not None:
-        summary += "; " + suggestion_summary(terms, y)
+    if flags:
+        summary += "; " + issue_summary(terms, y)
     return (terms if return_terms else terms.score), summary, run.options
 
 
-def suggestion_summary(terms: Any, y: np.ndarray) -> str:
-    """How many examples are flagged, and how many of them have another suggested label."""
+def issue_summary(terms: Any, y: np.ndarray) -> str:
+    """How many examples are flagged as label issues, and how many of them have another
+    suggested label; without suggestions, the flags of the score's sign rule, which needs none."""
     from ..rank import _issues_from_terms
 
     flagged = _issues_from_terms(terms)
+    if terms.suggested_label is None:
+        return (
+            f"{len(flagged)} flagged as label issues by the score's sign rule (--suggest, the "
+            "default, flags by the confusion rule and suggests a label for every example)"
+        )
     other = int(np.sum(np.asarray(terms.suggested_label)[flagged] != np.asarray(y)[flagged]))
     return (
         f"{len(flagged)} flagged as label issues, {other} of them with another suggested label "
         f"(likely mislabelled), {len(flagged) - other} with their own (irregular)"
+    )
+
+
+def act_on(terms: Any, y: np.ndarray) -> str:
+    """Which rows of a score table with suggestions to act on: a suggested label is given for
+    every row, and differs from the label on many rows that are not flagged."""
+    from ..rank import _issues_from_terms
+
+    other = np.asarray(terms.suggested_label) != np.asarray(y)
+    unflagged = int(other.sum() - other[_issues_from_terms(terms)].sum())
+    return (
+        "Act on the rows whose label_issue is true. suggested_label is given for every row "
+        f"(the most likely class): it differs from label on {int(other.sum())} rows, "
+        f"{unflagged} of them not flagged as label issues."
     )

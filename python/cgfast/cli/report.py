@@ -80,9 +80,9 @@ def report(
 
     It opens with the suspects to review: the examples flagged as label issues, the top ones
     with their given and suggested labels, which classes they are confused with, and the
-    stability reached round by round. Then each class's score distribution, its complexity
-    against the rest, and its highest- and lowest-scored examples (as images when rows are
-    images).
+    stability reached (round by round when it scores X itself). Then each class's score
+    distribution, its complexity against the rest, and its highest- and lowest-scored examples
+    (as images when rows are images).
     """
     try:
         import matplotlib  # noqa: F401
@@ -121,7 +121,7 @@ def report(
     else:
         options = library(Options.pick, scoring)
         found, summary, used = run_score(
-            data, labels, options, progress, return_terms=True, suggest=True
+            data, labels, options, progress, return_terms=True, suggest=True, flags=True
         )
         run = run_settings(used.manifest(), found)
         arguments["scored"] = summary

@@ -13,7 +13,7 @@ from ..options import Options
 from ._errors import Interrupted, library
 from ._io import check_not_an_input, check_score_output, read_data, save_scores, save_table
 from ._options import DIRECTORY, OUTPUT, data_options, scoring_options
-from ._run import run_score
+from ._run import act_on, run_score
 
 
 @click.command(
@@ -139,6 +139,7 @@ def score(
             checkpoint=checkpoint,
             return_terms=terms or table,
             suggest=suggest and (table or share is not None),
+            flags=table,
             part=share,
         )
     except KeyboardInterrupt:
@@ -156,6 +157,8 @@ def score(
     else:
         save_scores(result, output, terms)
     click.echo(f"cgfast score: {summary} -> {output}")
+    if table and result.suggested_label is not None:
+        click.echo(act_on(result, labels))
 
 
 def saved_blocks(checkpoint: Path) -> str:
