@@ -178,8 +178,8 @@ def test_an_interrupted_checkpointed_run_says_what_is_saved_and_how_to_resume(
     monkeypatch.chdir(data)
     real_save, saves = Checkpoint.save, []
 
-    def save_then_interrupt(self, index, result):
-        real_save(self, index, result)
+    def save_then_interrupt(self, index, *rest):
+        real_save(self, index, *rest)
         saves.append(index)
         if len(saves) == 3:
             raise KeyboardInterrupt

@@ -9,6 +9,7 @@ from importlib.metadata import version as _version
 from ._errors import (
     BlockTooLargeError,
     CgfastWarning,
+    CheckpointLockedError,
     InternalError,
     PrecisionWarning,
     RidgeWarning,
@@ -36,6 +37,7 @@ __all__ = [
     "Block",
     "BlockTooLargeError",
     "CgfastWarning",
+    "CheckpointLockedError",
     "CheckpointWarning",
     "Cleaned",
     "InternalError",

@@ -7,6 +7,7 @@ from ._core import InternalError, SingularKernelError
 __all__ = [
     "BlockTooLargeError",
     "CgfastWarning",
+    "CheckpointLockedError",
     "InternalError",
     "PrecisionWarning",
     "RidgeWarning",
@@ -41,3 +42,8 @@ class BlockTooLargeError(ValueError, MemoryError):
 
     The message names a ``max_block`` that does fit.
     """
+
+
+class CheckpointLockedError(ValueError):
+    """Another run holds the checkpoint directory: its lock file, ``DIR/lock``, names the
+    process. Raised before the run writes anything."""

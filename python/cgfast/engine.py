@@ -15,6 +15,7 @@ import os
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from . import _native
 from ._data import Rows, check_rows, new_fingerprint, open_rows
 from ._errors import InternalError, PrecisionWarning, RidgeWarning, StabilityWarning
 from ._labels import encode_labels, warn_single_examples
+from ._lock import hold
 from ._memory import (
     DEFAULT_FRACTION,
     available_bytes,
@@ -221,15 +223,16 @@ def run_suggestions(
     """Predicts every row of the suggestion ``run`` and turns the predictions into suggestions.
 
     With ``checkpoint`` (the scoring run's directory), the blocks are kept in its
-    ``suggestions`` subdirectory.
+    ``suggestions`` subdirectory; the run holds the directory's lock meanwhile.
     """
-    results = execute(
-        run,
-        executor,
-        checkpoint=checkpoint_dir(checkpoint),
-        progress=progress,
-        note="suggested labels",
-    )
+    with hold(checkpoint) if checkpoint is not None else nullcontext():
+        results = execute(
+            run,
+            executor,
+            checkpoint=checkpoint_dir(checkpoint),
+            progress=progress,
+            note="suggested labels",
+        )
     warn_ridges(results, stacklevel=4)
     return suggestions(
         predictions(results, run.rows.n, len(run.classes)),
@@ -418,7 +421,7 @@ class BlockTask:
     def finish(self, result: BlockResult) -> BlockResult:
         """Writes this block's ``result`` to the checkpoint, if there is one, and returns it."""
         if self.store is not None:
-            self.store.save(self.index, result)
+            self.store.save(self.index, result, self.block)
         return result
 
 
@@ -632,7 +635,7 @@ def execute(
     results: list[BlockResult | None] = [None] * len(run.blocks)
     if store is not None:
         for i in wanted:
-            results[i] = store.load(i, run.blocks[i].positives)
+            results[i] = store.load(i, run.blocks[i])
     todo = [i for i in wanted if results[i] is None]
     tasks = [task_of(run, i, store) for i in todo]
     bar, advance = progress_bar(run, todo, progress, note)
@@ -828,7 +831,22 @@ def score_run(
 ) -> ScoreTerms:
     """Scores the prepared ``run`` to the end (:func:`complete`) and returns its terms, with the
     seed it used, the stability after each round and, with ``suggest``, suggested labels from
-    the same executor (which lends them its kernel, when it keeps one)."""
+    the same executor (which lends them its kernel, when it keeps one).
+
+    With ``checkpoint``, the run holds the directory's lock (:func:`cgfast._lock.hold`) from
+    its first block to its last suggestion: another run on it is refused meanwhile.
+    """
+    with hold(checkpoint) if checkpoint is not None else nullcontext():
+        return _score_run(run, executor, checkpoint, progress, suggest)
+
+
+def _score_run(
+    run: Run,
+    executor: Executor,
+    checkpoint: str | os.PathLike | None,
+    progress: bool,
+    suggest: bool,
+) -> ScoreTerms:
     outcome = complete(run, executor, checkpoint=checkpoint, progress=progress)
     terms = assemble(outcome.results, run.rows.n, outcome.repeats, True)
     assert isinstance(terms, ScoreTerms)

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ._lock import hold
 from .checkpoint import Checkpoint
 from .engine import (
     LocalExecutor,
@@ -108,15 +109,28 @@ def score_share(
     With fixed repeats the one round is the whole plan. With ``repeats="auto"`` the rounds
     already in the checkpoint decide, as in a local run, which repeats come next. With
     ``suggest``, this part's share of the suggestion blocks that the checkpoint does not hold
-    yet is predicted too.
+    yet is predicted too. The part holds the directory's lock shared with the other parts
+    (:func:`cgfast._lock.hold`): a run that is not a part is refused meanwhile, and a part with
+    other arguments by the manifest.
     """
+    with hold(checkpoint, shared=True):
+        return _score_share(run, checkpoint, part, parts, suggest, progress)
+
+
+def _score_share(
+    run: Run,
+    checkpoint: str | os.PathLike,
+    part: int,
+    parts: int,
+    suggest: bool,
+    progress: bool,
+) -> Share:
     suggested = _suggest_share(run, checkpoint, part, parts, progress) if suggest else (0, 0)
     store = Checkpoint.open(checkpoint, run.manifest())
     # Only the blocks on disk are checked against the plan: the repeats of rounds not run yet
     # are never made.
     results = [
-        store.load(i, run.blocks[i].positives) if store.holds(i) else None
-        for i in range(len(run.blocks))
+        store.load(i, run.blocks[i]) if store.holds(i) else None for i in range(len(run.blocks))
     ]
     done, total, _ = pending_round(run.options, run.per_repeat, run.rows.n, results)
     if total is None:
@@ -220,7 +234,7 @@ def assemble(
         raise ValueError(
             f"checkpoint manifest in {str(checkpoint)!r} is incomplete: {err}"
         ) from err
-    results = [store.load(i) for i in range(count)]
+    results = [store.load(i, strict=True) for i in range(count)]
     per = count // options.planned_repeats
     done, total, stability = pending_round(options, per, n, results)
     if total is not None:
