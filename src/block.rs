@@ -6,7 +6,7 @@ use ndarray::{Array2, ArrayView2};
 use crate::element::{normalise_rows, Element};
 use crate::error::CoreError;
 use crate::gram::kernel_lower;
-use crate::loo::{self, BlockScores};
+use crate::loo::{self, BlockScores, TargetScores};
 use crate::precision::Precision;
 use crate::real::Real;
 use crate::threads::with_threads;
@@ -368,6 +368,44 @@ pub fn score_labels<T: Element, R: Recorder>(
     Ok(out)
 }
 
+/// Scores, terms and leave-one-out residuals of every row of the block `x` (`k x d`) for each
+/// real-valued target in the columns of `targets` (`k x m`, finite), from one factorisation of
+/// H: [`score_labels`] without the ±1 restriction (the same bits on ±1 columns), plus the
+/// residual α_i / G_ii of each row. [`Precision::Single`] factorises in float32, and a block
+/// float32 cannot resolve in float64, with `fallback` set in every column.
+pub fn score_targets<T: Element, R: Recorder>(
+    x: ArrayView2<'_, T>,
+    targets: ArrayView2<'_, f64>,
+    threads: usize,
+    precision: Precision,
+    rec: &mut R,
+) -> Result<(Vec<TargetScores>, f64), CoreError> {
+    let start = rec.mark();
+    let k = x.nrows();
+    check_targets(targets, k)?;
+    let out = with_threads(threads, |par| {
+        let rows = rec.time(Phase::Normalise, || normalise_rows(x, par))?;
+        if precision == Precision::Single {
+            let mut buf = block_buffer::<f32>(k)?;
+            let build = |h: MatMut<'_, f32>, rec: &mut R| kernel_lower(&rows, h, par, rec);
+            let h = block_view(&mut buf, k);
+            if let Some(out) = single(loo::target_scores(h, targets, par, build, rec))? {
+                return Ok(out);
+            }
+        }
+        let mut buf = block_buffer::<f64>(k)?;
+        let build = |h: MatMut<'_, f64>, rec: &mut R| kernel_lower(&rows, h, par, rec);
+        let (mut all, ridge) =
+            loo::target_scores(block_view(&mut buf, k), targets, par, build, rec)?;
+        for out in all.iter_mut() {
+            out.scores.fallback = precision == Precision::Single;
+        }
+        Ok((all, ridge))
+    })?;
+    rec.add_since(Phase::Total, start);
+    Ok(out)
+}
+
 /// The full symmetric H of the block `x` (`k x d`), in `E` (built as a block in `E` builds it).
 pub fn gram<E: Real, T: Element>(
     x: ArrayView2<'_, T>,
@@ -598,6 +636,60 @@ mod tests {
         assert!(err.to_string().contains("targets must be finite"), "{err}");
         let short = Array2::<f64>::zeros((3, 1));
         assert!(predict_cached(upper.view(), &index, short.view(), 1, &mut NoTiming).is_err());
+    }
+
+    #[test]
+    fn real_targets_score_like_labels_and_their_residuals_are_the_predictions() {
+        let x = sample(61, 4);
+        let k = x.nrows();
+        // A ±1 column, where the target scores must be the label scores to the bit, and two
+        // real-valued ones.
+        let targets = Array2::from_shape_fn((k, 3), |(i, c)| match c {
+            0 => {
+                if i % 3 == 0 {
+                    1.0
+                } else {
+                    -1.0
+                }
+            }
+            1 => (i as f64 * 0.37).sin() * 2.5 + 0.1,
+            _ => ((i * 17 % 23) as f64 - 11.0) / 7.0,
+        });
+        for precision in [Precision::Double, Precision::Single] {
+            let (all, ridge) =
+                score_targets(x.view(), targets.view(), 2, precision, &mut NoTiming).unwrap();
+            assert_eq!(ridge, 0.0);
+            let signs = targets.slice(ndarray::s![.., 0..1]);
+            let (labelled, _) = score_labels(x.view(), signs, 2, precision, &mut NoTiming).unwrap();
+            assert_eq!(all[0].scores, labelled[0], "{precision:?}");
+            let one = score_targets(x.view(), targets.view(), 1, precision, &mut NoTiming);
+            assert_eq!(one.unwrap(), (all.clone(), ridge), "threads changed a bit");
+            if precision == Precision::Single {
+                continue;
+            }
+            let (predicted, _) = predict(x.view(), targets.view(), 2, &mut NoTiming).unwrap();
+            for (c, out) in all.iter().enumerate() {
+                for i in 0..k {
+                    let (y, r) = (targets[(i, c)], out.residual[i]);
+                    // f = y − α/D in the prediction: the residual is y − f.
+                    assert_eq!(predicted[i * 3 + c], y - r, "column {c} row {i}");
+                    // CG = α²/D = r² D, and the terms add up to it.
+                    let s = &out.scores;
+                    let sum = s.a2[i] + 2.0 * s.ab[i] + s.b2[i];
+                    assert!((sum - s.score[i]).abs() <= 1e-10 * s.score[i].max(1.0));
+                }
+            }
+        }
+        let nan = Array2::from_elem((k, 1), f64::INFINITY);
+        let err = score_targets(x.view(), nan.view(), 1, Precision::Double, &mut NoTiming);
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("targets must be finite"));
+        let short = Array2::<f64>::zeros((3, 1));
+        assert!(
+            score_targets(x.view(), short.view(), 1, Precision::Double, &mut NoTiming).is_err()
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::error::CoreError;
-use crate::loo::BlockScores;
+use crate::loo::{BlockScores, TargetScores};
 use crate::precision::Precision;
 use crate::timing::{NoTiming, PhaseTimes};
 
@@ -106,6 +106,26 @@ fn labelled_terms_array<'py>(
     Ok(PyArray3::from_owned_array(py, terms))
 }
 
+/// The scores of every target as an `(m, 5, k)` array: per column, score, a2, ab, b2 and the
+/// leave-one-out residual by row.
+fn target_terms_array<'py>(
+    py: Python<'py>,
+    all: Vec<TargetScores>,
+    k: usize,
+) -> PyResult<Bound<'py, PyArray3<f64>>> {
+    let m = all.len();
+    let flat: Vec<f64> = all
+        .into_iter()
+        .flat_map(|out| {
+            let s = out.scores;
+            [s.score, s.a2, s.ab, s.b2, out.residual].concat()
+        })
+        .collect();
+    let terms = Array3::from_shape_vec((m, 5, k), flat)
+        .map_err(|e| InternalError::new_err(e.to_string()))?;
+    Ok(PyArray3::from_owned_array(py, terms))
+}
+
 /// Row indices from Python, refused when negative.
 fn row_indices(index: PyReadonlyArray1<'_, i64>) -> PyResult<Vec<usize>> {
     index
@@ -129,7 +149,7 @@ fn predictions_array(
 }
 
 macro_rules! bind_dtype {
-    ($t:ty, $score:ident, $profile:ident, $labels:ident, $predict:ident, $gram:ident, $complexity:ident) => {
+    ($t:ty, $score:ident, $profile:ident, $labels:ident, $targets:ident, $predict:ident, $gram:ident, $complexity:ident) => {
         /// Scores the last `n_pos` rows of the block `x` against the rows before them.
         ///
         /// `precision`: "single" or "double". Returns (terms, ridge, fallback): terms
@@ -198,6 +218,30 @@ macro_rules! bind_dtype {
             })?;
             let fallback = all.iter().any(|out| out.fallback);
             Ok((labelled_terms_array(py, all, k)?, ridge, fallback))
+        }
+
+        /// Scores every row of `x` for each real-valued target in the columns of `targets`
+        /// (k x m, finite), from one factorisation in `precision`. Returns (terms, ridge,
+        /// fallback): terms is (m, 5, k), per target the rows score, a2, ab, b2 and the
+        /// leave-one-out residual α_i / G_ii of every row in block order.
+        #[pyfunction]
+        #[pyo3(signature = (x, targets, threads=0, precision="double"))]
+        fn $targets<'py>(
+            py: Python<'py>,
+            x: PyReadonlyArray2<'py, $t>,
+            targets: PyReadonlyArray2<'py, f64>,
+            threads: usize,
+            precision: &str,
+        ) -> PyResult<(Bound<'py, PyArray3<f64>>, f64, bool)> {
+            let precision = parse_precision(precision)?;
+            let k = x.as_array().nrows();
+            let x = x.as_array();
+            let targets = targets.as_array();
+            let (all, ridge) = run_detached(py, || {
+                block::score_targets(x, targets, threads, precision, &mut NoTiming)
+            })?;
+            let fallback = all.iter().any(|out| out.scores.fallback);
+            Ok((target_terms_array(py, all, k)?, ridge, fallback))
         }
 
         /// Leave-one-out predictions of the kernel regressor on the rows of `x` for each
@@ -273,6 +317,7 @@ bind_dtype!(
     score_block_f32,
     profile_block_f32,
     score_block_labels_f32,
+    score_block_targets_f32,
     predict_f32,
     gram_f32,
     complexity_f32
@@ -282,6 +327,7 @@ bind_dtype!(
     score_block_f64,
     profile_block_f64,
     score_block_labels_f64,
+    score_block_targets_f64,
     predict_f64,
     gram_f64,
     complexity_f64
@@ -363,6 +409,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(profile_block_f64, m)?)?;
     m.add_function(wrap_pyfunction!(score_block_labels_f32, m)?)?;
     m.add_function(wrap_pyfunction!(score_block_labels_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(score_block_targets_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(score_block_targets_f64, m)?)?;
     m.add_function(wrap_pyfunction!(score_cached_f32, m)?)?;
     m.add_function(wrap_pyfunction!(score_cached_f64, m)?)?;
     m.add_function(wrap_pyfunction!(predict_f32, m)?)?;

@@ -108,31 +108,79 @@ pub fn label_scores<E: Real, R: Recorder>(
     build: impl FnMut(MatMut<'_, E>, &mut R) -> Result<(), CoreError>,
     rec: &mut R,
 ) -> Result<(Vec<BlockScores>, f64), CoreError> {
+    let (mut found, ridge) = each_column(h, labels, par, build, rec, terms, all_finite)?;
+    for out in found.iter_mut() {
+        out.ridge = ridge;
+    }
+    Ok((found, ridge))
+}
+
+/// Scores of every example for a real-valued target: [`BlockScores`] and the leave-one-out
+/// residual of each row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetScores {
+    /// CG(i) = α_i² / G_ii and the authors' terms, as for a ±1 labelling.
+    pub scores: BlockScores,
+    /// y_i − f_i = α_i / G_ii, f_i the prediction of the kernel regressor fitted without row i.
+    pub residual: Vec<f64>,
+}
+
+/// [`label_scores`] for real-valued targets, the columns of `targets` (`k x m`, finite): the
+/// same scores and terms (the same bits for ±1 columns), and each row's leave-one-out residual.
+pub fn target_scores<E: Real, R: Recorder>(
+    h: MatMut<'_, E>,
+    targets: ArrayView2<'_, f64>,
+    par: Par,
+    build: impl FnMut(MatMut<'_, E>, &mut R) -> Result<(), CoreError>,
+    rec: &mut R,
+) -> Result<(Vec<TargetScores>, f64), CoreError> {
+    let scored = |alpha: &[f64], diag: &[f64], y: &[f64]| TargetScores {
+        scores: terms(alpha, diag, y),
+        residual: alpha.iter().zip(diag).map(|(&a, &d)| a / d).collect(),
+    };
+    let finite =
+        |out: &TargetScores| all_finite(&out.scores) && out.residual.iter().all(|r| r.is_finite());
+    let (mut found, ridge) = each_column(h, targets, par, build, rec, scored, finite)?;
+    for out in found.iter_mut() {
+        out.scores.ridge = ridge;
+    }
+    Ok((found, ridge))
+}
+
+/// `per_column(α, diag(H⁻¹), y)` for every column y of `columns` (`k x m`), from one
+/// factorisation of the kernel `build` writes, and the ridge used. A factor whose diagonal of
+/// H⁻¹ is not positive, or whose output `finite` refuses, is rejected like a singular one.
+fn each_column<E: Real, R: Recorder, T>(
+    h: MatMut<'_, E>,
+    columns: ArrayView2<'_, f64>,
+    par: Par,
+    build: impl FnMut(MatMut<'_, E>, &mut R) -> Result<(), CoreError>,
+    rec: &mut R,
+    per_column: impl Fn(&[f64], &[f64], &[f64]) -> T,
+    finite: impl Fn(&T) -> bool,
+) -> Result<(Vec<T>, f64), CoreError> {
     let k = h.nrows();
-    if k == 0 || labels.nrows() != k || h.ncols() != k {
+    if k == 0 || columns.nrows() != k || h.ncols() != k {
         return Err(CoreError::Shape(format!(
             "{} labels for a block of {k}",
-            labels.nrows()
+            columns.nrows()
         )));
     }
     let mut found = Vec::new();
     let accept = |l: MatRef<'_, E>, rec: &mut R| {
         let diag = rec.time(Phase::Inverse, || trailing_inverse_diagonal(l, k, par));
-        found = labels
+        found = columns
             .columns()
             .into_iter()
             .map(|y| {
                 let y = y.to_vec();
                 let alpha = rec.time(Phase::Solve, || solve(l, &y, par));
-                terms(&alpha, &diag, &y)
+                per_column(&alpha, &diag, &y)
             })
             .collect();
-        diag.iter().all(|&d| d > 0.0) && found.iter().all(all_finite)
+        diag.iter().all(|&d| d > 0.0) && found.iter().all(&finite)
     };
     let ridge = factor_with_ridge(h, par, build, accept, rec)?;
-    for out in found.iter_mut() {
-        out.ridge = ridge;
-    }
     Ok((found, ridge))
 }
 
@@ -279,6 +327,42 @@ mod tests {
                 );
                 let sum = out.a2[j] + 2.0 * out.ab[j] + out.b2[j];
                 assert!((sum - got).abs() <= 1e-12 * got.abs().max(1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn real_targets_match_explicit_leave_one_out() {
+        for k in [1, 2, 3, 7, 13] {
+            let full = spd(k);
+            let targets = Array2::from_shape_fn((k, 2), |(i, c)| {
+                ((i * 7 + c * 3) % 11) as f64 / 3.0 - 1.7 + c as f64 * 10.0
+            });
+            let mut h = vec![0.0; k * k];
+            let (all, ridge) = target_scores(
+                MatMut::from_column_major_slice_mut(&mut h, k, k),
+                targets.view(),
+                Par::Seq,
+                copy_of(&full),
+                &mut NoTiming,
+            )
+            .unwrap();
+            assert_eq!(ridge, 0.0);
+            let g = inverse(&full, k);
+            for (c, out) in all.iter().enumerate() {
+                let y = targets.column(c).to_vec();
+                for i in 0..k {
+                    let want = loo_by_resolve(&full, k, &y, i);
+                    let got = out.scores.score[i];
+                    assert!(
+                        (got - want).abs() <= 1e-10 * want.abs().max(1.0),
+                        "k={k} i={i}"
+                    );
+                    // The residual is y_i minus the fit of the others at i: H_{i,−i} H_{−i}⁻¹ y_{−i}.
+                    let alpha: f64 = (0..k).map(|b| g[b * k + i] * y[b]).sum();
+                    let residual = alpha / g[i * k + i];
+                    assert!((out.residual[i] - residual).abs() <= 1e-10 * residual.abs().max(1.0));
+                }
             }
         }
     }

@@ -9,6 +9,8 @@ __all__ = [
     "profile_block_f64",
     "score_block_labels_f32",
     "score_block_labels_f64",
+    "score_block_targets_f32",
+    "score_block_targets_f64",
     "score_cached_f32",
     "score_cached_f64",
     "predict_f32",
@@ -55,6 +57,12 @@ def score_block_labels_f32(
 ) -> tuple[_F64, float, bool]: ...
 def score_block_labels_f64(
     x: _F64, labels: _F64, threads: int = 0, precision: str = "double"
+) -> tuple[_F64, float, bool]: ...
+def score_block_targets_f32(
+    x: npt.NDArray[np.float32], targets: _F64, threads: int = 0, precision: str = "double"
+) -> tuple[_F64, float, bool]: ...
+def score_block_targets_f64(
+    x: _F64, targets: _F64, threads: int = 0, precision: str = "double"
 ) -> tuple[_F64, float, bool]: ...
 def predict_f32(
     x: npt.NDArray[np.float32], targets: _F64, threads: int = 0

@@ -80,6 +80,28 @@ def score_labels(
     return LabelsOutput(terms, ridge, fallback)
 
 
+@dataclass(frozen=True)
+class TargetsOutput:
+    """Every row of one block scored for several real-valued targets, from one factorisation."""
+
+    terms: np.ndarray  # (m, 5, k): per target, score, a2, ab, b2, residual of every row
+    ridge: float
+    fallback: bool = False
+
+
+def score_targets(
+    x: np.ndarray, targets: np.ndarray, threads: int, precision: str = "double"
+) -> TargetsOutput:
+    """Scores every row of ``x`` for each real-valued target in the columns of ``targets``
+    (k x m, finite): ``CG(i) = α_i² / G_ii`` with ``α = G y``, the authors' terms, and the
+    leave-one-out residual ``y_i − f_i = α_i / G_ii``. On ±1 columns the scores are the bits of
+    :func:`score_labels`.
+    """
+    targets = np.asarray(targets, dtype=np.float64)
+    terms, ridge, fallback = _entry("score_block_targets", x)(x, targets, threads, precision)
+    return TargetsOutput(terms, ridge, fallback)
+
+
 def predict(x: np.ndarray, targets: np.ndarray, threads: int) -> tuple[np.ndarray, float]:
     """Leave-one-out predictions (k, m) of the kernel regressor on the rows of ``x`` for each
     column of ``targets`` (k x m), from one float64 factorisation; and the ridge it needed."""
