@@ -680,6 +680,7 @@ def complete_clean(data: Dataset, cell: dict) -> None:
 
 def run_cell(data: Dataset, noise: str, seed: int, training_seeds: list[int]) -> dict:
     started = time.perf_counter()
+    load_start = os.getloadavg()[0]
     y = data.y
     n = len(y)
     noisy_y, info = NOISE_MODELS[noise](y, RATES[noise], NOISE_SEED, data.Z_noise)
@@ -762,6 +763,7 @@ def run_cell(data: Dataset, noise: str, seed: int, training_seeds: list[int]) ->
         "training_seeds": list(training_seeds),
         "seed": seed,
         "cell_seconds": time.perf_counter() - started,
+        "load_average": [load_start, os.getloadavg()[0]],
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cgfast": version(),
     }
@@ -772,8 +774,18 @@ def run_cell(data: Dataset, noise: str, seed: int, training_seeds: list[int]) ->
 
 @lru_cache(maxsize=1)
 def version() -> str:
-    """cgfast's version and commit, read once (at start: the code this process imported); with
-    uncommitted changes under python/ or src/, the first 8 hex digits of their diff's SHA-1."""
+    """cgfast's version and where it came from, read once (at start: the code this process
+    imported). From this repository: its commit and, with uncommitted changes under python/ or
+    src/, the first 8 hex digits of their diff's SHA-1. From a copy elsewhere (``git archive
+    HEAD python | tar -x -C DIR``, the commit written to DIR/COMMIT, run with
+    ``PYTHONPATH=DIR/python``, so that edits in the working tree cannot reach a long run): the
+    commit in COMMIT."""
+    source = Path(cgfast.__file__).resolve().parent.parent.parent
+    if source != ROOT:
+        commit = source / "COMMIT"
+        if commit.exists():
+            return f"cgfast {cgfast.__version__} (git {commit.read_text().strip()}, a copy)"
+        return f"cgfast {cgfast.__version__} (from {source})"
 
     def git(*arguments: str) -> str:
         return subprocess.run(
