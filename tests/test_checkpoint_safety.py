@@ -153,10 +153,18 @@ def test_a_file_system_that_cannot_lock_runs_without_the_lock_and_says_so(tmp_pa
     assert np.array_equal(got, cgfast.score(X, y, max_block=150))
 
 
-def test_of_two_runs_starting_together_only_one_creates_the_manifest(tmp_path, monkeypatch):
+@pytest.mark.parametrize("links", [True, False], ids=["hard links", "no hard links"])
+def test_of_two_runs_starting_together_only_one_creates_the_manifest(tmp_path, monkeypatch, links):
     # Without a lock (or before it was held) two runs could both find no manifest and both
     # write theirs, the later over the earlier. Here run B created its manifest just after run
-    # A looked for one: A must read B's and be refused, not replace it.
+    # A looked for one: A must read B's and be refused, not replace it; on a file system
+    # without hard links too.
+    if not links:
+
+        def no_link(source, target):
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+
+        monkeypatch.setattr(os, "link", no_link)
     X, y = data()
     cgfast.score(X, y, max_block=150, seed=1, checkpoint=tmp_path)
     shutil.rmtree(tmp_path / "blocks")  # B has made its manifest, not yet its first block
