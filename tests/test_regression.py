@@ -9,11 +9,16 @@ score itself is that small.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import oracle
 import pytest
 
+import cgfast
 from cgfast import _native
+from cgfast.engine import LocalExecutor
+from cgfast.plan import TargetPlan
 
 RTOL = 1e-10
 
@@ -64,3 +69,211 @@ def test_native_residuals_are_the_predictions_to_the_bit():
     predicted, _ = _native.predict(X, y, 1)
     residual = _native.score_targets(X, y, 1).terms[0, 4]
     np.testing.assert_array_equal(predicted[:, 0], y[:, 0] - residual)
+
+
+def data(n, d=6, seed=0):
+    """Gaussian rows and a smooth target of them with noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    return X, 2 * X[:, 0] - X[:, 1] ** 2 + 0.3 * rng.normal(size=n) + 5
+
+
+def standardised(y):
+    return (y - y.mean()) / y.std()
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 13, 31])
+def test_one_block_scores_match_leave_one_out_resolves(n):
+    X, y = data(n, seed=n)
+    terms = cgfast.score(X, y, task="regression", precision="double", return_terms=True)
+    assert terms.repeats == 1 and terms.stability is None  # one block of all rows: exact
+    H, z = oracle.gram(X), standardised(y)
+    assert_scores(terms.score, H, z)
+    # The residual, in y's units, is y minus the regressor fitted without the row.
+    np.testing.assert_allclose(
+        terms.residual, loo_residuals(H, z) * y.std(), rtol=RTOL, atol=RTOL * y.std()
+    )
+
+
+@pytest.mark.parametrize("n, max_block", [(29, 7), (31, 2), (40, 13)])
+def test_blocked_scores_average_the_oracle_over_the_plan(n, max_block):
+    X, y = data(n, seed=max_block)
+    repeats = 3
+    got = cgfast.score(X, y, task="regression", precision="double", repeats=repeats,
+                       max_block=max_block, seed=4)  # fmt: skip
+    z = standardised(y)
+    want = np.zeros(n)
+    seen = np.zeros(n, dtype=int)
+    for block in TargetPlan(n, repeats=repeats, max_block=max_block, seed=4):
+        rows = block.positives
+        assert len(block.negatives) == 0 and len(rows) <= max_block
+        want[rows] += oracle.loo_scores(oracle.gram(X[rows]), z[rows], range(len(rows)))
+        seen[rows] += 1
+    assert (seen == repeats).all()  # every row once per repeat
+    np.testing.assert_allclose(got, want / repeats, rtol=RTOL, atol=RTOL * n)
+
+
+def test_the_plan_deals_every_row_once_per_repeat_into_near_equal_blocks():
+    plan = TargetPlan(1001, repeats=4, max_block=100, seed=9)
+    assert plan.per == 11 and len(plan) == 44
+    for r in range(4):
+        blocks = plan.repeat(r)
+        sizes = [b.size for b in blocks]
+        assert max(sizes) - min(sizes) <= 1 and max(sizes) <= 100
+        rows = np.concatenate([b.positives for b in blocks])
+        assert np.array_equal(np.sort(rows), np.arange(1001))
+    # A pure function of its arguments: the same blocks made in another order, or again.
+    again = TargetPlan(1001, repeats=4, max_block=100, seed=9)
+    for i in (43, 0, 17):
+        assert np.array_equal(again[i].positives, plan[i].positives)
+    other = TargetPlan(1001, repeats=4, max_block=100, seed=10)
+    assert not np.array_equal(other[0].positives, plan[0].positives)
+    assert len(TargetPlan(50, repeats=9, max_block=50)) == 1  # one block: one repeat
+
+
+def test_offset_and_scale_of_the_target_change_nothing_but_the_residual_units():
+    X, y = data(300, seed=1)
+    args = dict(task="regression", precision="double", repeats=3, max_block=100,
+                return_terms=True)  # fmt: skip
+    base = cgfast.score(X, y, **args)
+    moved = cgfast.score(X, 1000 + 7 * y, **args)
+    np.testing.assert_allclose(moved.score, base.score, rtol=1e-9)
+    np.testing.assert_allclose(moved.residual, 7 * base.residual, rtol=1e-9)
+
+
+def test_a_corrupted_target_scores_highest():
+    X, y = data(400, seed=2)
+    y[[10, 200]] += [30, -30]
+    terms = cgfast.score(X, y, task="regression", max_block=150, stability=0.9,
+                         return_terms=True)  # fmt: skip
+    assert set(np.argsort(terms.score)[-2:].tolist()) == {10, 200}
+    assert terms.residual[10] > 20 and terms.residual[200] < -20
+    assert terms.stability is not None and terms.repeats >= 4  # "auto" ran rounds
+
+
+def test_scores_are_bit_identical_across_threads_and_lanes():
+    X, y = data(500, seed=3)
+    args = dict(task="regression", repeats=3, max_block=120, seed=5, return_terms=True)
+    for precision in ("single", "double"):
+        ref = cgfast.score(X, y, precision=precision, n_jobs=1, **args)
+        for n_jobs in (2, 3):
+            got = cgfast.score(X, y, precision=precision, n_jobs=n_jobs, **args)
+            assert np.array_equal(got.score, ref.score) and np.array_equal(
+                got.residual, ref.residual
+            )
+        one_lane = run_with(LocalExecutor(lanes=1), X, y, precision=precision, **args)
+        assert np.array_equal(one_lane.score, ref.score)
+
+
+def run_with(executor, X, y, **args):
+    from cgfast.engine import prepare, score_run
+    from cgfast.options import Options
+
+    args.pop("return_terms")
+    run = prepare(X, y, Options(**args))
+    return score_run(run, executor)
+
+
+def test_single_precision_ranks_like_double():
+    X, y = data(600, d=20, seed=4)
+    args = dict(task="regression", repeats=2, max_block=300, seed=1)
+    single = cgfast.score(X, y, precision="single", **args)
+    double = cgfast.score(X, y, precision="double", **args)
+    assert spearman(single, double) > 0.9999
+    np.testing.assert_allclose(single, double, rtol=0, atol=1e-3 * double.max())
+
+
+def spearman(a, b):
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def test_a_checkpointed_run_resumes_with_identical_bits(tmp_path):
+    X, y = data(300, seed=6)
+    args = dict(task="regression", repeats=4, max_block=70, seed=2, return_terms=True)
+    ref = cgfast.score(X, y, **args)
+    ckpt = tmp_path / "ckpt"
+    first = cgfast.score(X, y, checkpoint=ckpt, **args)
+    assert np.array_equal(first.score, ref.score)
+    manifest = json.loads((ckpt / "manifest.json").read_text())
+    assert manifest["arguments"]["task"] == "regression"
+    assert "ratio" not in manifest["arguments"]
+    files = sorted((ckpt / "blocks").glob("*.npz"))
+    assert len(files) == 4 * 5
+    for f in files[::2]:
+        f.unlink()
+    again = cgfast.score(X, y, checkpoint=ckpt, **args)
+    assert np.array_equal(again.score, ref.score)
+    assert np.array_equal(again.residual, ref.residual)
+    # Another target is another run: refused, not mixed in.
+    with pytest.raises(ValueError, match="different run"):
+        cgfast.score(X, y + np.arange(300) * 1e-3, checkpoint=ckpt, **args)
+
+
+def test_job_array_parts_assemble_to_the_local_scores(tmp_path):
+    X, y = data(300, seed=8)
+    args = dict(task="regression", repeats=3, max_block=70, seed=2)
+    for part in range(3):
+        cgfast.score_part(X, y, checkpoint=tmp_path, part=part, parts=3, **args)
+    local = cgfast.score(X, y, return_terms=True, **args)
+    assembled = cgfast.assemble(tmp_path, return_terms=True)
+    assert np.array_equal(assembled.score, local.score)
+    assert np.array_equal(assembled.residual, local.residual)
+
+
+@pytest.mark.parametrize(
+    "y, error, match",
+    [
+        (np.r_[1.0, np.nan, 2.0, 3.0], ValueError, r"non-finite target \(nan\) at index 1"),
+        (np.r_[1.0, 2.0, np.inf, 3.0], ValueError, r"non-finite target \(inf\) at index 2"),
+        (np.full(4, 2.5), ValueError, "y is constant"),
+        (np.array(["a", "b", "c", "d"]), TypeError, "real-valued targets"),
+        (np.ones((4, 2)), ValueError, "one target per example"),
+        (np.arange(3.0), ValueError, "X has 4 rows but y has 3 targets"),
+    ],
+)
+def test_bad_targets_are_refused_before_any_work(y, error, match, monkeypatch):
+    monkeypatch.setattr(_native, "score_targets", lambda *a, **k: pytest.fail("scored"))
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    with pytest.raises(error, match=match):
+        cgfast.score(X, y, task="regression")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(task="regresion"), r"task must be one of \('classification', 'regression'\)"),
+        (dict(task="regression", ratio=2), "ratio=2.0 draws the negatives"),
+        (dict(task="regression", sampler="independent"), "sampler='independent'"),
+        (dict(task="regression", suggest=True), "suggest=True suggests class labels"),
+    ],
+)
+def test_options_that_mean_nothing_for_a_target_are_refused(kwargs, match):
+    X, y = data(20)
+    with pytest.raises(ValueError, match=match):
+        cgfast.score(X, y, **kwargs)
+
+
+def test_classification_refuses_a_real_valued_target_and_names_the_task():
+    X, y = data(20)
+    with pytest.raises(ValueError, match=r"task='regression'"):
+        cgfast.score(X, y)
+
+
+def test_cluster_scores_are_bit_identical_to_local(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    X, y = data(400, seed=9)
+    X = X.astype(np.float32)
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    args = dict(task="regression", repeats=2, max_block=90, seed=3, return_terms=True)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, protocol="tcp",
+    )  # fmt: skip
+    with cluster, distributed.Client(cluster) as client:
+        for precision in ("single", "double"):
+            local = cgfast.score(X, y, precision=precision, **args)
+            remote = cgfast.score(str(path), y, client=client, precision=precision, **args)
+            assert np.array_equal(remote.score, local.score)
+            assert np.array_equal(remote.residual, local.residual)

@@ -159,8 +159,9 @@ def _check_classes(labels: np.ndarray) -> None:
         raise ValueError(
             f"y has {np.unique(labels).size} distinct float values, {distinct.size} of them not "
             f"whole numbers (e.g. {shown}{', ...' if distinct.size > 3 else ''}): it looks like a "
-            "real-valued target, and cgfast needs class labels (if these floats are classes, "
-            "pass y.astype(str))"
+            "real-valued target, and task='classification' needs class labels (to score a "
+            "real-valued target pass task='regression'; if these floats are classes, pass "
+            "y.astype(str))"
         )
 
 

@@ -46,6 +46,7 @@ def score(
     max_repeats: int = 32,
     checkpoint: str | os.PathLike | None = None,
     client: Any = None,
+    task: str = "classification",
 ) -> np.ndarray | ScoreTerms:
     """Complexity-gap score of every example: high = irregular, hard, likely mislabelled.
 
@@ -54,7 +55,8 @@ def score(
     authors' code; scores are averaged over ``repeats`` fresh samples. ``CG(i)`` is the drop in
     ``yᵀH⁻¹y`` when example ``i`` is removed, H the arc-cosine kernel of the normalised rows.
     A class whose block would exceed ``max_block`` rows is split into chunks of positives, each
-    with its own negative sample.
+    with its own negative sample. With ``task="regression"`` y is a real-valued target instead
+    (below, and the user guide's "Regression targets").
 
     Parameters
     ----------
@@ -63,10 +65,11 @@ def score(
         block, never loaded whole. float32 stays float32 until the kernel.
     y : sequence of n hashable labels, or an (n, 1) column of them
         Ints, strings, or any hashable values; at least two distinct. Floats must be whole
-        numbers (a real-valued target is refused), and None or NaN (a missing label) is
-        refused with its index. One-hot rows (n, C) are refused, not decoded: the array does
-        not say which label each column stands for, so pass ``y.argmax(1)`` (or the labels
-        themselves). A torch tensor, for X too, is detached and copied to the CPU first.
+        numbers (a real-valued target is refused: pass ``task="regression"`` to score it), and
+        None or NaN (a missing label) is refused with its index. One-hot rows (n, C) are
+        refused, not decoded: the array does not say which label each column stands for, so
+        pass ``y.argmax(1)`` (or the labels themselves). A torch tensor, for X too, is
+        detached and copied to the CPU first.
     ratio : float or "all", default 1.0
         Negatives per positive. ``"all"`` takes every other-class example: with two classes that
         is exactly the paper's binary definition.
@@ -135,6 +138,16 @@ def score(
     client : dask.distributed.Client, optional
         Run one task per block on this Dask cluster; X must then be a path (or Zarr array) that
         every worker can read, or a dask array.
+    task : {"classification", "regression"}, default "classification"
+        What y is; never guessed from its dtype. ``"regression"``: y is a real-valued target
+        (n finite numbers, not all equal), standardised by its own mean and std. Each repeat
+        deals all rows at random into near-equal blocks of at most ``max_block`` rows, every
+        row is scored once per repeat against the others of its block (``CG(i) = α_i² /
+        G_ii``, ``α = G y``, the standardised y), and the scores are averaged over repeats;
+        one block of all rows (n ≤ ``max_block``) is exact and takes one repeat. ``ratio``,
+        ``sampler`` and ``suggest`` concern classes and are refused.
+        ``ScoreTerms.residual`` is each row's leave-one-out residual ``y_i − f_i`` in y's
+        units.
 
     Returns
     -------
@@ -152,6 +165,10 @@ def score(
     >>> s = cgfast.score(X, y)
     >>> s.shape
     (60,)
+    >>> t = X[:, 0] * 3 + X[:, 1]; t[5] += 20          # a corrupted real-valued target
+    >>> r = cgfast.score(X, t, task="regression")
+    >>> int(np.argmax(r))
+    5
     """
     if seed is None and checkpoint is not None:
         raise ValueError(
@@ -159,6 +176,11 @@ def score(
             "checkpoint: pass an int seed"
         )
     options = Options.pick(locals())
+    if suggest and options.task == "regression":
+        raise ValueError(
+            "suggest=True suggests class labels; task='regression' has none (the residual of "
+            "every row is in the terms: return_terms=True)"
+        )
     executor: Any = LocalExecutor()
     if client is not None:
         from ._dask import DaskExecutor, check_cluster_input

@@ -103,7 +103,8 @@ _BEFORE_OPTION = {"sampler": "independent"}
 def _upgrade(manifest: Any) -> Any:
     """A manifest as it reads today: options it predates take the value its run had."""
     arguments = manifest.get("arguments") if isinstance(manifest, dict) else None
-    if isinstance(arguments, dict):
+    # A manifest that names its task (task="regression", which has no sampler) predates nothing.
+    if isinstance(arguments, dict) and "task" not in arguments:
         for name, value in _BEFORE_OPTION.items():
             arguments.setdefault(name, value)
         # Before plan.PLAN_VERSION was recorded, "cover" runs had plan 1's blocks.

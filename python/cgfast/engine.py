@@ -36,10 +36,11 @@ from ._memory import (
     default_max_block,
     kernel_fits,
 )
+from ._targets import Targets, standardise
 from ._threads import resolve_threads
 from .checkpoint import BlockResult, Checkpoint
 from .options import Options, check_count
-from .plan import PLAN_VERSION, Block, Plan
+from .plan import PLAN_VERSION, Block, Plan, TargetPlan
 from .stability import advice_at_cap, repeats_for, split_half
 from .suggest import (
     DEFAULT_REPEATS,
@@ -76,6 +77,9 @@ class ScoreTerms:
     # (repeats, stability) after each round the run took, in order.
     history: tuple[tuple[int, float | None], ...] = ()
     seed: int | None = None  # the seed the run used (drawn when seed=None was passed)
+    # task="regression": each row's leave-one-out residual y_i − f_i in the target's units,
+    # averaged over repeats (score, a2, ab and b2 are those of the standardised target).
+    residual: np.ndarray | None = None
 
 
 @dataclass
@@ -90,6 +94,8 @@ class Run:
     fingerprint: str | None = None
     # A suggestion run (cgfast.suggest): its blocks hold every class and predict every row.
     predicts: bool = False
+    # task="regression": the standardised target; the blocks (a TargetPlan) score every row.
+    targets: Targets | None = None
     # Per repeat made so far, the blocks that hold the same rows: index -> the group's indices.
     _groups: dict[int, dict[int, tuple[int, ...]]] = dataclasses.field(default_factory=dict)
 
@@ -101,7 +107,7 @@ class Run:
     def group_of(self, index: int) -> tuple[int, ...]:
         """The blocks of block ``index``'s repeat that hold its rows, it included, in plan order
         (:func:`shared_rows`); empty when it is alone in its rows."""
-        if self.predicts:
+        if self.predicts or self.targets is not None:
             return ()
         per = self.per_repeat
         repeat = index // per
@@ -132,24 +138,27 @@ class Run:
             what = {"arguments": arguments}
             if arguments.get("sampler") == "cover":
                 what["plan"] = PLAN_VERSION
-        return {
-            **what,
-            "data": {
-                "n": self.rows.n,
-                "d": self.rows.d,
-                "dtype": str(np.dtype(self.rows.array.dtype)),
-                "fingerprint": self.fingerprint,
-            },
-            "blocks": len(self.blocks),
+        data: dict[str, Any] = {
+            "n": self.rows.n,
+            "d": self.rows.d,
+            "dtype": str(np.dtype(self.rows.array.dtype)),
+            "fingerprint": self.fingerprint,
         }
+        if self.targets is not None:
+            # What turns the assembled residuals back into the target's units (parts.assemble).
+            data["target"] = {"mean": self.targets.mean, "scale": self.targets.scale}
+        return {**what, "data": data, "blocks": len(self.blocks)}
 
 
 def prepare(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> Run:
     """Reads and checks the data and plans the blocks; no heavy arithmetic.
 
     With ``fingerprint=True`` the one pass over X that validates it also hashes it, for a
-    checkpoint to recognise its data.
+    checkpoint to recognise its data. ``options.task`` says what y is: class labels, or a
+    real-valued target (:func:`prepare_targets`).
     """
+    if options.task == "regression":
+        return prepare_targets(X, y, options, fingerprint=fingerprint)
     rows = open_rows(X)
     classes, codes = encode_labels(y, rows.n)
     warn_single_examples(classes, codes, stacklevel=3)
@@ -179,6 +188,41 @@ def prepare(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> R
     check_rows(rows, digest)
     fingerprint_hex = digest.hexdigest() if digest else None
     return Run(options, rows, classes, codes, blocks, fingerprint_hex)
+
+
+# What a regression run keeps of every repeat per example: five float64 terms (the residual
+# besides the four of a class block) and the row index, as _memory.REPEAT_BYTES_PER_ROW counts.
+TARGET_BYTES_PER_ROW = 56
+
+
+def prepare_targets(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> Run:
+    """:func:`prepare` for a real-valued target: y checked and standardised
+    (:mod:`cgfast._targets`), the blocks of a :class:`~cgfast.plan.TargetPlan`."""
+    rows = open_rows(X)
+    targets = standardise(y, rows.n)
+    itemsize = rows.dtype.itemsize
+    if options.max_block is None:
+        options = options.replace(max_block=default_max_block(rows.d, itemsize))
+    blocks = TargetPlan(
+        rows.n, repeats=options.planned_repeats, max_block=options.max_block, seed=options.seed
+    )
+    if blocks.repeats == 1 and options.planned_repeats > 1:
+        # One block holds every row: every repeat is that block, and the score is exact.
+        options = options.replace(repeats=1)
+    largest = max(block.size for block in blocks.repeat(0))
+    check_fits(largest, largest, rows.d, itemsize)
+    repeats_name = "max_repeats" if options.auto else "repeats"
+    check_repeats_fit(repeats_name, blocks.repeats, rows.n, blocks.per, TARGET_BYTES_PER_ROW)
+    digest = None
+    if fingerprint:
+        digest = new_fingerprint(rows, np.empty(0, dtype=np.int64))
+        digest.update(b"regression")
+        digest.update(np.ascontiguousarray(targets.values).tobytes())
+        digest.update(np.array([targets.mean, targets.scale]).tobytes())
+    check_rows(rows, digest)
+    fingerprint_hex = digest.hexdigest() if digest else None
+    none = np.empty(0, dtype=np.intp)
+    return Run(options, rows, none, none, blocks, fingerprint_hex, targets=targets)
 
 
 def suggestion_run(run: Run, repeats: int) -> Run:
@@ -358,6 +402,19 @@ def score_block(
     return BlockResult(block.positives, out.terms, out.ridge, out.fallback)
 
 
+def target_block(
+    source: Rows | np.ndarray, block: Block, targets: np.ndarray, threads: int, precision: str
+) -> BlockResult:
+    """Scores every row of the regression ``block`` for its standardised ``targets`` (in block
+    order): ``terms`` is (5, k), the score, a2, ab, b2 and the leave-one-out residual.
+
+    ``source`` is X as :class:`Rows`, or the block's rows gathered in its order.
+    """
+    x = source.take(block.rows) if isinstance(source, Rows) else np.asarray(source)
+    out = _native.score_targets(x, targets[:, None], threads, precision)
+    return BlockResult(block.positives, out.terms[0], out.ridge, out.fallback)
+
+
 # The kernel cache's element type for each precision that can use one.
 KERNEL_DTYPES = {"single": np.dtype(np.float32), "double": np.dtype(np.float64)}
 
@@ -380,6 +437,8 @@ class BlockTask:
     # A suggestion block: the class codes of its rows, and how many classes there are.
     codes: np.ndarray | None = None
     classes: int = 0
+    # A regression block: the standardised targets of its rows, in block order.
+    targets: np.ndarray | None = None
 
     def __call__(self, source: Rows | np.ndarray, kernel: np.ndarray | None = None) -> BlockResult:
         """Scores the block and, with a checkpoint, writes it there before returning it.
@@ -404,6 +463,9 @@ class BlockTask:
         threads = resolve_threads(self.n_jobs) if threads is None else threads
         if self.codes is not None:
             out = predict_block(source, self.block, self.codes, self.classes, threads, kernel)
+            return {self.index: out}
+        if self.targets is not None:
+            out = target_block(source, self.block, self.targets, threads, self.precision)
             return {self.index: out}
         if self.group:
             results = score_group(source, self.block, self.group, threads, self.precision)
@@ -487,6 +549,9 @@ class LocalExecutor:
         built now if it pays for ``tasks``; or None."""
         precision = run.options.precision
         dtype = KERNEL_DTYPES.get(precision)
+        if run.targets is not None:
+            # A regression block factorises every row it holds: it builds its H from its rows.
+            return None
         if self._kernel is not None and self._kernel[0].rows is run.rows:
             if self._kernel[1].dtype == dtype:
                 return self._kernel[1]  # the suggestion run of a scored one shares its rows
@@ -591,6 +656,9 @@ def task_of(run: Run, index: int, store: Checkpoint | None = None) -> BlockTask:
     if run.predicts:
         return BlockTask(index, block, "double", options.n_jobs, store,
                          codes=run.codes[block.rows], classes=len(run.classes))  # fmt: skip
+    if run.targets is not None:
+        return BlockTask(index, block, options.precision, options.n_jobs, store,
+                         targets=run.targets.values[block.rows])  # fmt: skip
     return BlockTask(index, block, options.precision, options.n_jobs, store,
                      group, members)  # fmt: skip
 
@@ -659,16 +727,24 @@ def halves(
 
 
 def assemble(
-    results: Sequence[BlockResult | None], n: int, repeats: int, return_terms: bool
+    results: Sequence[BlockResult | None],
+    n: int,
+    repeats: int,
+    return_terms: bool,
+    *,
+    scale: float | None = None,
 ) -> np.ndarray | ScoreTerms:
     """Averages block results over repeats, adding them in plan order so any executor agrees.
 
-    ``results`` are the blocks of the first ``repeats`` repeats, in plan order.
+    ``results`` are the blocks of the first ``repeats`` repeats, in plan order. A regression
+    run's blocks carry a fifth term, the leave-one-out residual of the standardised target:
+    ``scale`` (the target's std) turns its average into the target's units.
     """
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:
         raise ValueError(f"{len(missing)} block(s) are not finished yet, the first is {missing[0]}")
-    sums = np.zeros((4, n))
+    first = results[0] if results else None
+    sums = np.zeros((4 if first is None else len(first.terms), n))
     fallbacks = 0
     for result in results:
         assert result is not None
@@ -690,7 +766,11 @@ def assemble(
         raise InternalError("a score came out non-finite; please report this input")
     if not return_terms:
         return means[0]
-    return ScoreTerms(*means, stability=estimate(results, repeats, n), repeats=repeats)
+    stability = estimate(results, repeats, n)
+    if len(means) == 5:
+        residual = means[4] * (1.0 if scale is None else scale)
+        return ScoreTerms(*means[:4], stability, repeats, residual=residual)
+    return ScoreTerms(*means, stability=stability, repeats=repeats)
 
 
 def warn_ridges(results: Sequence[BlockResult | None], stacklevel: int) -> None:
@@ -760,6 +840,16 @@ def cap_advice(run: Run, stability: float | None, repeats: int) -> str:
     """What to do when ``repeats="auto"`` stopped at the cap, for this run's blocks."""
     whole = all(block.chunk == 0 for block in run.blocks[: run.per_repeat])
     options = run.options
+    if run.targets is not None:
+        return advice_at_cap(
+            options.stability,
+            stability,
+            repeats,
+            whole_classes=False,
+            max_block=int(options.max_block or 0),
+            cut="each block is a random share of the rows, and larger shares are steadier per "
+            f"repeat; one block of all {run.rows.n} rows is exact",
+        )
     return advice_at_cap(
         options.stability,
         stability,
@@ -848,7 +938,8 @@ def _score_run(
     suggest: bool,
 ) -> ScoreTerms:
     outcome = complete(run, executor, checkpoint=checkpoint, progress=progress)
-    terms = assemble(outcome.results, run.rows.n, outcome.repeats, True)
+    scale = None if run.targets is None else run.targets.scale
+    terms = assemble(outcome.results, run.rows.n, outcome.repeats, True, scale=scale)
     assert isinstance(terms, ScoreTerms)
     extra: dict[str, Any] = {"seed": run.options.seed, "history": outcome.history}
     if suggest:

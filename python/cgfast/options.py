@@ -22,6 +22,12 @@ PRECISIONS = ("single", "double")
 RETIRED_PRECISIONS = {"mixed": "single"}
 # How negatives are drawn: along a stream that covers the pool evenly, or afresh (0.1.0).
 SAMPLERS = ("cover", "independent")
+# What y is: class labels (blocks of a class against the others), or a real-valued target
+# (blocks of all rows; cgfast.regression). Never guessed from y's dtype.
+TASKS = ("classification", "regression")
+# Options of the classification plan, with the value a regression run takes (it has no classes,
+# so no negatives to draw).
+_CLASS_ONLY = {"ratio": 1.0, "sampler": "cover"}
 
 
 def check_ratio(ratio: Ratio) -> Ratio:
@@ -154,6 +160,7 @@ class Options:
     stability: float = field(default=0.95, metadata=_AUTO)
     max_repeats: int = field(default=32, metadata=_AUTO)
     n_jobs: int | None = field(default=None, metadata=_EXECUTION)
+    task: str = "classification"
 
     def __post_init__(self) -> None:
         checked = {
@@ -168,9 +175,18 @@ class Options:
             "stability": check_target(self.stability),
             "max_repeats": check_count("max_repeats", self.max_repeats, 2),
             "n_jobs": check_n_jobs(self.n_jobs),
+            "task": check_choice("task", self.task, TASKS),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
+        if self.task == "regression":
+            for name, value in _CLASS_ONLY.items():
+                if getattr(self, name) != value:
+                    raise ValueError(
+                        f"{name}={getattr(self, name)!r} draws the negatives of a class; "
+                        "task='regression' has no classes (every block is a random share of all "
+                        f"rows): leave {name} out"
+                    )
 
     @classmethod
     def pick(cls, values: Mapping[str, Any]) -> Options:
@@ -187,12 +203,22 @@ class Options:
         return dataclasses.replace(self, **changes)
 
     def manifest(self) -> dict[str, Any]:
-        """What the scores depend on, as JSON-ready values: a checkpoint's ``arguments``."""
-        return {
+        """What the scores depend on, as JSON-ready values: a checkpoint's ``arguments``.
+
+        A classification run's are those of every release (no ``task``); a regression run's
+        name its task instead of the class options it has no use for.
+        """
+        out = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
             if not f.metadata.get("execution") and (self.auto or not f.metadata.get("auto"))
         }
+        if self.task == "classification":
+            del out["task"]
+        else:
+            for name in _CLASS_ONLY:
+                del out[name]
+        return out
 
     @property
     def auto(self) -> bool:

@@ -181,8 +181,8 @@ def score_part(
     """Scores part ``part`` of ``parts`` of the plan into ``checkpoint``; returns its block count.
 
     The scoring options are ``options``, or else ``arguments``, those of :func:`cgfast.score`
-    (ratio, repeats, seed, max_block, precision, n_jobs); they must be the same for every part,
-    so ``seed`` must be an int. With ``suggest``, the part also predicts its share of the
+    (ratio, repeats, seed, max_block, precision, n_jobs, task); they must be the same for every
+    part, so ``seed`` must be an int. With ``suggest``, the part also predicts its share of the
     suggestion blocks (see the module's notes for how the suggestions are gathered).
 
     Examples
@@ -210,6 +210,8 @@ def score_part(
     elif arguments:
         raise TypeError(f"pass either options or {', '.join(arguments)}, not both")
     run = prepare(X, y, options, fingerprint=True)
+    if suggest and run.targets is not None:
+        raise ValueError("suggest=True suggests class labels; task='regression' has none")
     share = score_share(run, checkpoint, part, parts, suggest=suggest, progress=progress)
     return share.blocks
 
@@ -230,6 +232,8 @@ def assemble(
     try:
         n, count = int(manifest["data"]["n"]), int(manifest["blocks"])
         options = Options(**manifest["arguments"])
+        # A regression run's residuals come back in the target's units.
+        scale = manifest["data"]["target"]["scale"] if options.task == "regression" else None
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(
             f"checkpoint manifest in {str(checkpoint)!r} is incomplete: {err}"
@@ -250,7 +254,7 @@ def assemble(
             f"{len(missing)} of {len(wanted)} blocks are missing from {str(checkpoint)!r} "
             f"(first: {missing[0]}); run the unfinished parts again"
         )
-    result = assemble_results(results[: done * per], n, done, return_terms)
+    result = assemble_results(results[: done * per], n, done, return_terms, scale=scale)
     if isinstance(result, ScoreTerms):
         return dataclasses.replace(result, seed=options.seed)
     return result

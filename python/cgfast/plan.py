@@ -35,6 +35,7 @@ from .options import Ratio, check_count, check_ratio, check_sampler
 
 # Tags that keep the streams of one (seed, repeat, class, chunk) key apart.
 _NEGATIVES, _SHUFFLE, _COVER, _SUGGEST = 1, 2, 3, 4  # _SUGGEST: cgfast.suggest's plan
+_TARGETS = 5  # TargetPlan: the plan of task="regression"
 # The version of the "cover" sampler's plan: 2 since even and odd repeats read their own stream
 # and the chunks of a class share a repeat's stretch. A checkpoint records it, so that one written
 # by an older plan is not mixed in.
@@ -294,3 +295,71 @@ def plan_blocks(
     plan = Plan(codes, ratio=ratio, repeats=repeats, max_block=max_block, seed=seed,
                 sampler=sampler)  # fmt: skip
     return list(plan)
+
+
+class TargetPlan(Sequence[Block]):
+    """The plan of a real-valued target (``task="regression"``): no classes, so no negatives.
+
+    Each repeat deals all ``n`` rows, in a random order drawn from (seed, repeat), into
+    ``ceil(n / max_block)`` near-equal blocks (sizes differ by at most one), so every row is
+    scored once per repeat, against a fresh random share of the others. A block's rows are its
+    ``positives`` (every one is scored), in increasing order, with no ``negatives``; ``label``
+    is -1. When one block holds every row, every repeat would be that block: the plan then has
+    one repeat, whatever was asked, and its scores are exact.
+
+    A pure function of (n, repeats, max_block, seed), made a repeat at a time like
+    :class:`Plan`, with its ``per``, :meth:`repeat` and :meth:`first`.
+
+    Examples
+    --------
+    >>> plan = TargetPlan(5, repeats=2, max_block=3, seed=0)
+    >>> len(plan), plan.per, sorted(len(b.positives) for b in plan.repeat(0))
+    (4, 2, [2, 3])
+    >>> sorted(np.concatenate([b.positives for b in plan.repeat(1)]).tolist())
+    [0, 1, 2, 3, 4]
+    """
+
+    def __init__(self, n: int, *, repeats: int = 1, max_block: int, seed: int = 0) -> None:
+        self.n = check_count("n", n, 1)
+        max_block = check_count("max_block", max_block, 2)
+        self.seed = check_count("seed", seed, 0)
+        self.per = -(-self.n // max_block)
+        self.repeats = 1 if self.per == 1 else check_count("repeats", repeats, 1)
+        self._made: dict[int, list[Block]] = {}
+
+    def __len__(self) -> int:
+        return self.repeats * self.per
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"block {i} of a plan of {len(self)}")
+        repeat, j = divmod(i % len(self), self.per)
+        return self.repeat(repeat)[j]
+
+    def repeat(self, repeat: int) -> list[Block]:
+        """The blocks of repeat ``repeat``, made now if they were not yet."""
+        if not 0 <= repeat < self.repeats:
+            raise IndexError(f"repeat {repeat} of a plan of {self.repeats}")
+        if repeat not in self._made:
+            index = np.int32 if self.n < 2**31 else np.int64
+            order = _rng(self.seed, repeat, 0, 0, _TARGETS).permutation(self.n).astype(index)
+            none = order[:0]
+            self._made[repeat] = [
+                Block(repeat, -1, chunk, none, np.sort(order[chunk :: self.per]))
+                for chunk in range(self.per)
+            ]
+        return self._made[repeat]
+
+    def made(self) -> int:
+        """How many repeats have been made so far (what the plan holds in memory)."""
+        return len(self._made)
+
+    def first(self, repeats: int) -> TargetPlan:
+        """The plan of the first ``repeats`` repeats, sharing this one's blocks."""
+        out = object.__new__(TargetPlan)
+        out.__dict__.update(self.__dict__)
+        out.repeats = min(self.repeats, check_count("repeats", repeats, 1))
+        out._made = {r: b for r, b in self._made.items() if r < out.repeats}
+        return out

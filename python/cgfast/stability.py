@@ -99,11 +99,13 @@ def advice_at_cap(
     *,
     whole_classes: bool,
     max_block: int,
+    cut: str = "classes are cut into chunks, and fewer, larger chunks are steadier per repeat",
 ) -> str:
     """What a run that reached ``max_repeats`` below ``target`` can do, as one clause.
 
     At equal repeats larger blocks are steadier (docs/benchmarks/index.md, Stability), so raising
     ``max_block`` helps only while classes are cut into chunks; more repeats always help.
+    ``cut`` says why larger blocks would help, where they would.
 
     Examples
     --------
@@ -121,9 +123,6 @@ def advice_at_cap(
         else ""
     )
     if not whole_classes:
-        return (
-            f"{more}, or raise max_block above {max_block} where memory allows (classes are cut "
-            f"into chunks, and fewer, larger chunks are steadier per repeat){accept}"
-        )
+        return f"{more}, or raise max_block above {max_block} where memory allows ({cut}){accept}"
     whole = "every block already holds a whole class, so larger blocks cannot help"
     return f"{whole}: {more}{accept}"
