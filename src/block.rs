@@ -6,7 +6,7 @@ use ndarray::{Array2, ArrayView2};
 use crate::element::{normalise_rows, Element};
 use crate::error::CoreError;
 use crate::gram::kernel_lower;
-use crate::loo::{self, BlockScores, TargetScores};
+use crate::loo::{self, BlockScores, Predictions, TargetScores};
 use crate::precision::Precision;
 use crate::real::Real;
 use crate::threads::with_threads;
@@ -160,45 +160,56 @@ pub fn score_cached<E: Real, R: Recorder>(
 }
 
 /// Leave-one-out predictions of the kernel regressor on the block `x` (`k x d`) for each column
-/// of `targets` (`k x m`): a `k x m` row-major vector (see [`loo::predictions`]), and the ridge.
+/// of `targets` (`k x m`), with H factorised in `precision` (see [`loo::predictions`]).
+/// [`Precision::Single`] predicts a block float32 cannot resolve in float64, with `fallback` set.
 pub fn predict<T: Element, R: Recorder>(
     x: ArrayView2<'_, T>,
     targets: ArrayView2<'_, f64>,
     threads: usize,
+    precision: Precision,
     rec: &mut R,
-) -> Result<(Vec<f64>, f64), CoreError> {
+) -> Result<Predictions, CoreError> {
     let start = rec.mark();
     let k = x.nrows();
     check_targets(targets, k)?;
-    let mut buf = block_buffer::<f64>(k)?;
     let out = with_threads(threads, |par| {
         let rows = rec.time(Phase::Normalise, || normalise_rows(x, par))?;
-        loo::predictions(
-            block_view(&mut buf, k),
-            targets,
-            par,
-            |h, rec| kernel_lower(&rows, h, par, rec),
-            rec,
-        )
+        if precision == Precision::Single {
+            let mut buf = block_buffer::<f32>(k)?;
+            let build = |h: MatMut<'_, f32>, rec: &mut R| kernel_lower(&rows, h, par, rec);
+            let h = block_view(&mut buf, k);
+            if let Some(out) = single(loo::predictions(h, targets, par, build, rec))? {
+                return Ok(out);
+            }
+        }
+        let mut buf = block_buffer::<f64>(k)?;
+        let build = |h: MatMut<'_, f64>, rec: &mut R| kernel_lower(&rows, h, par, rec);
+        let out = loo::predictions(block_view(&mut buf, k), targets, par, build, rec)?;
+        Ok(Predictions {
+            fallback: precision == Precision::Single,
+            ..out
+        })
     })?;
     rec.add_since(Phase::Total, start);
     Ok(out)
 }
 
-/// [`predict`] for the rows `index` of X, their H gathered from `kernel` (the H of X, as for
-/// [`score_cached`]): the same bits as [`predict`] on those rows.
-pub fn predict_cached<R: Recorder>(
-    kernel: ArrayView2<'_, f64>,
+/// [`predict`] for the rows `index` of X, their H gathered from `kernel` (the H of X in `E`, as
+/// for [`score_cached`]): the same bits as [`predict`] on those rows in `E`'s precision. An f32
+/// kernel whose block float32 cannot factorise gives [`CoreError::Unresolved`]: the caller,
+/// who holds the rows, predicts it with [`predict`] in float64.
+pub fn predict_cached<E: Real, R: Recorder>(
+    kernel: ArrayView2<'_, E>,
     index: &[usize],
     targets: ArrayView2<'_, f64>,
     threads: usize,
     rec: &mut R,
-) -> Result<(Vec<f64>, f64), CoreError> {
+) -> Result<Predictions, CoreError> {
     let start = rec.mark();
     let k = index.len();
     check_index(kernel, index)?;
     check_targets(targets, k)?;
-    let mut buf = block_buffer::<f64>(k)?;
+    let mut buf = block_buffer::<E>(k)?;
     let out = with_threads(threads, |par| {
         loo::predictions(
             block_view(&mut buf, k),
@@ -608,7 +619,6 @@ mod tests {
     #[test]
     fn cached_predictions_are_the_bits_of_built_ones_on_any_threads() {
         let x = sample(90, 5);
-        let upper = gram_upper::<f64, _>(x.view(), 1).unwrap();
         let index: Vec<usize> = (0..90).filter(|i| i % 3 != 1).collect();
         let targets = Array2::from_shape_fn(
             (index.len(), 3),
@@ -621,21 +631,130 @@ mod tests {
             },
         );
         let block = x.select(ndarray::Axis(0), &index);
-        let want = predict(block.view(), targets.view(), 1, &mut NoTiming).unwrap();
-        assert_eq!(want.0.len(), index.len() * 3);
-        for threads in [1, 2, 3] {
-            let built = predict(block.view(), targets.view(), threads, &mut NoTiming).unwrap();
-            let cached =
-                predict_cached(upper.view(), &index, targets.view(), threads, &mut NoTiming)
-                    .unwrap();
-            assert_eq!(built, want, "{threads} threads");
-            assert_eq!(cached, want, "{threads} threads, cached");
+        let predicted = |threads, precision| {
+            predict(
+                block.view(),
+                targets.view(),
+                threads,
+                precision,
+                &mut NoTiming,
+            )
+            .unwrap()
+        };
+        let upper64 = gram_upper::<f64, _>(x.view(), 1).unwrap();
+        let upper32 = gram_upper::<f32, _>(x.view(), 2).unwrap();
+        for precision in [Precision::Double, Precision::Single] {
+            let want = predicted(1, precision);
+            assert_eq!(want.values.len(), index.len() * 3);
+            assert!(!want.fallback);
+            for threads in [1, 2, 3] {
+                let cached = match precision {
+                    Precision::Double => predict_cached(
+                        upper64.view(),
+                        &index,
+                        targets.view(),
+                        threads,
+                        &mut NoTiming,
+                    ),
+                    Precision::Single => predict_cached(
+                        upper32.view(),
+                        &index,
+                        targets.view(),
+                        threads,
+                        &mut NoTiming,
+                    ),
+                };
+                assert_eq!(predicted(threads, precision), want, "{threads} threads");
+                assert_eq!(cached.unwrap(), want, "{threads} threads, cached");
+            }
         }
         let nan = Array2::from_elem((index.len(), 1), f64::NAN);
-        let err = predict(block.view(), nan.view(), 1, &mut NoTiming).unwrap_err();
-        assert!(err.to_string().contains("targets must be finite"), "{err}");
+        let err = predict(
+            block.view(),
+            nan.view(),
+            1,
+            Precision::Double,
+            &mut NoTiming,
+        );
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("targets must be finite"));
         let short = Array2::<f64>::zeros((3, 1));
-        assert!(predict_cached(upper.view(), &index, short.view(), 1, &mut NoTiming).is_err());
+        assert!(predict_cached(upper64.view(), &index, short.view(), 1, &mut NoTiming).is_err());
+    }
+
+    #[test]
+    fn single_predictions_are_the_double_ones_to_float32_rounding() {
+        // Blocks of every class in turn, as the suggestion pass deals them; one with a duplicate
+        // row, which float32 hands to float64 whole.
+        let (k, d, classes) = (400, 30, 4);
+        let x = noise(k, d, 17);
+        let targets = Array2::from_shape_fn((k, classes), |(i, c)| {
+            if (i * 7 + i / 50) % classes == c {
+                1.0
+            } else {
+                -1.0
+            }
+        });
+        let double = predict(
+            x.view(),
+            targets.view(),
+            2,
+            Precision::Double,
+            &mut NoTiming,
+        );
+        let single = predict(
+            x.view(),
+            targets.view(),
+            2,
+            Precision::Single,
+            &mut NoTiming,
+        );
+        let (double, single) = (double.unwrap(), single.unwrap());
+        assert!(!single.fallback && !double.fallback);
+        assert_ne!(
+            single.values, double.values,
+            "single should not run in float64"
+        );
+        // The bound tests/test_suggest.py documents: within 1e-3 of the largest prediction.
+        let top = double.values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (s, d) in single.values.iter().zip(&double.values) {
+            assert!((s - d).abs() <= 1e-3 * top, "single {s} double {d}");
+        }
+        for threads in [1, 3] {
+            let again = predict(
+                x.view(),
+                targets.view(),
+                threads,
+                Precision::Single,
+                &mut NoTiming,
+            );
+            assert_eq!(again.unwrap(), single, "{threads} threads");
+        }
+        let mut dup = x.clone();
+        dup.row_mut(9).assign(&x.row(300));
+        let single = predict(
+            dup.view(),
+            targets.view(),
+            2,
+            Precision::Single,
+            &mut NoTiming,
+        );
+        let double = predict(
+            dup.view(),
+            targets.view(),
+            2,
+            Precision::Double,
+            &mut NoTiming,
+        );
+        let (single, double) = (single.unwrap(), double.unwrap());
+        assert!(single.fallback && double.ridge > 0.0);
+        assert_eq!(single.values, double.values);
+        let upper = gram_upper::<f32, _>(dup.view(), 2).unwrap();
+        let index: Vec<usize> = (0..k).collect();
+        let err = predict_cached(upper.view(), &index, targets.view(), 2, &mut NoTiming);
+        assert_eq!(err.unwrap_err(), CoreError::Unresolved);
     }
 
     #[test]
@@ -667,7 +786,8 @@ mod tests {
             if precision == Precision::Single {
                 continue;
             }
-            let (predicted, _) = predict(x.view(), targets.view(), 2, &mut NoTiming).unwrap();
+            let predicted = predict(x.view(), targets.view(), 2, precision, &mut NoTiming);
+            let predicted = predicted.unwrap().values;
             for (c, out) in all.iter().enumerate() {
                 for i in 0..k {
                     let (y, r) = (targets[(i, c)], out.residual[i]);

@@ -28,7 +28,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::error::CoreError;
-use crate::loo::{BlockScores, TargetScores};
+use crate::loo::{BlockScores, Predictions, TargetScores};
 use crate::precision::Precision;
 use crate::timing::{NoTiming, PhaseTimes};
 
@@ -136,16 +136,22 @@ fn row_indices(index: PyReadonlyArray1<'_, i64>) -> PyResult<Vec<usize>> {
         .map_err(|_| PyValueError::new_err("row indices must not be negative"))
 }
 
-/// A `k x m` row-major vector of predictions as a (k, m) array.
+/// What a block's prediction function returns to Python: predictions, ridge, fallback.
+type Predicted<'py> = (Bound<'py, PyArray2<f64>>, f64, bool);
+
+/// A block's predictions as a (k, m) array, with the ridge and the fallback.
 fn predictions_array(
     py: Python<'_>,
-    flat: Vec<f64>,
-    k: usize,
-    m: usize,
-) -> PyResult<Bound<'_, PyArray2<f64>>> {
-    let out =
-        Array2::from_shape_vec((k, m), flat).map_err(|e| InternalError::new_err(e.to_string()))?;
-    Ok(PyArray2::from_owned_array(py, out))
+    out: Predictions,
+    (k, m): (usize, usize),
+) -> PyResult<Predicted<'_>> {
+    let values = Array2::from_shape_vec((k, m), out.values)
+        .map_err(|e| InternalError::new_err(e.to_string()))?;
+    Ok((
+        PyArray2::from_owned_array(py, values),
+        out.ridge,
+        out.fallback,
+    ))
 }
 
 macro_rules! bind_dtype {
@@ -245,21 +251,26 @@ macro_rules! bind_dtype {
         }
 
         /// Leave-one-out predictions of the kernel regressor on the rows of `x` for each
-        /// column of `targets` (k x m): a (k, m) array, and the ridge the factorisation needed.
+        /// column of `targets` (k x m), H factorised in `precision`: (predictions (k, m),
+        /// ridge, fallback), fallback True when float32 was asked for and the block was
+        /// predicted in float64 instead.
         #[pyfunction]
-        #[pyo3(signature = (x, targets, threads=0))]
+        #[pyo3(signature = (x, targets, threads=0, precision="double"))]
         fn $predict<'py>(
             py: Python<'py>,
             x: PyReadonlyArray2<'py, $t>,
             targets: PyReadonlyArray2<'py, f64>,
             threads: usize,
-        ) -> PyResult<(Bound<'py, PyArray2<f64>>, f64)> {
+            precision: &str,
+        ) -> PyResult<Predicted<'py>> {
+            let precision = parse_precision(precision)?;
             let x = x.as_array();
             let targets = targets.as_array();
-            let (k, m) = targets.dim();
-            let (flat, ridge) =
-                run_detached(py, || block::predict(x, targets, threads, &mut NoTiming))?;
-            Ok((predictions_array(py, flat, k, m)?, ridge))
+            let shape = targets.dim();
+            let out = run_detached(py, || {
+                block::predict(x, targets, threads, precision, &mut NoTiming)
+            })?;
+            predictions_array(py, out, shape)
         }
 
         /// The arc-cosine kernel matrix H of the rows of `x`, float64 or, with
@@ -381,24 +392,50 @@ fn score_cached_f32<'py>(
 }
 
 /// `predict_f64` for the rows `index` of X, their H gathered from `kernel` (as `score_cached`
-/// does): the same bits. Returns (predictions (k, m), ridge).
+/// does) in float64: the same bits as precision "double". Returns (predictions (k, m), ridge,
+/// False).
 #[pyfunction]
 #[pyo3(signature = (kernel, index, targets, threads=0))]
-fn predict_cached<'py>(
+fn predict_cached_f64<'py>(
     py: Python<'py>,
     kernel: PyReadonlyArray2<'py, f64>,
     index: PyReadonlyArray1<'py, i64>,
     targets: PyReadonlyArray2<'py, f64>,
     threads: usize,
-) -> PyResult<(Bound<'py, PyArray2<f64>>, f64)> {
+) -> PyResult<Predicted<'py>> {
     let index = row_indices(index)?;
     let kernel = kernel.as_array();
     let targets = targets.as_array();
-    let (k, m) = targets.dim();
-    let (flat, ridge) = run_detached(py, || {
+    let shape = targets.dim();
+    let out = run_detached(py, || {
         block::predict_cached(kernel, &index, targets, threads, &mut NoTiming)
     })?;
-    Ok((predictions_array(py, flat, k, m)?, ridge))
+    predictions_array(py, out, shape)
+}
+
+/// `predict_cached_f64` from a float32 kernel: the same bits as precision "single" on those
+/// rows, or None when float32 cannot factorise the block, which is then for the caller to
+/// predict from its rows in float64.
+#[pyfunction]
+#[pyo3(signature = (kernel, index, targets, threads=0))]
+fn predict_cached_f32<'py>(
+    py: Python<'py>,
+    kernel: PyReadonlyArray2<'py, f32>,
+    index: PyReadonlyArray1<'py, i64>,
+    targets: PyReadonlyArray2<'py, f64>,
+    threads: usize,
+) -> PyResult<Option<Predicted<'py>>> {
+    let index = row_indices(index)?;
+    let kernel = kernel.as_array();
+    let targets = targets.as_array();
+    let shape = targets.dim();
+    let out = run_detached(py, || {
+        match block::predict_cached(kernel, &index, targets, threads, &mut NoTiming) {
+            Err(CoreError::Unresolved) => Ok(None),
+            other => other.map(Some),
+        }
+    })?;
+    out.map(|out| predictions_array(py, out, shape)).transpose()
 }
 
 #[pymodule]
@@ -415,7 +452,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(score_cached_f64, m)?)?;
     m.add_function(wrap_pyfunction!(predict_f32, m)?)?;
     m.add_function(wrap_pyfunction!(predict_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(predict_cached, m)?)?;
+    m.add_function(wrap_pyfunction!(predict_cached_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(predict_cached_f64, m)?)?;
     m.add_function(wrap_pyfunction!(gram_f32, m)?)?;
     m.add_function(wrap_pyfunction!(gram_f64, m)?)?;
     m.add_function(wrap_pyfunction!(complexity_f32, m)?)?;

@@ -4,14 +4,15 @@
 //! H = L Lᵀ gives α by two triangular solves; the positives sit last in the block, so the
 //! diagonal of G over them is the squared column norms of inv(L_SS), L_SS the trailing p x p block.
 
-use faer::{MatMut, MatRef, Par};
+use faer::{Mat, MatMut, MatRef, Par};
 use ndarray::ArrayView2;
 
 use crate::cholesky::factor_with_ridge;
 use crate::error::CoreError;
 use crate::real::Real;
-use crate::solve::{solve, solve_lower, trailing_inverse_diagonal};
+use crate::solve::{solve, solve_columns, solve_lower, trailing_inverse_diagonal};
 use crate::timing::{NoTiming, Phase, Recorder};
+use crate::views::col;
 
 /// Scores of the positives of one block, in block order, with the ridge that was needed.
 #[derive(Debug, Clone, PartialEq)]
@@ -184,20 +185,32 @@ fn each_column<E: Real, R: Recorder, T>(
     Ok((found, ridge))
 }
 
+/// Leave-one-out predictions of one block for every row and every column of its targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    /// `f_ic` at `i m + c` (`k x m`, row-major): row i's prediction for column c.
+    pub values: Vec<f64>,
+    /// The ridge added to H, relative to mean(diag H); 0 when none was needed.
+    pub ridge: f64,
+    /// Single precision was asked for, but the block needed float64 and was predicted in it.
+    pub fallback: bool,
+}
+
 /// Leave-one-out predictions of the kernel regressor for every row and every column of
-/// `targets` (`k x m`), from one factorisation of the kernel `build` writes; returns them as a
-/// `k x m` row-major vector, with the ridge used.
+/// `targets` (`k x m`), from one factorisation of the kernel `build` writes in `E`.
 ///
 /// With G = H⁻¹ and A = G Y, the regressor fitted to every row but i predicts
 /// `f_ic = Y_ic − A_ic / G_ii` for row i (the score's `b = α_i − G_ii y_i`, column by column):
-/// m solves and the whole diagonal of G (k³/3 flops, once) give all k·m of them.
-pub fn predictions<R: Recorder>(
-    h: MatMut<'_, f64>,
+/// the m columns of A solved together (2k²m flops, L read twice in all) and the whole diagonal
+/// of G (k³/3 flops, once) give all k·m of them. As for the scores, diag(G) is solved in `E` and
+/// A in f64 from the factor in `E`.
+pub fn predictions<E: Real, R: Recorder>(
+    h: MatMut<'_, E>,
     targets: ArrayView2<'_, f64>,
     par: Par,
-    build: impl FnMut(MatMut<'_, f64>, &mut R) -> Result<(), CoreError>,
+    build: impl FnMut(MatMut<'_, E>, &mut R) -> Result<(), CoreError>,
     rec: &mut R,
-) -> Result<(Vec<f64>, f64), CoreError> {
+) -> Result<Predictions, CoreError> {
     let (k, m) = targets.dim();
     if k == 0 || h.nrows() != k || h.ncols() != k {
         return Err(CoreError::Shape(format!(
@@ -205,23 +218,25 @@ pub fn predictions<R: Recorder>(
             h.nrows()
         )));
     }
-    let mut found = Vec::new();
-    let accept = |l: MatRef<'_, f64>, rec: &mut R| {
+    let mut values = Vec::new();
+    let accept = |l: MatRef<'_, E>, rec: &mut R| {
         let diag = rec.time(Phase::Inverse, || trailing_inverse_diagonal(l, k, par));
-        let mut out = vec![0.0; k * m];
+        let mut a = Mat::<f64>::from_fn(k, m, |i, c| targets[(i, c)]);
+        rec.time(Phase::Solve, || solve_columns(l, a.as_mut(), par));
+        values = vec![0.0; k * m];
         for (c, y) in targets.columns().into_iter().enumerate() {
-            let y = y.to_vec();
-            let alpha = rec.time(Phase::Solve, || solve(l, &y, par));
-            for i in 0..k {
-                out[i * m + c] = y[i] - alpha[i] / diag[i];
+            for (i, (&a, &y)) in col(a.as_ref(), c).iter().zip(y).enumerate() {
+                values[i * m + c] = y - a / diag[i];
             }
         }
-        let ok = diag.iter().all(|&d| d > 0.0) && out.iter().all(|v| v.is_finite());
-        found = out;
-        ok
+        diag.iter().all(|&d| d > 0.0) && values.iter().all(|v| v.is_finite())
     };
     let ridge = factor_with_ridge(h, par, build, accept, rec)?;
-    Ok((found, ridge))
+    Ok(Predictions {
+        values,
+        ridge,
+        fallback: false,
+    })
 }
 
 /// yᵀ H⁻¹ y = ‖L⁻¹ y‖² for every column y of `labels` (`k x m`), from one factorisation of the

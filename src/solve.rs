@@ -1,11 +1,11 @@
 //! Triangular solves with a Cholesky factor in a fixed order, so no thread count changes a bit.
 
 use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
-use faer::{Mat, MatRef, Par};
+use faer::{Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use crate::real::Real;
-use crate::views::col;
+use crate::views::{col, cols_mut};
 
 /// Columns of L handled per step of the blocked triangular solves.
 const SOLVE_BLOCK: usize = 256;
@@ -13,83 +13,126 @@ const SOLVE_BLOCK: usize = 256;
 const SOLVE_ROWS: usize = 512;
 
 /// Solves L z = y in place (`z` holds y on entry), L the lower factor in the `k x k` view `l`,
-/// in f64 arithmetic whatever type L is stored in.
-///
-/// Blocked and right-looking: after each block of `z` is solved, the rows below are updated in
-/// parallel chunks. Each z_i sees the same operations in the same order, `z_i -= L_ij z_j` for
-/// j = 0, 1, …, whatever the chunks, so the result does not depend on the thread count (faer's
-/// parallel single-right-hand-side solve splits its sums by thread count, and so would).
+/// in f64 arithmetic whatever type L is stored in: [`solve_lower_columns`] of one column.
 pub fn solve_lower<E: Real>(l: MatRef<'_, E>, z: &mut [f64], par: Par) {
+    let k = z.len();
+    solve_lower_columns(l, MatMut::from_column_major_slice_mut(z, k, 1), par);
+}
+
+/// Solves L Z = Y in place for every column of `z` (`k x m`, holding Y on entry), L the lower
+/// factor in the `k x k` view `l`, in f64 arithmetic whatever type L is stored in.
+///
+/// Blocked and right-looking: after each block of rows of Z is solved, the rows below are
+/// updated in parallel chunks, every column of a chunk in the same task, so each piece of L is
+/// read once for all m columns (the suggestion pass solves one per class). Each z_ic sees the
+/// same operations in the same order, `z_ic -= L_ij z_jc` for j = 0, 1, …, whatever the chunks,
+/// the thread count or the other columns: the result is the bits of one column solved alone, on
+/// any number of threads (faer's parallel solves split their sums by thread count, and would not
+/// be).
+pub fn solve_lower_columns<E: Real>(l: MatRef<'_, E>, z: MatMut<'_, f64>, par: Par) {
     let k = l.nrows();
     assert_eq!(
-        z.len(),
+        z.nrows(),
         k,
         "solve_lower: right-hand side of the wrong length"
     );
+    let mut columns: Vec<&mut [f64]> = cols_mut(z).collect();
+    if columns.is_empty() {
+        return;
+    }
     for b0 in (0..k).step_by(SOLVE_BLOCK) {
         let b1 = (b0 + SOLVE_BLOCK).min(k);
         for j in b0..b1 {
             let col = col(l, j);
-            let zj = z[j] / col[j].to_f64();
-            z[j] = zj;
-            for (zi, lij) in z[j + 1..b1].iter_mut().zip(&col[j + 1..b1]) {
-                *zi -= lij.to_f64() * zj;
+            for z in columns.iter_mut() {
+                let zj = z[j] / col[j].to_f64();
+                z[j] = zj;
+                for (zi, lij) in z[j + 1..b1].iter_mut().zip(&col[j + 1..b1]) {
+                    *zi -= lij.to_f64() * zj;
+                }
             }
         }
-        let (head, tail) = z.split_at_mut(b1);
-        let solved = &head[b0..b1];
-        let update = |(c, chunk): (usize, &mut [f64])| {
+        // Per chunk of rows below the block, that chunk of every column.
+        let mut solved = Vec::with_capacity(columns.len());
+        let mut chunks: Vec<Vec<&mut [f64]>> = (0..(k - b1).div_ceil(SOLVE_ROWS))
+            .map(|_| Vec::with_capacity(columns.len()))
+            .collect();
+        for z in columns.iter_mut() {
+            let (head, tail) = z.split_at_mut(b1);
+            solved.push(&head[b0..b1]);
+            for (c, chunk) in tail.chunks_mut(SOLVE_ROWS).enumerate() {
+                chunks[c].push(chunk);
+            }
+        }
+        let update = |(c, mut chunk): (usize, Vec<&mut [f64]>)| {
             let r0 = b1 + c * SOLVE_ROWS;
-            for (j, &zj) in (b0..b1).zip(solved) {
-                let col = &col(l, j)[r0..r0 + chunk.len()];
-                for (zi, lij) in chunk.iter_mut().zip(col) {
-                    *zi -= lij.to_f64() * zj;
+            let rows = chunk[0].len();
+            for j in b0..b1 {
+                let col = &col(l, j)[r0..r0 + rows];
+                for (z, s) in chunk.iter_mut().zip(&solved) {
+                    let zj = s[j - b0];
+                    for (zi, lij) in z.iter_mut().zip(col) {
+                        *zi -= lij.to_f64() * zj;
+                    }
                 }
             }
         };
         match par {
-            Par::Seq => tail.chunks_mut(SOLVE_ROWS).enumerate().for_each(update),
-            _ => tail.par_chunks_mut(SOLVE_ROWS).enumerate().for_each(update),
+            Par::Seq => chunks.into_iter().enumerate().for_each(update),
+            _ => chunks.into_par_iter().enumerate().for_each(update),
         }
     }
 }
 
-/// Solves Lᵀ x = z in place (`x` holds z on entry), L the lower factor in the view `l`.
+/// Solves Lᵀ X = Z in place for every column of `x` (`k x m`, holding Z on entry), L the lower
+/// factor in the view `l`.
 ///
 /// Blocked from the last block up: the dot products of a block's columns of L with the part of
-/// x already solved run in parallel, one whole dot product per task in a fixed order, so again the
-/// thread count cannot change a bit.
-pub fn solve_upper_transposed<E: Real>(l: MatRef<'_, E>, x: &mut [f64], par: Par) {
+/// X already solved run in parallel, one column of L per task against every column of X, each
+/// dot product whole and in a fixed order, so neither the thread count nor the other columns
+/// can change a bit.
+pub fn solve_upper_transposed_columns<E: Real>(l: MatRef<'_, E>, x: MatMut<'_, f64>, par: Par) {
     let k = l.nrows();
     assert_eq!(
-        x.len(),
+        x.nrows(),
         k,
         "solve_upper_transposed: right-hand side of the wrong length"
     );
+    let mut columns: Vec<&mut [f64]> = cols_mut(x).collect();
+    let m = columns.len();
+    if m == 0 {
+        return;
+    }
     let starts: Vec<usize> = (0..k).step_by(SOLVE_BLOCK).collect();
+    let mut sums = vec![0.0f64; SOLVE_BLOCK * m];
     for &b0 in starts.iter().rev() {
         let b1 = (b0 + SOLVE_BLOCK).min(k);
-        let (head, solved) = x.split_at_mut(b1);
-        let solved = &*solved;
-        let block = &mut head[b0..b1];
-        let reduce = |(j, xj): (usize, &mut f64)| {
-            *xj -= E::dot_f64(&col(l, j)[b1..], solved);
+        let solved: Vec<&[f64]> = columns.iter().map(|x| &x[b1..]).collect();
+        // sums[r m + c] = L[b1.., b0 + r] · X[b1.., c]
+        let reduce = |(r, out): (usize, &mut [f64])| {
+            let col = &col(l, b0 + r)[b1..];
+            for (s, x) in out.iter_mut().zip(&solved) {
+                *s = E::dot_f64(col, x);
+            }
         };
+        let sums = &mut sums[..(b1 - b0) * m];
         match par {
-            Par::Seq => block
-                .iter_mut()
-                .enumerate()
-                .for_each(|(c, v)| reduce((b0 + c, v))),
-            _ => block
-                .par_iter_mut()
-                .enumerate()
+            Par::Seq => sums.chunks_mut(m).enumerate().for_each(reduce),
+            _ => sums
+                .par_chunks_mut(m)
                 .with_min_len(16)
-                .for_each(|(c, v)| reduce((b0 + c, v))),
+                .enumerate()
+                .for_each(reduce),
         }
-        for j in (b0..b1).rev() {
-            let col = col(l, j);
-            let s = E::dot_f64(&col[j + 1..b1], &x[j + 1..b1]);
-            x[j] = (x[j] - s) / col[j].to_f64();
+        for (c, x) in columns.iter_mut().enumerate() {
+            for (r, xj) in x[b0..b1].iter_mut().enumerate() {
+                *xj -= sums[r * m + c];
+            }
+            for j in (b0..b1).rev() {
+                let col = col(l, j);
+                let s = E::dot_f64(&col[j + 1..b1], &x[j + 1..b1]);
+                x[j] = (x[j] - s) / col[j].to_f64();
+            }
         }
     }
 }
@@ -99,9 +142,21 @@ pub fn solve_upper_transposed<E: Real>(l: MatRef<'_, E>, x: &mut [f64], par: Par
 /// Both solves are written so that the thread count cannot change a bit of α.
 pub fn solve<E: Real>(l: MatRef<'_, E>, y: &[f64], par: Par) -> Vec<f64> {
     let mut alpha = y.to_vec();
-    solve_lower(l, &mut alpha, par);
-    solve_upper_transposed(l, &mut alpha, par);
+    let k = alpha.len();
+    solve_columns(
+        l,
+        MatMut::from_column_major_slice_mut(&mut alpha, k, 1),
+        par,
+    );
     alpha
+}
+
+/// Solves H A = Y in place for every column of `y` (`k x m`, holding Y on entry), given the
+/// lower Cholesky factor in `l`: each column gets the bits [`solve`] gives it alone, and L is
+/// read twice in all rather than twice per column.
+pub fn solve_columns<E: Real>(l: MatRef<'_, E>, mut y: MatMut<'_, f64>, par: Par) {
+    solve_lower_columns(l, y.as_mut(), par);
+    solve_upper_transposed_columns(l, y, par);
 }
 
 /// Columns of inv(L_SS) one task solves for at a time in [`trailing_inverse_diagonal`].
@@ -240,6 +295,32 @@ pub(crate) mod tests {
                     .unwrap();
                 let par = pool.install(|| solve(lm, &y, Par::rayon(threads)));
                 assert_eq!(par, got, "k={k} threads={threads}");
+            }
+        }
+    }
+
+    #[test]
+    fn columns_solved_together_are_the_bits_of_each_alone() {
+        for (k, m) in [(1, 1), (2, 3), (257, 10), (700, 1), (1300, 4)] {
+            let l = factor(k);
+            let lm = MatRef::from_column_major_slice(&l, k, k);
+            let y = Mat::<f64>::from_fn(k, m, |i, c| ((i * 37 + c * 11) % 13) as f64 - 6.0);
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let par = if threads == 1 {
+                    Par::Seq
+                } else {
+                    Par::rayon(threads)
+                };
+                let mut together = y.clone();
+                pool.install(|| solve_columns(lm, together.as_mut(), par));
+                for c in 0..m {
+                    let alone = solve(lm, col(y.as_ref(), c), Par::Seq);
+                    assert_eq!(col(together.as_ref(), c), &alone[..], "k={k} column {c}");
+                }
             }
         }
     }

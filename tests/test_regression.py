@@ -66,7 +66,7 @@ def test_native_residuals_are_the_predictions_to_the_bit():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(50, 5))
     y = rng.normal(size=(50, 1)) * 40 - 7
-    predicted, _ = _native.predict(X, y, 1)
+    predicted = _native.predict(X, y, 1).predictions
     residual = _native.score_targets(X, y, 1).terms[0, 4]
     np.testing.assert_array_equal(predicted[:, 0], y[:, 0] - residual)
 

@@ -157,14 +157,18 @@ def test_single_scores_are_bit_identical_across_threads_lanes_and_the_cache(digi
         assert np.array_equal(got, ref)
 
 
-def test_suggestions_of_a_single_run_are_predicted_in_double(digits):
-    # Suggested labels come from float64 predictions whatever the scores' precision.
+def test_suggestions_of_a_single_run_are_predicted_in_single(digits):
+    # The suggestion blocks take the run's precision: float32 suggests float64's labels, with
+    # label qualities within 1e-3 (a prediction within 1e-3 of the largest, tests/test_suggest).
     X, y = digits
     arguments = dict(repeats=2, max_block=150, seed=1)
     single = cgfast.score(X, y, precision="single", suggest=True, **arguments)
     double = cgfast.score(X, y, precision="double", suggest=True, **arguments)
     assert np.array_equal(single.suggested_label, double.suggested_label)
-    assert np.array_equal(single.label_quality, double.label_quality)
+    np.testing.assert_allclose(single.label_quality, double.label_quality, atol=1e-3)
+    assert not np.array_equal(single.label_quality, double.label_quality)
+    alone = cgfast.suggest_labels(X, y, max_block=150, seed=1, precision="single")
+    assert np.array_equal(single.label_quality, alone.label_quality)
     assert np.array_equal(single.score, cgfast.score(X, y, precision="single", **arguments))
 
 

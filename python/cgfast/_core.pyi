@@ -15,7 +15,8 @@ __all__ = [
     "score_cached_f64",
     "predict_f32",
     "predict_f64",
-    "predict_cached",
+    "predict_cached_f32",
+    "predict_cached_f64",
     "gram_f32",
     "gram_f64",
     "complexity_f32",
@@ -65,12 +66,17 @@ def score_block_targets_f64(
     x: _F64, targets: _F64, threads: int = 0, precision: str = "double"
 ) -> tuple[_F64, float, bool]: ...
 def predict_f32(
-    x: npt.NDArray[np.float32], targets: _F64, threads: int = 0
-) -> tuple[_F64, float]: ...
-def predict_f64(x: _F64, targets: _F64, threads: int = 0) -> tuple[_F64, float]: ...
-def predict_cached(
+    x: npt.NDArray[np.float32], targets: _F64, threads: int = 0, precision: str = "double"
+) -> tuple[_F64, float, bool]: ...
+def predict_f64(
+    x: _F64, targets: _F64, threads: int = 0, precision: str = "double"
+) -> tuple[_F64, float, bool]: ...
+def predict_cached_f32(
+    kernel: npt.NDArray[np.float32], index: npt.NDArray[np.int64], targets: _F64, threads: int = 0
+) -> tuple[_F64, float, bool] | None: ...
+def predict_cached_f64(
     kernel: _F64, index: npt.NDArray[np.int64], targets: _F64, threads: int = 0
-) -> tuple[_F64, float]: ...
+) -> tuple[_F64, float, bool]: ...
 def gram_f32(
     x: npt.NDArray[np.float32], threads: int = 0, whole: bool = True, precision: str = "double"
 ) -> npt.NDArray[np.floating]: ...

@@ -102,19 +102,36 @@ def score_targets(
     return TargetsOutput(terms, ridge, fallback)
 
 
-def predict(x: np.ndarray, targets: np.ndarray, threads: int) -> tuple[np.ndarray, float]:
+@dataclass(frozen=True)
+class PredictOutput:
+    """Leave-one-out predictions of every row of one block, from one factorisation."""
+
+    predictions: np.ndarray  # (k, m): every row's prediction for every column of the targets
+    ridge: float
+    fallback: bool = False
+
+
+def predict(
+    x: np.ndarray, targets: np.ndarray, threads: int, precision: str = "double"
+) -> PredictOutput:
     """Leave-one-out predictions (k, m) of the kernel regressor on the rows of ``x`` for each
-    column of ``targets`` (k x m), from one float64 factorisation; and the ridge it needed."""
-    return _entry("predict", x)(x, np.asarray(targets, dtype=np.float64), threads)
+    column of ``targets`` (k x m), from one factorisation in ``precision``; the ridge it
+    needed; and whether a "single" block was predicted in float64 (``fallback``)."""
+    targets = np.asarray(targets, dtype=np.float64)
+    return PredictOutput(*_entry("predict", x)(x, targets, threads, precision))
 
 
 def predict_cached(
     kernel: np.ndarray, index: np.ndarray, targets: np.ndarray, threads: int
-) -> tuple[np.ndarray, float]:
+) -> PredictOutput | None:
     """:func:`predict` on the rows ``index`` of X, their H copied out of ``kernel`` (as for
-    :func:`score_cached`): the same bits."""
+    :func:`score_cached`): the same bits in the kernel's precision; None when the kernel is
+    float32 and float32 cannot factorise the block (the caller predicts ``X[index]`` with
+    ``precision="double"``)."""
     index = np.ascontiguousarray(index, dtype=np.int64)
-    return _core.predict_cached(kernel, index, np.asarray(targets, dtype=np.float64), threads)
+    targets = np.asarray(targets, dtype=np.float64)
+    out = _entry("predict_cached", kernel)(kernel, index, targets, threads)
+    return None if out is None else PredictOutput(*out)
 
 
 def gram(

@@ -110,6 +110,10 @@ def _upgrade(manifest: Any) -> Any:
         # Before plan.PLAN_VERSION was recorded, "cover" runs had plan 1's blocks.
         if arguments.get("sampler") == "cover":
             manifest.setdefault("plan", 1)
+    suggest = manifest.get("suggest") if isinstance(manifest, dict) else None
+    if isinstance(suggest, dict):
+        # Before suggestion blocks took the run's precision, they were predicted in float64.
+        suggest.setdefault("precision", "double")
     return manifest
 
 

@@ -131,7 +131,7 @@ class Run:
         """
         arguments = self.options.manifest()
         if self.predicts:
-            keep = ("repeats", "seed", "max_block")
+            keep = ("repeats", "seed", "max_block", "precision")
             what = {"suggest": {name: arguments[name] for name in keep}}
         else:
             # The cover's plan changed after 0.2.0 (plan.PLAN_VERSION); the independent one did not.
@@ -239,7 +239,9 @@ def suggestion_run(run: Run, repeats: int) -> Run:
     )
     largest = max(block.size for block in blocks)
     check_fits(largest, largest, run.rows.d, run.rows.dtype.itemsize)
-    options = run.options.replace(repeats=blocks[-1].repeat + 1, precision="double")
+    # The blocks are factorised in the scoring run's precision: a "single" scoring run's kernel
+    # serves its suggestion blocks too.
+    options = run.options.replace(repeats=blocks[-1].repeat + 1)
     return Run(options, run.rows, run.classes, run.codes, blocks, run.fingerprint, predicts=True)
 
 
@@ -278,6 +280,15 @@ def run_suggestions(
             note="suggested labels",
         )
     warn_ridges(results, stacklevel=4)
+    fallbacks = sum(r is not None and r.fallback for r in results)
+    if fallbacks:
+        warnings.warn(
+            f"{fallbacks} of {len(results)} suggestion block(s) could not be factorised in "
+            "float32 (near-duplicate rows or pivots below what float32 resolves) and were "
+            "predicted in float64, as precision='double' predicts them, only slower",
+            PrecisionWarning,
+            stacklevel=4,
+        )
     return suggestions(
         predictions(results, run.rows.n, len(run.classes)),
         run.classes,
@@ -362,21 +373,30 @@ def predict_block(
     codes: np.ndarray,
     classes: int,
     threads: int,
+    precision: str = "double",
     kernel: np.ndarray | None = None,
 ) -> BlockResult:
     """Leave-one-out predictions of every row of the suggestion ``block`` (rows ``codes``) for
-    each of ``classes`` one-vs-rest targets: ``terms`` is (classes, k).
+    each of ``classes`` one-vs-rest targets, H factorised in ``precision``: ``terms`` is
+    (classes, k).
 
     ``source`` is X as :class:`Rows`, or the block's rows gathered in its order; with ``kernel``
-    (the H of X) the block's H is copied out of it: the same bits.
+    (the H of X in the block's precision, :data:`KERNEL_DTYPES`) the block's H is copied out of
+    it: the same bits. A block float32 cannot factorise is predicted from its rows in float64,
+    as a "single" block without the kernel falls back.
     """
     y = targets(codes, classes)
+    out = None
     if kernel is not None:
-        out, ridge = _native.predict_cached(kernel, block.rows, y, threads)
-    else:
+        if KERNEL_DTYPES.get(precision) != kernel.dtype:
+            raise InternalError(f"a {kernel.dtype} kernel was passed to a {precision!r} block")
+        out = _native.predict_cached(kernel, block.rows, y, threads)
+    if out is None:
         x = source.take(block.rows) if isinstance(source, Rows) else np.asarray(source)
-        out, ridge = _native.predict(x, y, threads)
-    return BlockResult(block.positives, out.T, ridge)
+        # Without the kernel in hand, or with one float32 could not factorise the block from.
+        out = _native.predict(x, y, threads, "double" if kernel is not None else precision)
+        out = dataclasses.replace(out, fallback=out.fallback or kernel is not None)
+    return BlockResult(block.positives, out.predictions.T, out.ridge, out.fallback)
 
 
 def score_block(
@@ -462,7 +482,9 @@ class BlockTask:
         """
         threads = resolve_threads(self.n_jobs) if threads is None else threads
         if self.codes is not None:
-            out = predict_block(source, self.block, self.codes, self.classes, threads, kernel)
+            out = predict_block(
+                source, self.block, self.codes, self.classes, threads, self.precision, kernel
+            )
             return {self.index: out}
         if self.targets is not None:
             out = target_block(source, self.block, self.targets, threads, self.precision)
@@ -654,7 +676,7 @@ def task_of(run: Run, index: int, store: Checkpoint | None = None) -> BlockTask:
     group = tuple(run.blocks[i] for i in members)
     options, block = run.options, run.blocks[index]
     if run.predicts:
-        return BlockTask(index, block, "double", options.n_jobs, store,
+        return BlockTask(index, block, options.precision, options.n_jobs, store,
                          codes=run.codes[block.rows], classes=len(run.classes))  # fmt: skip
     if run.targets is not None:
         return BlockTask(index, block, options.precision, options.n_jobs, store,
