@@ -85,7 +85,9 @@ def standardised(y):
 @pytest.mark.parametrize("n", [2, 3, 7, 13, 31])
 def test_one_block_scores_match_leave_one_out_resolves(n):
     X, y = data(n, seed=n)
-    terms = cgfast.score(X, y, task="regression", precision="double", return_terms=True)
+    terms = cgfast.score(
+        X, y, task="regression", precision="double", max_block=max(n, 2), return_terms=True
+    )
     assert terms.repeats == 1 and terms.stability is None  # one block of all rows: exact
     H, z = oracle.gram(X), standardised(y)
     assert_scores(terms.score, H, z)
@@ -277,3 +279,61 @@ def test_cluster_scores_are_bit_identical_to_local(tmp_path):
             remote = cgfast.score(str(path), y, client=client, precision=precision, **args)
             assert np.array_equal(remote.score, local.score)
             assert np.array_equal(remote.residual, local.residual)
+
+
+def test_the_default_blocks_are_half_the_rows_up_to_512():
+    from cgfast.engine import prepare
+    from cgfast.options import Options
+
+    for n, largest in [(9, 5), (300, 150), (5000, 512)]:
+        X, y = data(n, seed=n)
+        run = prepare(X, y, Options(task="regression"))
+        assert run.options.max_block == largest
+        assert max(b.size for b in run.blocks.repeat(0)) <= largest
+
+
+def test_robust_z_and_the_rule():
+    from cgfast.regression import BOUND, robust_z, target_issues
+
+    r = np.r_[np.linspace(-1, 1, 99), 50.0]
+    z = robust_z(r)
+    mad = np.median(np.abs(r - np.median(r)))
+    np.testing.assert_allclose(z, np.abs(r - np.median(r)) / (1.482602218505602 * mad))
+    assert target_issues(r).tolist() == [False] * 99 + [True] and BOUND == 3.5
+    # More than half equal: the mean absolute deviation stands in for the MAD.
+    r = np.r_[np.zeros(60), np.linspace(1, 2, 39), 40.0]
+    assert robust_z(r)[-1] > 3.5 and np.isfinite(robust_z(r)).all()
+    assert not robust_z(np.ones(5)).any()
+
+
+def test_find_target_issues_flags_the_corrupted_rows():
+    X, y = data(500, seed=11)
+    bad = [3, 77, 250, 499]
+    y[bad] += np.r_[12.0, -12.0, 15.0, -9.0]
+    found = cgfast.find_target_issues(X, y)
+    assert set(bad) <= set(found.tolist()) and len(found) <= 12
+    terms = cgfast.score(X, y, task="regression", return_terms=True)
+    assert np.array_equal(cgfast.find_target_issues(terms=terms), found)  # same defaults
+    z = cgfast.regression.robust_z(terms.residual)
+    assert (np.diff(z[found]) <= 0).all()  # most suspicious first
+    assert np.array_equal(cgfast.find_target_issues(terms=terms, top=3), found[:3])
+    table = cgfast.find_target_issues(y=y, terms=terms, return_table=True)
+    assert table["index"].tolist() == found.tolist()
+    np.testing.assert_allclose(table["prediction"], y[found] - terms.residual[found])
+    with pytest.raises(TypeError, match="task="):
+        cgfast.find_target_issues(terms=cgfast.score(X, y > 5, return_terms=True))
+    with pytest.raises(TypeError, match="sets task itself"):
+        cgfast.find_target_issues(X, y, task="regression")
+
+
+def test_the_score_table_of_a_regression_run():
+    X, y = data(120, seed=12)
+    terms = cgfast.score(X, y, task="regression", return_terms=True)
+    table = cgfast.to_table(terms, y, ids=[f"r{i}" for i in range(120)])
+    assert list(table.columns) == ["id", "target", "score", "residual", "target_issue",
+                                   "stability"]  # fmt: skip
+    np.testing.assert_array_equal(table["residual"], terms.residual)
+    np.testing.assert_array_equal(table["target"], y)
+    assert table["id"][5] == "r5"
+    flagged = np.flatnonzero(table["target_issue"])
+    assert sorted(flagged.tolist()) == sorted(cgfast.find_target_issues(terms=terms).tolist())

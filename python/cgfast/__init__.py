@@ -28,6 +28,7 @@ from .parts import assemble, score_part
 from .plan import Block, plan_blocks
 from .prune import prune
 from .rank import find_label_issues, noise_matrix, rank
+from .regression import find_target_issues
 from .report import write_report
 from .suggest import LabelSuggestions
 
@@ -53,6 +54,7 @@ __all__ = [
     "clean",
     "complexity",
     "find_label_issues",
+    "find_target_issues",
     "gram",
     "noise_matrix",
     "open_dataset",

@@ -39,9 +39,19 @@ def table_columns(
     label), ``suggested_quality`` (that of the suggested label), ``margin`` (the most probable
     other class's probability minus the given label's: the ranking of the issues) and ``issue``
     (the confusion rule's probability, flagged above 1/2) follow ``label_issue``.
-    ``with_terms`` adds the columns ``a2``, ``ab`` and ``b2``.
+    ``with_terms`` adds the columns ``a2``, ``ab`` and ``b2``. A regression run's table
+    (``terms.residual`` set) has its own columns (:func:`cgfast.regression.table_columns`).
     """
     from .rank import _descending, _issues_from_terms
+
+    if terms.residual is not None:
+        from .regression import table_columns as target_columns
+
+        columns = target_columns(terms, y, ids)
+        if with_terms:
+            for name in ("a2", "ab", "b2"):
+                columns[name] = np.asarray(getattr(terms, name), dtype=np.float64)
+        return columns
 
     scores = np.asarray(terms.score, dtype=np.float64)
     n = len(scores)

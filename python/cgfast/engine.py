@@ -193,6 +193,12 @@ def prepare(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> R
 # What a regression run keeps of every repeat per example: five float64 terms (the residual
 # besides the four of a class block) and the row index, as _memory.REPEAT_BYTES_PER_ROW counts.
 TARGET_BYTES_PER_ROW = 56
+# The regression plan's largest block by default: half of the rows, at most this many (and what
+# memory allows). Measured by benches/regression.py (4 data sets, 3 corruptions, 2 seeds): the
+# leave-one-out residual averaged over 16 repeats of such blocks ranks the corrupted targets at a
+# mean AP of 0.647, against 0.595 for one block of all rows, in half the time; on a set with
+# duplicate rows (concrete) 0.99 against 0.82. Larger blocks (up to 1024) gave the same AP.
+TARGET_BLOCK = 512
 
 
 def prepare_targets(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> Run:
@@ -202,7 +208,9 @@ def prepare_targets(X: Any, y: Any, options: Options, *, fingerprint: bool = Fal
     targets = standardise(y, rows.n)
     itemsize = rows.dtype.itemsize
     if options.max_block is None:
-        options = options.replace(max_block=default_max_block(rows.d, itemsize))
+        half = max(2, -(-rows.n // 2))
+        largest = min(default_max_block(rows.d, itemsize), TARGET_BLOCK, half)
+        options = options.replace(max_block=largest)
     blocks = TargetPlan(
         rows.n, repeats=options.planned_repeats, max_block=options.max_block, seed=options.seed
     )
