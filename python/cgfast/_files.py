@@ -136,32 +136,54 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-def _table(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
+def check_unique(names: list[str], where: str) -> None:
+    """Refuses a table with two columns of one name: a column chosen by name would be either."""
+    first: dict[str, int] = {}
+    for j, name in enumerate(names):
+        if name in first:
+            raise ValueError(
+                f"{where} has the column name {name!r} twice (columns {first[name] + 1} and "
+                f"{j + 1}): rename one so that every column has its own name"
+            )
+        first[name] = j
+
+
+def _table(path: Path) -> tuple[list[str], dict[str, np.ndarray], list[int] | None]:
     """Columns of a .csv (first row is a header when any of its cells is not a number) or a
-    .parquet file, in file order, as arrays of strings (csv) or of their parquet type."""
+    .parquet file, in file order, as arrays of strings (csv) or of their parquet type, and the
+    line of the file each row is on (csv; None for parquet). A UTF-8 byte-order mark is not
+    part of the first name, and two columns of one name are refused."""
     if path.suffix.lower() == ".parquet":
         try:
             import pyarrow.parquet as pq
         except ImportError:
             raise ImportError(f"reading {path} needs pyarrow: pip install pyarrow") from None
+        check_unique(pq.read_schema(path).names, str(path))
         table = pq.read_table(path)
-        return table.column_names, {
+        columns = {
             name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names
         }
-    with open(path, newline="", encoding="utf-8") as handle:
-        lines = [row for row in csv.reader(handle) if row]
+        return table.column_names, columns, None
+    lines, numbers = [], []
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        for row in reader:
+            if row:
+                lines.append(row)
+                numbers.append(reader.line_num)
     if not lines:
         raise ValueError(f"{path} is empty")
     width = len(lines[0])
-    for number, row in enumerate(lines, start=1):
+    for number, row in zip(numbers, lines):
         if len(row) != width:
             raise ValueError(f"{path}, line {number}: {len(row)} cells, the first line has {width}")
     if any(not _is_number(cell) for cell in lines[0]):
-        names, body = [cell.strip() for cell in lines[0]], lines[1:]
+        names, body, numbers = [cell.strip() for cell in lines[0]], lines[1:], numbers[1:]
+        check_unique(names, str(path))
     else:
         names, body = [str(j) for j in range(width)], lines
     cells = np.array(body, dtype=str).reshape(len(body), width)
-    return names, {name: cells[:, j] for j, name in enumerate(names)}
+    return names, {name: cells[:, j] for j, name in enumerate(names)}, numbers
 
 
 def _numbers(values: np.ndarray, name: str, path: Path) -> np.ndarray:
@@ -188,9 +210,12 @@ def open_x(
 
     ``key`` chooses inside the file: the array of an .npz (default: the only one, else ``"X"``;
     an .npz written by ``scipy.sparse.save_npz`` is read as that sparse matrix),
-    or comma-separated feature columns of a .csv/.parquet (default: every column but the label
-    column). ``labels``, the (path, key) the labels come from, tells which column of a shared
-    table is not a feature; ``exclude`` names one more (an id column).
+    comma-separated feature columns of a .csv (default: every column but the label column), or
+    the columns of a .parquet, chosen as those of parquet shards are (one list column or
+    several numeric ones; default: the only list column, else every numeric column but the
+    label column: see ``_parquet.read_parquet_x``). ``labels``, the (path, key) the labels come
+    from, tells which column of a shared table is not a feature; ``exclude`` names one more
+    (an id column).
     """
     path = Path(path) if has_glob(path) else _existing(path, "X")
     suffix = path.suffix.lower()
@@ -211,20 +236,24 @@ def open_x(
             return scipy.sparse.load_npz(path)
         return _npz_member(path, key, "X", "--x-key (x_key=)")
     if suffix in (".csv", ".parquet"):
-        names, columns = _table(path)
+        label_key = None
+        if labels is not None and Path(labels[0]).resolve() == path.resolve():
+            label_key = labels[1]
+            if label_key is None and key is None:
+                raise ValueError(
+                    f"X and y are both {path}: name the label column with --y-key (y_key=)"
+                )
+        if suffix == ".parquet":
+            from ._parquet import read_parquet_x
+
+            return read_parquet_x(path, key, {n for n in (label_key, exclude) if n is not None})
+        names, columns, _ = _table(path)
         if key is not None:
             chosen = [name.strip() for name in key.split(",")]
             missing = [name for name in chosen if name not in columns]
             if missing:
                 raise ValueError(f"{path} has no column {missing[0]!r} (it has {', '.join(names)})")
         else:
-            label_key = None
-            if labels is not None and Path(labels[0]).resolve() == path.resolve():
-                label_key = labels[1]
-                if label_key is None:
-                    raise ValueError(
-                        f"X and y are both {path}: name the label column with --y-key (y_key=)"
-                    )
             chosen = [name for name in names if name not in (label_key, exclude)]
         if not chosen:
             raise ValueError(f"{path} has no feature columns left")
@@ -252,7 +281,7 @@ def read_labels(path: str | Path, key: str | None = None) -> np.ndarray:
     elif suffix == ".npz":
         labels = _npz_member(path, key, "y", "--y-key (y_key=)")
     elif suffix in (".csv", ".parquet"):
-        names, columns = _table(path)
+        names, columns, lines = _table(path)
         if key is None:
             if len(names) != 1:
                 raise ValueError(
@@ -262,6 +291,15 @@ def read_labels(path: str | Path, key: str | None = None) -> np.ndarray:
             key = names[0]
         if key not in columns:
             raise ValueError(f"{path} has no column {key!r} (it has {', '.join(names)})")
+        if lines is not None:
+            empty = np.flatnonzero(np.char.strip(columns[key]) == "")
+            if empty.size:
+                row = int(empty[0])
+                raise ValueError(
+                    f"{path}: row {row} (line {lines[row]}) has an empty {key!r} cell; every "
+                    f"example needs one (fill it in or drop the row; {empty.size} row(s) "
+                    "have none)"
+                )
         labels = _text_labels(columns[key])
     else:
         raise ValueError(f"cannot read y from {path}: use a .npy, .npz, .csv or .parquet file")
@@ -288,7 +326,7 @@ def read_score_table(path: str | Path) -> dict[str, np.ndarray]:
     path = _existing(path, "scores")
     if path.suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"cannot read a score table from {path}: use a .csv or .parquet")
-    names, columns = _table(path)
+    names, columns, _ = _table(path)
     missing = [name for name in ("score", "label") if name not in columns]
     if missing:
         raise ValueError(

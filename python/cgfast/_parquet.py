@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from ._cache import RowWriter, build_cache, cache_path, open_cache, origin_key, source_key
 from ._dataset import Dataset, has_glob
+from ._files import check_unique
 
 
 def parquet_files(source: str | os.PathLike) -> list[Path] | None:
@@ -138,6 +139,46 @@ class _Columns:
         return flat.reshape(len(column), width)
 
 
+def _blocks(columns: _Columns, batches: Iterator[Any], d: int | None = None) -> Iterator[Any]:
+    """(start, block) for each non-empty batch in turn: its first row's index and its rows of
+    X; every block has ``d`` features (by default the first block's)."""
+    start = 0
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        block = columns.block(batch, start)
+        if d is None:
+            d = block.shape[1]
+        elif block.shape[1] != d:
+            raise ValueError(
+                f"column {columns.names[0]!r} of {columns.where} is ragged: row {start} has "
+                f"{block.shape[1]} values, row 0 has {d}"
+            )
+        yield start, block
+        start += len(block)
+
+
+def read_parquet_x(path: Path, x_key: str | None, exclude: set[str]) -> np.ndarray:
+    """X of one parquet file, read into memory, its columns chosen and converted as those of
+    shards are (:func:`open_parquet`): ``x_key`` names one list column or several numeric
+    columns; by default the only list column, else every numeric column not in ``exclude``."""
+    pa, _ = _pyarrow()
+    import pyarrow.parquet as pq
+
+    where = str(path)
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowInvalid) as err:
+        raise ValueError(f"cannot read {where}: {err}") from err
+    check_unique(schema.names, where)
+    columns = _Columns(pa, schema, x_key, exclude, where)
+    table = pq.read_table(path, columns=columns.names)
+    blocks = [block for _, block in _blocks(columns, iter(table.to_batches()))]
+    if not blocks:
+        raise ValueError(f"{where} has no rows")
+    return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+
+
 def _whole_column(dataset: Any, name: str, where: str, option: str) -> np.ndarray:
     if name not in dataset.schema.names:
         raise ValueError(
@@ -158,6 +199,19 @@ def _batches(dataset: Any, columns: list[str]) -> Iterator[Any]:
     """The record batches of every shard, in file order."""
     for fragment in dataset.get_fragments():
         yield from fragment.to_batches(columns=columns)
+
+
+def _name_duplicates(files: list[Path]) -> None:
+    """Refuses, by name, a column that a shard holds twice (pyarrow's schema check only says
+    that some name is repeated)."""
+    import pyarrow.parquet as pq
+
+    for path in files:
+        try:
+            names = pq.read_schema(path).names
+        except (OSError, ValueError):  # unreadable: the caller reports the dataset's own error
+            continue
+        check_unique(names, str(path))
 
 
 def open_parquet(
@@ -186,7 +240,9 @@ def open_parquet(
     try:
         dataset = ds.dataset([str(p) for p in files], format="parquet")
     except (OSError, pa.ArrowInvalid) as err:
+        _name_duplicates(files)
         raise ValueError(f"cannot read the parquet files of {where}: {err}") from err
+    check_unique(list(dataset.schema.names), where)
     exclude = {key for key in (y_key, id_key) if key is not None}
     columns = _Columns(pa, dataset.schema, x_key, exclude, where)
     y = None if y_key is None else _whole_column(dataset, y_key, where, "--y-key (y_key=)")
@@ -212,17 +268,9 @@ def open_parquet(
             return Dataset(X, y, ids)
 
     def fill(out: RowWriter) -> None:
-        start = 0
         with tqdm(total=n, desc="cgfast: reading parquet", unit="row", disable=not progress) as bar:
-            for batch in _batches(dataset, columns.names):
-                block = columns.block(batch, start)
-                if block.shape[1] != d:
-                    raise ValueError(
-                        f"column {columns.names[0]!r} of {where} is ragged: row {start} has "
-                        f"{block.shape[1]} values, row 0 has {d}"
-                    )
+            for start, block in _blocks(columns, _batches(dataset, columns.names), d):
                 out.write(start, block)
-                start += len(block)
                 bar.update(len(block))
 
     return Dataset(build_cache(path, (n, d), columns.dtype, fill), y, ids)
