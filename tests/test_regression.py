@@ -10,6 +10,8 @@ score itself is that small.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import oracle
@@ -19,6 +21,7 @@ import cgfast
 from cgfast import _native
 from cgfast.engine import LocalExecutor
 from cgfast.plan import TargetPlan
+from cgfast.regression import COLUMNS
 
 RTOL = 1e-10
 
@@ -337,3 +340,30 @@ def test_the_score_table_of_a_regression_run():
     assert table["id"][5] == "r5"
     flagged = np.flatnonzero(table["target_issue"])
     assert sorted(flagged.tolist()) == sorted(cgfast.find_target_issues(terms=terms).tolist())
+
+
+def cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "cgfast.cli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_the_command_line_scores_a_target_and_writes_its_table(tmp_path):
+    X, y = data(200, seed=13)
+    y[7] += 25
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    args = ["score", "X.npy", "y.npy", "--no-progress"]
+    result = cli(*args, "--task", "regression", "-o", "scores.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "flagged as target issues" in result.stdout
+    table = np.genfromtxt(tmp_path / "scores.csv", delimiter=",", names=True, dtype=None,
+                          encoding="utf-8")  # fmt: skip
+    assert table.dtype.names == COLUMNS
+    terms = cgfast.score(X, y, task="regression", return_terms=True)
+    np.testing.assert_array_equal(table["residual"], terms.residual)
+    flagged = cgfast.find_target_issues(terms=terms)
+    assert table["target_issue"][7] and table["target_issue"].sum() == len(flagged)
+    refused = cli(*args, "-o", "c.csv", cwd=tmp_path)
+    assert refused.returncode != 0 and "task='regression'" in refused.stderr
+    report = cli("report", "X.npy", "y.npy", "--task", "regression", "-o", "r.html", cwd=tmp_path)
+    assert report.returncode != 0 and "--task regression -o scores.csv" in report.stderr

@@ -164,9 +164,12 @@ def check_score_output(output: Path, terms: bool, *, table: bool = True) -> None
 
 
 def save_scores(result: Any, output: Path, terms: bool) -> None:
-    """Writes the scores as .npy, or with ``terms`` the score and its three terms as .npz."""
+    """Writes the scores as .npy, or with ``terms`` the score and its three terms as .npz (and
+    a regression run's residual)."""
     if terms:
         parts = {name: getattr(result, name) for name in ("score", "a2", "ab", "b2")}
+        if result.residual is not None:
+            parts["residual"] = result.residual
         write(output, lambda handle: np.savez(handle, **parts))
     else:
         write(output, lambda handle: np.save(handle, result))

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import click
 
 from .._files import has_glob
-from ..options import PRECISIONS, SAMPLERS, Options
+from ..options import PRECISIONS, SAMPLERS, TASKS, Options
 
 EXISTING = click.Path(exists=True, dir_okay=False, path_type=Path)
 OUTPUT = click.Path(dir_okay=False, writable=True, path_type=Path)
@@ -164,6 +164,15 @@ def scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """
     for decorator in reversed(
         [
+            click.option(
+                "--task",
+                default=_DEFAULT["task"],
+                show_default=True,
+                type=click.Choice(TASKS),
+                help="What Y is: class labels, or a real-valued target (regression: each row's "
+                "leave-one-out residual and whether it is a target issue; --ratio, --sampler "
+                "and --suggest are for classes). Never guessed from Y.",
+            ),
             click.option(
                 "--ratio",
                 default=_DEFAULT["ratio"],

@@ -62,8 +62,16 @@ def run_score(
     if terms.stability is not None:
         summary += f", stability {terms.stability:.3f}"
     if flags:
-        summary += "; " + issue_summary(terms, y)
+        summary += "; " + (target_summary(terms) if terms.residual is not None else
+                           issue_summary(terms, y))  # fmt: skip
     return (terms if return_terms else terms.score), summary, run.options
+
+
+def target_summary(terms: Any) -> str:
+    """How many rows of a regression run are flagged as target issues."""
+    from ..regression import target_issues
+
+    return f"{int(target_issues(terms.residual).sum())} flagged as target issues"
 
 
 def issue_summary(terms: Any, y: np.ndarray) -> str:

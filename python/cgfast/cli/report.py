@@ -120,6 +120,11 @@ def report(
             found = read(read_scores, scores)
     else:
         options = library(Options.pick, scoring)
+        if options.task == "regression":
+            raise click.UsageError(
+                "the report reviews class labels; for a real-valued target write the score "
+                "table instead: cgfast score X Y --task regression -o scores.csv"
+            )
         found, summary, used = run_score(
             data, labels, options, progress, return_terms=True, suggest=True, flags=True
         )

@@ -27,6 +27,7 @@ Examples:
   cgfast score data.npz data.npz --x-key images --y-key labels -o scores.npy
   cgfast score table.csv table.csv --y-key label --repeats 5 -o scores.npy
   cgfast score X.npy y.npy --terms -o terms.npz --checkpoint ckpt/
+  cgfast score table.csv table.csv --y-key price --task regression -o scores.csv
   cgfast score X.npy y.npy --checkpoint /shared/run --part $SLURM_ARRAY_TASK_ID --parts 16
   cgfast score X.npy y.npy --checkpoint /shared/run -o scores.csv   # after the array
 """
@@ -69,7 +70,8 @@ Examples:
     "--output",
     type=OUTPUT,
     help="Where to write the scores (not with --part): .npy (the scores), .npz (with --terms), "
-    ".csv or .parquet (a table: id, label, score, rank_in_class, label_issue, stability).",
+    ".csv or .parquet (a table: id, label, score, rank_in_class, label_issue, stability; with "
+    "--task regression: id, target, score, residual, target_issue, stability).",
 )
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
 def score(
@@ -138,7 +140,7 @@ def score(
             progress,
             checkpoint=checkpoint,
             return_terms=terms or table,
-            suggest=suggest and (table or share is not None),
+            suggest=suggest and options.task == "classification" and (table or share is not None),
             flags=table,
             part=share,
         )
