@@ -22,3 +22,15 @@ class Dataset:
 
 def has_glob(path: str | os.PathLike) -> bool:
     return any(c in str(path) for c in "*?[")
+
+
+def check_unique(names: list[str], where: str) -> None:
+    """Refuses a table with two columns of one name: a column chosen by name would be either."""
+    first: dict[str, int] = {}
+    for j, name in enumerate(names):
+        if name in first:
+            raise ValueError(
+                f"{where} has the column name {name!r} twice (columns {first[name] + 1} and "
+                f"{j + 1}): rename one so that every column has its own name"
+            )
+        first[name] = j

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._dataset import Dataset, has_glob
+from ._dataset import Dataset, check_unique, has_glob
 from ._labels import label_shape_message
 
 X_FORMATS = (
@@ -134,18 +134,6 @@ def _is_number(cell: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def check_unique(names: list[str], where: str) -> None:
-    """Refuses a table with two columns of one name: a column chosen by name would be either."""
-    first: dict[str, int] = {}
-    for j, name in enumerate(names):
-        if name in first:
-            raise ValueError(
-                f"{where} has the column name {name!r} twice (columns {first[name] + 1} and "
-                f"{j + 1}): rename one so that every column has its own name"
-            )
-        first[name] = j
 
 
 def _table(path: Path) -> tuple[list[str], dict[str, np.ndarray], list[int] | None]:

@@ -17,8 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._cache import RowWriter, build_cache, cache_path, open_cache, origin_key, source_key
-from ._dataset import Dataset, has_glob
-from ._files import check_unique
+from ._dataset import Dataset, check_unique, has_glob
 
 
 def parquet_files(source: str | os.PathLike) -> list[Path] | None:
