@@ -69,10 +69,22 @@ impl UnitRows {
     }
 }
 
+/// 2^-e for the binary exponent e of a positive normal `peak` (peak = m 2^e, 1 <= m < 2),
+/// with e limited to what keeps 2^-e a normal number: `peak * power_down(peak)` lies in [1, 4).
+fn power_down(peak: f64) -> f64 {
+    let e = ((peak.to_bits() >> 52) & 0x7ff) as i64 - 1023;
+    f64::from_bits(((1023 - e.clamp(-1022, 1022)) as u64) << 52)
+}
+
 /// Copies the rows of `x` into f64 and scales each to unit norm.
 ///
-/// A row of zero norm, with a non-finite value, or whose squared norm overflows is refused with
-/// its index.
+/// Each row is first multiplied by the power of two that brings its largest value into [1, 4),
+/// so that no square underflows (values of 1e-161: the squares are subnormal and the norm was
+/// wrong by percents) or overflows (values of 1e160). Scaling by a power of two is exact, so a
+/// row multiplied by 2^k (with no value made subnormal on the way) normalises to the same bits,
+/// and a row whose squares neither underflow nor overflow to the bits of `v / sqrt(sum v²)`.
+///
+/// A row of zeros or with a non-finite value is refused with its index.
 pub fn normalise_rows<T: Element>(x: ArrayView2<'_, T>, par: Par) -> Result<UnitRows, CoreError> {
     let (k, d) = x.dim();
     if d == 0 {
@@ -80,23 +92,37 @@ pub fn normalise_rows<T: Element>(x: ArrayView2<'_, T>, par: Par) -> Result<Unit
     }
     let mut data = vec![0.0f64; k * d];
     let work = |(row, (dst, src)): (usize, (&mut [f64], ArrayView1<'_, T>))| {
-        let mut sum = 0.0f64;
+        let mut peak = 0.0f64;
+        let mut finite = true;
         for (d, s) in dst.iter_mut().zip(src.iter()) {
             let v = s.to_f64();
             *d = v;
-            sum += v * v;
+            finite &= v.is_finite();
+            peak = peak.max(v.abs());
         }
-        if !sum.is_finite() {
+        if !finite {
             return Err(CoreError::BadRow {
                 row,
-                reason: "has a non-finite value (or overflows when squared)",
+                reason: "has a non-finite value",
             });
         }
-        if sum == 0.0 {
+        if peak == 0.0 {
             return Err(CoreError::BadRow {
                 row,
                 reason: "has zero norm and cannot be normalised",
             });
+        }
+        // A subnormal peak is first lifted by 2^600 (exact), then brought to [1, 4).
+        let lift = if peak < f64::MIN_POSITIVE {
+            2f64.powi(600)
+        } else {
+            1.0
+        };
+        let down = power_down(peak * lift);
+        let mut sum = 0.0f64;
+        for d in dst.iter_mut() {
+            *d = *d * lift * down;
+            sum += *d * *d;
         }
         // Division rather than a reciprocal multiply: a row that is one value over and over then
         // normalises to exactly ±1/sqrt(d), and parallel rows have cosine exactly ±1.
@@ -141,6 +167,37 @@ mod tests {
             normalise_rows(x.view(), Par::Seq),
             Err(CoreError::Shape(_))
         ));
+    }
+
+    #[test]
+    fn a_row_scaled_by_a_power_of_two_normalises_to_the_same_bits() {
+        let x = Array2::from_shape_fn((1, 7), |(_, j)| (j as f64 * 0.37).sin() + 0.1);
+        let unit = normalise_rows(x.view(), Par::Seq).unwrap();
+        for k in [-1000, -535, -1, 1, 535, 1000] {
+            let scaled = x.mapv(|v| v * 2f64.powi(k));
+            assert_eq!(
+                normalise_rows(scaled.view(), Par::Seq).unwrap(),
+                unit,
+                "2^{k}"
+            );
+        }
+        let tiny = x.mapv(|v| v * 1e-161);
+        let got = normalise_rows(tiny.view(), Par::Seq).unwrap();
+        let norm: f64 = got.row(0).iter().map(|v| v * v).sum::<f64>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-15, "norm {norm}");
+    }
+
+    #[test]
+    fn subnormal_and_largest_rows_normalise() {
+        let x = Array2::from_shape_vec((1, 3), vec![3.0, -4.0, 0.0]).unwrap();
+        let sub = x.mapv(|v| v * f64::from_bits(1));
+        assert_eq!(
+            normalise_rows(sub.view(), Par::Seq).unwrap(),
+            normalise_rows(x.view(), Par::Seq).unwrap()
+        );
+        let big = Array2::from_shape_vec((1, 2), vec![f64::MAX, -f64::MAX]).unwrap();
+        let unit = normalise_rows(big.view(), Par::Seq).unwrap();
+        assert_eq!(unit.row(0), &[1.0 / 2f64.sqrt(), -1.0 / 2f64.sqrt()]);
     }
 
     #[test]

@@ -50,10 +50,6 @@ def bad_x_cases():
     zero = X.copy()
     zero[6] = 0
     zero[9] = 0
-    tiny = X.copy()
-    tiny[2] *= 1e-200  # nonzero, but its squared norm underflows to zero
-    huge = X.copy()
-    huge[8] *= 1e200  # its squared norm overflows
     ragged = [list(r) for r in X]
     ragged[5] = ragged[5][:2]
     return [
@@ -61,8 +57,6 @@ def bad_x_cases():
         ("+inf", posinf, ValueError, r"non-finite value \(inf\) at row 4, feature 2"),
         ("-inf f32", neginf, ValueError, r"non-finite value \(-inf\) at row 5, feature 0"),
         ("zero row", zero, ValueError, r"row 6 of X is all zeros"),
-        ("underflow", tiny, ValueError, r"row 2 of X underflows.*rescale X"),
-        ("overflow", huge, ValueError, r"row 8 of X overflows when squared"),
         ("strings", X.astype(str), TypeError, r"real numbers, got dtype <U"),
         ("complex", X + 1j, TypeError, r"X is complex"),
         ("object", X.astype(object), TypeError, r"real numbers, got dtype object"),
@@ -84,7 +78,7 @@ def test_bad_x_is_refused_before_work(no_heavy_work, X, error, message):
         cgfast.score(X, y)
 
 
-@pytest.mark.parametrize("X,error,message", [c[1:] for c in bad_x_cases()[:6]])
+@pytest.mark.parametrize("X,error,message", [c[1:] for c in bad_x_cases()[:4]])
 def test_gram_and_complexity_refuse_bad_rows(no_heavy_work, X, error, message):
     with pytest.raises(error, match=message):
         cgfast.gram(X)

@@ -298,8 +298,7 @@ def _complexities(
     subset = _stratified(codes, limit, seed)
     check_fits(len(subset), 0, rows.d, rows.dtype.itemsize, whole=True)
     x = rows.take(subset)
-    norms = np.einsum("ij,ij->i", x, x, dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(norms) | (norms == 0))
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1) | ~np.any(x, axis=1))
     if bad.size:
         raise ValueError(
             f"row {subset[bad[0]]} of X is non-finite or all zeros: its complexity is undefined"
