@@ -258,7 +258,7 @@ def digits() -> Dataset:
         "mlp64",
         "8x8 images, 64 pixels, 10 balanced classes",
         "the README's example: small real images, the case cgfast is tuned on",
-        notes=["pixels standardised by the set's one mean and std"],
+        notes=["pixels standardised by one mean and one std over the whole set"],
     )
 
 
