@@ -79,7 +79,7 @@ def test_rows_are_the_normalised_pixels_and_score_like_them(digits):
     )
 
 
-def test_the_cache_is_reused_until_the_folder_changes(tmp_path):
+def test_the_cache_is_reused_until_the_folder_changes(tmp_path, cache_folder):
     folder = tmp_path / "imgs"
     rng = np.random.default_rng(1)
     for label in ("a", "b"):
@@ -96,9 +96,10 @@ def test_the_cache_is_reused_until_the_folder_changes(tmp_path):
     save(folder, "b", "5.png", rng.integers(0, 255, (6, 5, 3), dtype=np.uint8))
     changed = open_dataset(folder)
     assert changed.X.shape == (11, 6, 5, 3) and changed.X.filename != first.X.filename
-    assert not [p for p in folder.iterdir() if ".raw." in p.name or p.name.endswith(".tmp")]
+    assert not [p for p in cache_folder.iterdir() if ".raw." in p.name or "~" in p.name]
+    assert not [p for p in folder.rglob("*") if p.name.startswith(".")]  # never in the data
     # The older version is deleted once the new one is complete; the open map still reads.
-    caches = sorted(p.name for p in folder.glob(".cgfast-cache-*"))
+    caches = sorted(p.name for p in cache_folder.glob(".cgfast-cache-*"))
     current = Path(changed.X.filename)
     assert caches == sorted([current.name, current.with_suffix(".json").name])
     assert first.X.shape == (10, 6, 5, 3) and np.isfinite(np.asarray(first.X)).all()
@@ -167,7 +168,7 @@ def make_bad(tmp_path, case):
         ("modes", "different modes"),
     ],
 )
-def test_bad_folders_are_named_before_scoring(tmp_path, capsys, case, message):
+def test_bad_folders_are_named_before_scoring(tmp_path, capsys, cache_folder, case, message):
     folder = make_bad(tmp_path, case)
     status = run_cli("score", folder, "--repeats", "1", "--no-progress", "-o", tmp_path / "s.csv")
     err = capsys.readouterr().err
@@ -178,7 +179,7 @@ def test_bad_folders_are_named_before_scoring(tmp_path, capsys, case, message):
     if case == "sizes":
         assert "--image-size" in err and "2.png is 7x5" in err
     assert not (tmp_path / "s.csv").exists()
-    assert not list(folder.glob(".cgfast-cache-*"))
+    assert not list(folder.glob(".cgfast-cache-*")) and not list(cache_folder.iterdir())
 
 
 @pytest.mark.parametrize("case", ["unreadable", "truncated"])

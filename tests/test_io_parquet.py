@@ -74,11 +74,12 @@ def test_shards_score_like_the_dense_rows(tmp_path, data, dtype, layout):
         np.testing.assert_array_equal(cgfast.score(str(folder), y, **kwargs), expected)
 
 
-def test_a_glob_and_the_cache_reused_until_a_shard_changes(tmp_path, data):
+def test_a_glob_and_the_cache_reused_until_a_shard_changes(tmp_path, data, cache_folder):
     X, y = data
     folder = write_shards(tmp_path / "shards", X, y)
     first = open_dataset(str(folder / "part-*.parquet"), y_key="label")
-    caches = list(folder.glob(".cgfast-cache-*.npy"))
+    assert not list(folder.glob(".cgfast-cache-*"))  # never beside the data
+    caches = list(cache_folder.glob(".cgfast-cache-*.npy"))
     assert len(caches) == 1
     stamp = caches[0].stat().st_mtime_ns
     again = open_dataset(str(folder / "part-*.parquet"), y_key="label")
@@ -86,37 +87,29 @@ def test_a_glob_and_the_cache_reused_until_a_shard_changes(tmp_path, data):
     fewer = open_dataset(str(folder / "part-0[01].parquet"), y_key="label")
     assert fewer.X.shape == (120, 6) and fewer.X.filename != first.X.filename
     np.testing.assert_array_equal(fewer.X, X[:120])
-    assert len(list(folder.glob(".cgfast-cache-*.npy"))) == 2  # two globs, two datasets
+    assert len(list(cache_folder.glob(".cgfast-cache-*.npy"))) == 2  # two globs, two datasets
 
 
-def test_a_changed_shard_replaces_its_cache_and_an_old_style_cache_is_still_used(tmp_path, data):
-    from cgfast._cache import CACHE_PREFIX
-
+def test_a_changed_shard_replaces_its_cache(tmp_path, data, cache_folder):
     X, y = data
     folder = write_shards(tmp_path / "shards", X, y)
     first = open_dataset(folder, y_key="label")
-    (old,) = folder.glob(".cgfast-cache-*.npy")
-    # A cache named by its contents' hash alone, as cgfast 0.1 named it, is found and reused.
-    key = old.name[len(CACHE_PREFIX) : -len(".npy")].partition("-")[2]
-    legacy = old.with_name(f"{CACHE_PREFIX}{key}.npy")
-    old.rename(legacy)
-    assert str(open_dataset(folder, y_key="label").X.filename) == str(legacy)
-    legacy.rename(old)
     # Rewriting a shard makes a new version; the previous one is deleted.
     shard = sorted(folder.glob("part-*.parquet"))[0]
     os.utime(shard, ns=(shard.stat().st_atime_ns, shard.stat().st_mtime_ns + 10**9))
     changed = open_dataset(folder, y_key="label")
     assert changed.X.filename != first.X.filename
-    assert [p.name for p in folder.glob(".cgfast-cache-*.npy")] == [Path(changed.X.filename).name]
+    caches = [p.name for p in cache_folder.glob(".cgfast-cache-*.npy")]
+    assert caches == [Path(changed.X.filename).name]
     np.testing.assert_array_equal(changed.X, X)
 
 
-def test_a_read_only_folder_caches_in_the_cache_option(tmp_path, data):
+def test_the_cache_option_chooses_the_cache_folder(tmp_path, data, cache_folder):
     X, y = data
     folder = write_shards(tmp_path / "shards", X, y)
     dataset = open_dataset(folder, y_key="label", cache=tmp_path / "elsewhere")
     assert str(dataset.X.filename).startswith(str(tmp_path / "elsewhere"))
-    assert not list(folder.glob(".cgfast-cache-*"))
+    assert not list(folder.glob(".cgfast-cache-*")) and not list(cache_folder.iterdir())
 
 
 def test_cli_table_has_the_id_column(tmp_path, data):
@@ -194,7 +187,7 @@ def bad_shards(tmp_path, data, case):
         ("ok", ["--y-key", "label", "--image-size", "8x8"], "image folders, not parquet"),
     ],
 )
-def test_bad_columns_are_named(tmp_path, data, capsys, case, args, message):
+def test_bad_columns_are_named(tmp_path, data, capsys, cache_folder, case, args, message):
     folder = bad_shards(tmp_path, data, case)
     status = run_cli(
         "score", folder, *args, "--repeats", "1", "--no-progress", "-o", tmp_path / "s.csv"
@@ -203,7 +196,7 @@ def test_bad_columns_are_named(tmp_path, data, capsys, case, args, message):
     assert status == 2, err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s.csv").exists()
-    assert not list(folder.glob(".cgfast-cache-*"))  # nothing half-written
+    assert not list(folder.glob(".cgfast-cache-*")) and not list(cache_folder.iterdir())
 
 
 def test_a_glob_matching_nothing(tmp_path, capsys):

@@ -8,8 +8,10 @@ from importlib.metadata import version as _version
 
 from ._errors import (
     BlockTooLargeError,
+    CacheWarning,
     CgfastWarning,
     CheckpointLockedError,
+    CheckpointWarning,
     InternalError,
     PrecisionWarning,
     RidgeWarning,
@@ -20,7 +22,6 @@ from ._errors import (
 from ._files import open_dataset
 from ._score import complexity, gram, score, suggest_labels
 from ._table import score_table, to_table
-from .checkpoint import CheckpointWarning
 from .clean import Cleaned, clean
 from .engine import ScoreTerms
 from .noise import NoiseMatrix
@@ -37,6 +38,7 @@ __version__ = _version("cgfast")  # Cargo.toml's version, through the package me
 __all__ = [
     "Block",
     "BlockTooLargeError",
+    "CacheWarning",
     "CgfastWarning",
     "CheckpointLockedError",
     "CheckpointWarning",

@@ -6,8 +6,10 @@ from ._core import InternalError, SingularKernelError
 
 __all__ = [
     "BlockTooLargeError",
+    "CacheWarning",
     "CgfastWarning",
     "CheckpointLockedError",
+    "CheckpointWarning",
     "InternalError",
     "PrecisionWarning",
     "RidgeWarning",
@@ -35,6 +37,16 @@ class StabilityWarning(CgfastWarning):
 
 class SingleExampleWarning(CgfastWarning):
     """A class has a single example: with no other example of its class, its score means little."""
+
+
+class CheckpointWarning(CgfastWarning):
+    """A block file in the checkpoint directory was unreadable, corrupt or not the block's, and
+    will be recomputed; or the directory could not be locked."""
+
+
+class CacheWarning(CgfastWarning):
+    """The .npy cache of an image folder or of parquet shards was damaged, or changed after
+    cgfast wrote it, and is rebuilt; the message names the cache."""
 
 
 class BlockTooLargeError(ValueError, MemoryError):

@@ -17,6 +17,7 @@ import numpy as np
 
 from ._dataset import Dataset, check_unique, has_glob
 from ._labels import label_shape_message
+from ._npy import npy_shortfall
 
 X_FORMATS = (
     ".npy, .npz, .csv or .parquet file, a Zarr array, a folder or glob of parquet files, "
@@ -47,7 +48,9 @@ def open_dataset(
     labels column ``y_key`` and the ids column ``id_key`` (see ``_parquet.open_parquet``).
     Images (a folder with one subfolder per class): the label is the subfolder's name, the id
     the file's path relative to the folder (see ``_images.open_images``). Either is
-    converted once into a float .npy cache that is reused while the files are unchanged.
+    converted once into a float .npy cache that is reused while the files are unchanged; it is
+    written in ``cache``, else ``$CGFAST_CACHE``, else ``~/.cache/cgfast`` (``$XDG_CACHE_HOME``),
+    never in the data's folder.
 
     Examples
     --------
@@ -93,6 +96,9 @@ def _npy(path: Path, mmap: bool = False) -> np.ndarray:
     with open(path, "rb") as handle:
         if handle.read(6) != b"\x93NUMPY":
             raise ValueError(f"{path} is not a .npy file")
+    short = npy_shortfall(path)
+    if short is not None:
+        raise ValueError(f"{path} {short}")
     try:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (OSError, ValueError) as err:

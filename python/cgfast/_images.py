@@ -4,14 +4,13 @@ The folder is checked first (classes, images, one size and mode for all, or ``im
 reading only the images' headers. Then the images are decoded in parallel threads (Pillow
 releases the GIL while decoding), their raw pixels written straight to disk, and a second pass
 scales them to [0, 1] and centres and scales each channel by its mean and standard deviation
-over the whole dataset, as the authors' transforms do, into a float32 .npy cache (``_cache``).
-Memory stays bounded whatever the number of images; the cache is reused while the folder is
-unchanged.
+over the whole dataset, as the authors' transforms do, into a float32 .npy cache (``_cache``:
+in the cache folder, never in the image folder). Memory stays bounded whatever the number of
+images; the cache is reused while the folder is unchanged.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,16 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._cache import RowWriter, build_cache, cache_path, open_cache, origin_key, source_key
+from ._atomic import temporary_prefix
+from ._cache import (
+    RowWriter,
+    build_cache,
+    cache_path,
+    check_cache_shape,
+    open_cache,
+    origin_key,
+    source_key,
+)
 from ._dataset import Dataset
 
 IMAGE_SUFFIXES = (
@@ -216,13 +224,13 @@ def open_images(
     relative = [str(p.relative_to(folder).as_posix()) for p in files]
     settings = {"format": "images", "version": _FORMAT, "size": size, "skip": skip_unreadable}
     origin = origin_key(str(folder.resolve()), settings)
-    path = cache_path(folder, source_key(files, settings), cache, origin)
-    meta_path = path.with_suffix(".json")
-    if path.exists() and meta_path.exists():
-        skipped = set(json.loads(meta_path.read_text())["skipped"])
+    path = cache_path(source_key(files, settings), origin, cache)
+    found = open_cache(path)
+    if found is not None:
+        X, record = found
+        skipped = set(record.get("skipped", ()))
         kept = [i for i, name in enumerate(relative) if name not in skipped]
-        X = open_cache(path)
-        if X.shape[0] == len(kept):
+        if check_cache_shape(path, X, (len(kept), *X.shape[1:])):
             return _dataset(X, labels, relative, kept)
     kept, size, mode, skipped = _check(files, folder, size, skip_unreadable, workers)
     X, more = _convert(files, kept, size, mode, path, skip_unreadable, workers, progress, folder)
@@ -250,7 +258,7 @@ def _convert(
     raw_dtype = _raw_dtype(mode)
     shape = _shape(len(kept), size, mode)
     channels = 1 if len(shape) == 3 else shape[3]
-    fd, raw_name = tempfile.mkstemp(prefix=f".{path.name}.raw.", dir=path.parent)
+    fd, raw_name = tempfile.mkstemp(prefix=temporary_prefix(f"{path.name}.raw"), dir=path.parent)
     raw_path = Path(raw_name)
     try:
         with os.fdopen(fd, "r+b") as handle:
@@ -270,7 +278,6 @@ def _convert(
         std[std == 0] = 1.0
         skipped = [str(files[kept[p]].relative_to(folder).as_posix()) for p, _ in failed]
         meta = {"skipped": skipped, "mean": mean.tolist(), "std": std.tolist(), "mode": mode}
-        path.with_suffix(".json").write_text(json.dumps(meta))
         reader = os.open(raw_path, os.O_RDONLY)
         final = (int(good.sum()), *shape[1:])
 
@@ -293,7 +300,7 @@ def _convert(
                     bar.update(stop - first)
 
         try:
-            X = build_cache(path, final, np.dtype(np.float32), fill)
+            X = build_cache(path, final, np.dtype(np.float32), fill, meta)
         finally:
             os.close(reader)
     finally:

@@ -9,7 +9,7 @@ and holds the last holder's PID and host.
 
 The lock is advisory: it keeps out other cgfast runs, not other programs. Where the file system
 cannot lock (``flock`` fails: some network file systems, or no ``fcntl`` on this platform) the run
-goes on without it, with a :class:`~cgfast.checkpoint.CheckpointWarning`; the manifest's
+goes on without it, with a :class:`~cgfast.CheckpointWarning`; the manifest's
 exclusive creation and the blocks' identities still keep two runs' blocks apart there.
 """
 
@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._errors import CheckpointLockedError
+from ._errors import CheckpointLockedError, CheckpointWarning
 
 try:
     import fcntl
@@ -84,6 +84,19 @@ def hold(directory: str | os.PathLike, *, shared: bool = False) -> Iterator[None
                     if held.shared:
                         _forget(held.fd)
                     os.close(held.fd)  # closing the file releases the lock
+
+
+def held_alone(directory: str | os.PathLike) -> bool:
+    """Whether this process holds the lock of ``directory``, or of a folder it is in, for
+    itself: exclusively, and on a file system that locks. No other run can then be writing
+    there, so what another writer left is stale."""
+    where = Path(os.path.realpath(directory))
+    with _guard:
+        for folder in (where, *where.parents):
+            held = _held.get(str(folder))
+            if held is not None:
+                return held.fd is not None and not held.shared
+    return False
 
 
 def _lock(where: Path, shared: bool, name: str) -> int | None:
@@ -177,8 +190,6 @@ def _alive(pid: int) -> bool:
 
 
 def _unlocked(name: str, why: str) -> None:
-    from .checkpoint import CheckpointWarning
-
     warnings.warn(
         f"checkpoint directory {name!r} could not be locked ({why}); the run goes on without "
         "the lock, so another run started on it now is not refused (the manifest still "

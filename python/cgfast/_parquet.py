@@ -16,7 +16,15 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._cache import RowWriter, build_cache, cache_path, open_cache, origin_key, source_key
+from ._cache import (
+    RowWriter,
+    build_cache,
+    cache_path,
+    check_cache_shape,
+    open_cache,
+    origin_key,
+    source_key,
+)
 from ._dataset import Dataset, check_unique, has_glob
 
 
@@ -228,8 +236,9 @@ def open_parquet(
     ``x_key``: one list or fixed-size-list column (an embedding) or comma-separated numeric
     columns; by default the only list column, else every numeric column but ``y_key`` and
     ``id_key``. ``y`` is column ``y_key`` (None without it); ``ids`` column ``id_key``, else
-    the row index. The cache is written once, next to the shards (or in ``cache``), and reused
-    while the shards are unchanged.
+    the row index. The cache is written once, in the cache folder (``cache``, else
+    ``$CGFAST_CACHE``, else ``~/.cache/cgfast``: see ``_cache``), and reused while the shards
+    are unchanged.
     """
     pa, ds = _pyarrow()
     files = parquet_files(source)
@@ -258,13 +267,11 @@ def open_parquet(
     if d == 0:
         raise ValueError(f"column {columns.names[0]!r} of {where} holds empty lists")
     settings = {"format": "parquet", "columns": columns.names, "dtype": str(columns.dtype)}
-    anchor = Path(source) if not has_glob(source) else files[0].parent
     origin = origin_key(os.path.abspath(source), settings)
-    path = cache_path(anchor, source_key(files, settings), cache, origin)
-    if path.exists():
-        X = open_cache(path)
-        if X.shape == (n, d):
-            return Dataset(X, y, ids)
+    path = cache_path(source_key(files, settings), origin, cache)
+    found = open_cache(path)
+    if found is not None and check_cache_shape(path, found[0], (n, d)):
+        return Dataset(found[0], y, ids)
 
     def fill(out: RowWriter) -> None:
         with tqdm(total=n, desc="cgfast: reading parquet", unit="row", disable=not progress) as bar:

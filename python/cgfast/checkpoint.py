@@ -8,7 +8,8 @@ Layout::
     DIR/lock                   the advisory lock of the run that uses DIR (:mod:`cgfast._lock`)
 
 Every file is written to a temporary name and renamed into place, so a run killed at any moment
-leaves only whole files; a block file that fails its checksum is reported and recomputed. The
+leaves only whole files (and a hidden temporary one, removed when a run next opens DIR); a block
+file that fails its checksum is reported and recomputed. The
 manifest is created exclusively (two runs cannot both create it) and records a digest of its
 content, so an edited manifest is refused. A block file records its identity (its index, repeat,
 class, chunk, rows and the manifest's digest), so a file that is not this block's, of this run,
@@ -28,18 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from ._atomic import file_mode, sync_folder, write_atomic
-from ._errors import CgfastWarning
+from ._atomic import file_mode, remove_stale, sync_folder, temporary_prefix, write_atomic
+from ._errors import CheckpointWarning
+from ._lock import held_alone
 from .plan import Block
 
 # 2: the manifest records its digest and every block file its identity. A checkpoint of format 1
 # (releases 0.1.0 and 0.2.0) is still read: its blocks are matched by their positives alone.
 FORMAT = 2
-
-
-class CheckpointWarning(CgfastWarning):
-    """A block file in the checkpoint directory was unreadable, corrupt or not the block's, and
-    will be recomputed; or the directory could not be locked."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +137,7 @@ class Checkpoint:
         """
         self = cls(directory, {"format": FORMAT, **manifest})
         self.blocks_dir.mkdir(parents=True, exist_ok=True)
+        self.remove_stale()
         path = self.directory / "manifest.json"
         if not path.exists():
             # A run creates its manifest before its first block: blocks without one were left
@@ -184,6 +182,16 @@ class Checkpoint:
         manifest = _read_manifest(path)
         legacy = manifest.get("format", 1) < 2
         return cls(directory, manifest, legacy)
+
+    def remove_stale(self) -> list[Path]:
+        """Removes the temporary files that killed writers left (``kill -9`` during a block's
+        or the manifest's write): those of ended processes of this host, and every one when
+        this run holds the directory's lock for itself. Job-array parts on other hosts share
+        the lock, so their temporaries are left to a run on their host or to one alone."""
+        alone = held_alone(self.directory)
+        return remove_stale(self.directory, r"manifest\.json", alone=alone) + remove_stale(
+            self.blocks_dir, r"\d{6}\.npz", alone=alone
+        )
 
     def _path(self, index: int) -> Path:
         return self.blocks_dir / f"{index:06d}.npz"
@@ -298,7 +306,7 @@ def _create(path: Path, text: bytes) -> bool:
     fails on an existing name, so of two runs only one creates it, and nobody reads it half
     written. Where the file system has no hard links, an exclusive create does the same.
     """
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=temporary_prefix(path.name), dir=path.parent)
     temporary = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:

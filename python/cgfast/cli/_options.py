@@ -144,7 +144,8 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 type=DIRECTORY,
                 metavar="DIR",
                 help="Folder for the .npy that an image folder or parquet shards are converted "
-                "into once (default: next to them, or ~/.cache/cgfast when that is read-only).",
+                "into once (default: $CGFAST_CACHE, else ~/.cache/cgfast; never the data's "
+                "folder).",
             ),
         ]
     ):

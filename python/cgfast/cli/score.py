@@ -97,7 +97,8 @@ def score(
     X and Y are .npy, .npz, .csv or .parquet files (they may be the same file; Y may then be
     left out). X may also be a folder or glob of parquet shards, or a folder of images with one
     subfolder per class (the subfolder's name is the label): either is converted once into a
-    .npy cache next to it (see --cache) and reused while unchanged. A .npy X is memory-mapped
+    .npy cache in a cache folder, never beside the data (see --cache), and reused while
+    unchanged. A .npy X is memory-mapped
     and read a block at a time. A .csv or .parquet output is a table with one
     row per example: its id (the path within an image folder, the --id-key column, else the
     row index), label, score, rank within its class (1 = highest),

@@ -1,0 +1,38 @@
+"""The header of a .npy file, read to check the file's size before it is memory-mapped.
+
+A memory map of a file shorter than its header says fails at once; one that is cut short while
+a run reads it kills the process with SIGBUS when a missing page is touched, which no Python
+code can catch. The check before the run is what can be done: the docs tell users not to
+truncate or rewrite a file a run is reading.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def npy_shortfall(path: str | os.PathLike) -> str | None:
+    """Why the .npy ``path`` holds fewer bytes than its header says (None when it does not, or
+    when its header cannot be read: ``np.load`` then says why)."""
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+            offset = handle.tell()
+    except (OSError, ValueError):
+        return None
+    if dtype.hasobject:
+        return None
+    needed = offset + int(np.prod(shape)) * dtype.itemsize
+    size = os.path.getsize(path)
+    if size >= needed:
+        return None
+    return (
+        f"holds {size} bytes but its header ({shape} {dtype}) needs {needed}: the file was cut "
+        "short (an interrupted copy or write?)"
+    )
