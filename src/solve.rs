@@ -5,6 +5,7 @@ use faer::{Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use crate::real::Real;
+use crate::simd::{dispatch, Simd};
 use crate::views::{col, cols_mut};
 
 /// Columns of L handled per step of the blocked triangular solves.
@@ -64,18 +65,14 @@ pub fn solve_lower_columns<E: Real>(l: MatRef<'_, E>, z: MatMut<'_, f64>, par: P
                 chunks[c].push(chunk);
             }
         }
-        let update = |(c, mut chunk): (usize, Vec<&mut [f64]>)| {
-            let r0 = b1 + c * SOLVE_ROWS;
-            let rows = chunk[0].len();
-            for j in b0..b1 {
-                let col = &col(l, j)[r0..r0 + rows];
-                for (z, s) in chunk.iter_mut().zip(&solved) {
-                    let zj = s[j - b0];
-                    for (zi, lij) in z.iter_mut().zip(col) {
-                        *zi -= lij.to_f64() * zj;
-                    }
-                }
-            }
+        let update = |(c, chunk): (usize, Vec<&mut [f64]>)| {
+            dispatch(LowerUpdate {
+                l,
+                columns: b0..b1,
+                r0: b1 + c * SOLVE_ROWS,
+                chunk,
+                solved: &solved,
+            })
         };
         match par {
             Par::Seq => chunks.into_iter().enumerate().for_each(update),
@@ -110,10 +107,11 @@ pub fn solve_upper_transposed_columns<E: Real>(l: MatRef<'_, E>, x: MatMut<'_, f
         let solved: Vec<&[f64]> = columns.iter().map(|x| &x[b1..]).collect();
         // sums[r m + c] = L[b1.., b0 + r] · X[b1.., c]
         let reduce = |(r, out): (usize, &mut [f64])| {
-            let col = &col(l, b0 + r)[b1..];
-            for (s, x) in out.iter_mut().zip(&solved) {
-                *s = E::dot_f64(col, x);
-            }
+            dispatch(Dots {
+                a: &col(l, b0 + r)[b1..],
+                bs: &solved,
+                out,
+            })
         };
         let sums = &mut sums[..(b1 - b0) * m];
         match par {
@@ -133,6 +131,102 @@ pub fn solve_upper_transposed_columns<E: Real>(l: MatRef<'_, E>, x: MatMut<'_, f
                 let s = E::dot_f64(&col[j + 1..b1], &x[j + 1..b1]);
                 x[j] = (x[j] - s) / col[j].to_f64();
             }
+        }
+    }
+}
+
+/// Rows of Z one pass of [`LowerUpdate`] keeps in cache for every column at once.
+const UPDATE_ROWS: usize = 128;
+
+/// The update of the forward solve below a solved block of rows: for the rows `r0..` of
+/// `chunk` (the same rows of every column of Z), `z_ic -= L_ij z_jc` for the columns j of L in
+/// `columns`, in order, z_jc read from `solved`. Compiled per instruction set ([`dispatch`]):
+/// elementwise products and differences, no fused multiply-add, so every width gives the same bits.
+struct LowerUpdate<'a, 'z, E> {
+    l: MatRef<'a, E>,
+    columns: std::ops::Range<usize>,
+    r0: usize,
+    chunk: Vec<&'z mut [f64]>,
+    solved: &'a [&'a [f64]],
+}
+
+impl<E: Real> Simd for LowerUpdate<'_, '_, E> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let LowerUpdate {
+            l,
+            columns,
+            r0,
+            mut chunk,
+            solved,
+        } = self;
+        let rows = chunk.first().map_or(0, |z| z.len());
+        for start in (0..rows).step_by(UPDATE_ROWS) {
+            let end = (start + UPDATE_ROWS).min(rows);
+            for j in columns.clone() {
+                let col = &col(l, j)[r0 + start..r0 + end];
+                for (z, s) in chunk.iter_mut().zip(solved) {
+                    let zj = s[j - columns.start];
+                    for (zi, lij) in z[start..end].iter_mut().zip(col) {
+                        *zi -= lij.to_f64() * zj;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `out[c] = a · bs[c]` for every c, each the bits of [`Real::dot_f64`]`(a, bs[c])` (eight
+/// interleaved partial sums, added in the same order), with `a` read once for four of them.
+struct Dots<'a, E> {
+    a: &'a [E],
+    bs: &'a [&'a [f64]],
+    out: &'a mut [f64],
+}
+
+impl<E: Real> Simd for Dots<'_, E> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let Dots { a, bs, out } = self;
+        let whole = a.len() / 8 * 8;
+        let reduce = |acc: &[f64; 8], b: &[f64]| {
+            let mut sum =
+                ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+            for (x, y) in a[whole..].iter().zip(&b[whole..]) {
+                sum += x.to_f64() * y;
+            }
+            sum
+        };
+        let mut fours = bs.chunks_exact(4);
+        let mut outs = out.chunks_exact_mut(4);
+        for (b, o) in (&mut fours).zip(&mut outs) {
+            let mut acc = [[0.0f64; 8]; 4];
+            for i in (0..whole).step_by(8) {
+                let mut x = [0.0f64; 8];
+                for lane in 0..8 {
+                    x[lane] = a[i + lane].to_f64();
+                }
+                for (acc, b) in acc.iter_mut().zip(b) {
+                    let b = &b[i..i + 8];
+                    for lane in 0..8 {
+                        acc[lane] += x[lane] * b[lane];
+                    }
+                }
+            }
+            for ((o, acc), b) in o.iter_mut().zip(&acc).zip(b) {
+                *o = reduce(acc, b);
+            }
+        }
+        for (b, o) in fours.remainder().iter().zip(outs.into_remainder()) {
+            let mut acc = [0.0f64; 8];
+            for i in (0..whole).step_by(8) {
+                for lane in 0..8 {
+                    acc[lane] += a[i + lane].to_f64() * b[i + lane];
+                }
+            }
+            *o = reduce(&acc, b);
         }
     }
 }
@@ -321,6 +415,72 @@ pub(crate) mod tests {
                     let alone = solve(lm, col(y.as_ref(), c), Par::Seq);
                     assert_eq!(col(together.as_ref(), c), &alone[..], "k={k} column {c}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn dots_are_the_bits_of_each_dot_alone() {
+        fn check<E: Real>(narrow: impl Fn(f64) -> E) {
+            for n in [0, 1, 7, 8, 9, 31, 64, 1001] {
+                let a: Vec<E> = (0..n)
+                    .map(|i| narrow(((i * 13 % 17) as f64 - 8.0) / 7.0))
+                    .collect();
+                let bs: Vec<Vec<f64>> = (0..9)
+                    .map(|c| {
+                        (0..n)
+                            .map(|i| ((i * 7 + c * 5) % 11) as f64 / 3.0 - 1.5)
+                            .collect()
+                    })
+                    .collect();
+                for m in [1, 3, 4, 5, 9] {
+                    let b: Vec<&[f64]> = bs[..m].iter().map(|b| &b[..]).collect();
+                    let mut out = vec![0.0; m];
+                    dispatch(Dots {
+                        a: &a,
+                        bs: &b,
+                        out: &mut out,
+                    });
+                    for (o, b) in out.iter().zip(&b) {
+                        assert_eq!(o.to_bits(), E::dot_f64(&a, b).to_bits(), "n={n} m={m}");
+                    }
+                }
+            }
+        }
+        check(|v| v);
+        check(|v| v as f32);
+    }
+
+    #[test]
+    fn the_forward_solve_is_plain_forward_substitution_to_the_bit() {
+        // Each z_i sees z_i −= L_ij z_j for j = 0, 1, … in order, then z_i /= L_ii: what the
+        // textbook column-oriented loop does, whatever the blocks, chunks and columns.
+        for k in [1, 300, 1100] {
+            let l64 = factor(k);
+            let l32: Vec<f32> = l64.iter().map(|&v| v as f32).collect();
+            let y = Mat::<f64>::from_fn(k, 3, |i, c| ((i * 37 + c * 11) % 13) as f64 - 6.0);
+            let plain = |l: &dyn Fn(usize, usize) -> f64| {
+                let mut z = y.clone();
+                for c in 0..3 {
+                    for j in 0..k {
+                        let zj = z[(j, c)] / l(j, j);
+                        z[(j, c)] = zj;
+                        for i in j + 1..k {
+                            z[(i, c)] -= l(i, j) * zj;
+                        }
+                    }
+                }
+                z
+            };
+            let want64 = plain(&|i, j| l64[j * k + i]);
+            let want32 = plain(&|i, j| f64::from(l32[j * k + i]));
+            for par in [Par::Seq, Par::rayon(3)] {
+                let mut z = y.clone();
+                solve_lower_columns(MatRef::from_column_major_slice(&l64, k, k), z.as_mut(), par);
+                assert!(z == want64, "k={k} f64");
+                let mut z = y.clone();
+                solve_lower_columns(MatRef::from_column_major_slice(&l32, k, k), z.as_mut(), par);
+                assert!(z == want32, "k={k} f32");
             }
         }
     }
