@@ -188,6 +188,17 @@ mod tests {
     }
 
     #[test]
+    fn ordinary_rows_keep_the_bits_of_the_plain_formula() {
+        let x = Array2::from_shape_fn((40, 13), |(i, j)| ((i * 13 + j) as f64 * 0.731).sin() * 3.0);
+        let unit = normalise_rows(x.view(), Par::Seq).unwrap();
+        for (i, row) in x.outer_iter().enumerate() {
+            let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let plain: Vec<f64> = row.iter().map(|v| v / norm).collect();
+            assert_eq!(unit.row(i), &plain[..], "row {i}");
+        }
+    }
+
+    #[test]
     fn subnormal_and_largest_rows_normalise() {
         let x = Array2::from_shape_vec((1, 3), vec![3.0, -4.0, 0.0]).unwrap();
         let sub = x.mapv(|v| v * f64::from_bits(1));
