@@ -14,8 +14,10 @@ Three corruptions, each of 8% of the training targets (seeded):
 - ``noise``: a subtler one, Gaussian noise of one standard deviation of the target added.
 
 Detections, each timed (wall seconds, this process): cgfast (``score(task="regression")`` with
-its defaults; the ranking is the target-issue z of :func:`cgfast.find_target_issues`, the flags
-its rule; the AP of the raw score is shown too), cleanlab's regression label-quality score
+its defaults, on the features with a constant column of ones appended, as the user guide's
+"Regression targets" advises; the ranking is the target-issue z of
+:func:`cgfast.find_target_issues`, the flags its rule; the AP on the features as given, and
+that of the raw score, are shown too), cleanlab's regression label-quality score
 (``cleanlab.regression.rank.get_label_quality_scores``) on the 5-fold out-of-fold predictions
 of a gradient-boosted model (scikit-learn's ``HistGradientBoostingRegressor``), and the absolute
 out-of-fold residual of that model and of a 10-nearest-neighbour regressor. The times of the
@@ -28,6 +30,14 @@ were slower on the shared 2-core machine); cgfast uses its defaults.
 
     python benches/regression.py                # every set: markdown tables on stdout
     python benches/regression.py --only diabetes
+    python benches/regression.py --choices      # cgfast alone: its default plan and flag rule
+                                                # against the alternatives (about a minute)
+
+``--choices`` measures what cgfast's defaults were chosen by, on the training rows of every set
+and corruption with two corruption seeds: the target-issue ranking from one block of all rows
+against the default blocks (half of the rows, at most 512); ranking by the residual's z against
+ranking by the score; and the flag rule z > 3.5 against a Bonferroni bound, the normal quantile
+at 0.05 / 2n. Features as given and with a constant column appended.
 """
 
 from __future__ import annotations
@@ -50,7 +60,7 @@ FOLDS = 5
 NEIGHBOURS = 10
 RANDOM_DRAWS = 5
 CORRUPTIONS = ("shift", "swap", "noise")
-METHODS = ("cgfast", "cleanlab (GBM)", "GBM |residual|", "kNN |residual|")
+METHODS = ("cgfast", "cleanlab (GBM)", "GBM residual", "kNN residual")
 
 
 def standardised(X: np.ndarray) -> np.ndarray:
@@ -144,14 +154,17 @@ def detect(X: np.ndarray, y: np.ndarray) -> dict[str, dict]:
     from sklearn.neighbors import KNeighborsRegressor
 
     found: dict[str, dict] = {}
-    start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cgfast.CgfastWarning)
-        terms = cgfast.score(X, y, task="regression", return_terms=True)
+        given = cgfast.score(X, y, task="regression", return_terms=True)
+        start = time.perf_counter()
+        prepared = np.c_[X, np.ones(len(X))]
+        terms = cgfast.score(prepared, y, task="regression", return_terms=True)
     z = robust_z(terms.residual)
     found["cgfast"] = dict(rank=z, flags=target_issues(terms.residual),
                            seconds=time.perf_counter() - start, score=terms.score,
-                           repeats=terms.repeats, stability=terms.stability)  # fmt: skip
+                           repeats=terms.repeats, stability=terms.stability,
+                           given=robust_z(given.residual))  # fmt: skip
     start = time.perf_counter()
     predicted = out_of_fold(gbm(), X, y)
     fitted = time.perf_counter() - start
@@ -160,11 +173,11 @@ def detect(X: np.ndarray, y: np.ndarray) -> dict[str, dict]:
     found["cleanlab (GBM)"] = dict(rank=-quality, flags=None,
                                    seconds=fitted + time.perf_counter() - start)  # fmt: skip
     residual = y - predicted
-    found["GBM |residual|"] = dict(rank=np.abs(residual), flags=target_issues(residual),
+    found["GBM residual"] = dict(rank=np.abs(residual), flags=target_issues(residual),
                                    seconds=fitted)  # fmt: skip
     start = time.perf_counter()
     residual = y - out_of_fold(KNeighborsRegressor(NEIGHBOURS), X, y)
-    found["kNN |residual|"] = dict(rank=np.abs(residual), flags=target_issues(residual),
+    found["kNN residual"] = dict(rank=np.abs(residual), flags=target_issues(residual),
                                    seconds=time.perf_counter() - start)  # fmt: skip
     return found
 
@@ -200,6 +213,7 @@ def run(name: str) -> list[dict]:
                                    recall=hits / int(mask.sum()))  # fmt: skip
         cg = found["cgfast"]
         row["cgfast score AP"] = average_precision_score(mask, cg["score"])
+        row["cgfast given AP"] = average_precision_score(mask, cg["given"])
         row["cgfast repeats"], row["cgfast stability"] = cg["repeats"], cg["stability"]
         everything = np.ones(len(noisy), dtype=bool)
         flagged = cg["flags"]
@@ -218,6 +232,83 @@ def run(name: str) -> list[dict]:
         rows.append(row)
         print(f"# {name} {kind}: done", file=sys.stderr, flush=True)
     return rows
+
+
+def choices(names: list[str]) -> str:
+    """The ``--choices`` table: mean over sets, corruptions and seeds of each alternative."""
+    from statistics import NormalDist
+
+    from sklearn.metrics import average_precision_score
+
+    def f1(flags: np.ndarray, mask: np.ndarray) -> float:
+        hits = int((flags & mask).sum())
+        return 2 * hits / max(int(flags.sum()) + int(mask.sum()), 1)
+
+    cells: dict[str, list[float]] = {}
+    per_set: dict[tuple[str, str, str], list[float]] = {}
+    for name in names:
+        X, y = DATASETS[name]()
+        train = np.random.default_rng(0).permutation(len(y))[len(y) // 4 :]
+        X, clean = X[train], y[train]
+        n = len(clean)
+        bound = NormalDist().inv_cdf(1 - 0.05 / (2 * n))
+        for prep, features in (("as given", X), ("constant column", np.c_[X, np.ones(n)])):
+            for kind in CORRUPTIONS:
+                for seed in (0, 1):
+                    noisy, mask = corrupt(clean, kind, seed)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", cgfast.CgfastWarning)
+                        start = time.perf_counter()
+                        terms = cgfast.score(features, noisy, task="regression", return_terms=True)
+                        seconds = time.perf_counter() - start
+                        start = time.perf_counter()
+                        whole = cgfast.score(features, noisy, task="regression", max_block=n,
+                                             return_terms=True)  # fmt: skip
+                        whole_seconds = time.perf_counter() - start
+                    z = robust_z(terms.residual)
+                    found = {
+                        "AP, residual z, default blocks": average_precision_score(mask, z),
+                        "AP, residual z, one block of all rows": average_precision_score(
+                            mask, robust_z(whole.residual)
+                        ),
+                        "AP, score, default blocks": average_precision_score(mask, terms.score),
+                        "F1, z > 3.5": f1(z > 3.5, mask),
+                        "F1, z > Bonferroni bound": f1(z > bound, mask),
+                        "precision, z > 3.5": float(
+                            (z > 3.5)[mask].sum() / max((z > 3.5).sum(), 1)
+                        ),
+                        "precision, z > Bonferroni bound": float(
+                            (z > bound)[mask].sum() / max((z > bound).sum(), 1)
+                        ),
+                        "seconds, default blocks": seconds,
+                        "seconds, one block of all rows": whole_seconds,
+                    }
+                    for key, value in found.items():
+                        cells.setdefault(f"{key} ({prep})", []).append(value)
+                    for key in ("default blocks", "one block of all rows"):
+                        value = found[f"AP, residual z, {key}"]
+                        per_set.setdefault((name, key, prep), []).append(value)
+            print(f"# {name} {prep}: done", file=sys.stderr, flush=True)
+    lines = [
+        f"`python benches/regression.py --choices`, {datetime.now(timezone.utc):%d %B %Y}, "
+        f"{machine()}; mean over {', '.join(names)}, the three corruptions and two seeds:",
+        "",
+        "| measure | mean |",
+        "|---|---|",
+    ]
+    lines += [f"| {key} | {np.mean(values):.3f} |" for key, values in cells.items()]
+    lines += ["", "AP of the residual z by set (as given; with a constant column):", "",
+              "| set | default blocks | one block of all rows |", "|---|---|---|"]  # fmt: skip
+    for name in names:
+        cell = [
+            " / ".join(
+                f"{np.mean(per_set[(name, key, prep)]):.3f}"
+                for prep in ("as given", "constant column")
+            )  # fmt: skip
+            for key in ("default blocks", "one block of all rows")
+        ]
+        lines.append(f"| {name} | {cell[0]} | {cell[1]} |")
+    return "\n".join(lines)
 
 
 def machine() -> str:
@@ -239,17 +330,21 @@ def report(rows: list[dict], load: str) -> str:
         "",
         "AP / AUROC of the corrupted rows, and each method's seconds:",
         "",
-        "| set | n | corruption | " + " | ".join(METHODS) + " | cgfast's score AP |",
-        "|---|---|---|" + "---|" * (len(METHODS) + 1),
+        "| set | n | corruption | "
+        + " | ".join(METHODS)
+        + " | cgfast, X as given | cgfast's score |",
+        "|---|---|---|" + "---|" * (len(METHODS) + 2),
     ]
     for row in rows:
         cells = [f"{row[m]['ap']:.3f} / {row[m]['auroc']:.3f} ({row[m]['seconds']:.2f} s)"
                  for m in METHODS]  # fmt: skip
+        given, raw = row["cgfast given AP"], row["cgfast score AP"]
         out.append(f"| {row['set']} | {row['n']} | {row['corruption']} | " + " | ".join(cells)
-                   + f" | {row['cgfast score AP']:.3f} |")  # fmt: skip
+                   + f" | {given:.3f} | {raw:.3f} |")  # fmt: skip
     means = {m: np.mean([row[m]["ap"] for row in rows]) for m in METHODS}
+    extra = [np.mean([row[key] for row in rows]) for key in ("cgfast given AP", "cgfast score AP")]
     out.append("| mean | | | " + " | ".join(f"{means[m]:.3f}" for m in METHODS)
-               + f" | {np.mean([row['cgfast score AP'] for row in rows]):.3f} |")  # fmt: skip
+               + f" | {extra[0]:.3f} | {extra[1]:.3f} |")  # fmt: skip
     out += [
         "",
         "Flags (the modified z-score of the residual above 3.5; cleanlab's scores have no flag "
@@ -292,7 +387,11 @@ def report(rows: list[dict], load: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=sorted(DATASETS), action="append")
+    parser.add_argument("--choices", action="store_true", help="cgfast's defaults alone")
     args = parser.parse_args()
+    if args.choices:
+        print(choices(args.only or list(DATASETS)))
+        return
     from threadpoolctl import threadpool_limits
 
     rows, loads = [], []

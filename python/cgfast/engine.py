@@ -194,10 +194,10 @@ def prepare(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> R
 # besides the four of a class block) and the row index, as _memory.REPEAT_BYTES_PER_ROW counts.
 TARGET_BYTES_PER_ROW = 56
 # The regression plan's largest block by default: half of the rows, at most this many (and what
-# memory allows). Measured by benches/regression.py (4 data sets, 3 corruptions, 2 seeds): the
-# leave-one-out residual averaged over 16 repeats of such blocks ranks the corrupted targets at a
-# mean AP of 0.647, against 0.595 for one block of all rows, in half the time; on a set with
-# duplicate rows (concrete) 0.99 against 0.82. Larger blocks (up to 1024) gave the same AP.
+# memory allows). Measured by `benches/regression.py --choices` (4 data sets, 3 corruptions, 2
+# seeds): the leave-one-out residuals averaged over such blocks rank the corrupted targets at a
+# mean AP of 0.649, against 0.601 for one block of all rows, in about half the time; most on
+# concrete (0.657 against 0.574), whose duplicate rows explain each other away in one block.
 TARGET_BLOCK = 512
 
 
