@@ -367,3 +367,9 @@ def test_the_command_line_scores_a_target_and_writes_its_table(tmp_path):
     assert refused.returncode != 0 and "task='regression'" in refused.stderr
     report = cli("report", "X.npy", "y.npy", "--task", "regression", "-o", "r.html", cwd=tmp_path)
     assert report.returncode != 0 and "--task regression -o scores.csv" in report.stderr
+
+
+def test_score_table_of_a_target():
+    X, y = data(80, seed=14)
+    table = cgfast.score_table(X, y, task="regression", repeats=2)
+    assert list(table.columns) == list(COLUMNS)

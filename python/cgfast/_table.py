@@ -124,7 +124,8 @@ def to_table(terms: ScoreTerms, y: Any, ids: Any = None, *, with_terms: bool = F
 
 
 def score_table(X: Any, y: Any, *, ids: Any = None, **score_kwargs: Any) -> Any:
-    """Scores X, suggests labels, and returns :func:`to_table`'s DataFrame (pandas needed).
+    """Scores X, suggests labels, and returns :func:`to_table`'s DataFrame (pandas needed); with
+    ``task="regression"``, the regression table (no suggestions).
 
     ``score_kwargs`` go to :func:`cgfast.score` (``repeats``, ``seed``, ...).
 
@@ -141,6 +142,9 @@ def score_table(X: Any, y: Any, *, ids: Any = None, **score_kwargs: Any) -> Any:
     for name in ("return_terms", "suggest"):
         if name in score_kwargs:
             raise TypeError(f"score_table sets {name} itself; do not pass it")
+    if score_kwargs.get("task", "classification") == "regression":
+        # A real-valued target has no labels to suggest: its table is the regression one.
+        return to_table(score(X, y, return_terms=True, **score_kwargs), y, ids)
     terms = score(X, y, suggest=True, **score_kwargs)
     return to_table(terms, y, ids)
 
