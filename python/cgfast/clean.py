@@ -11,7 +11,14 @@ import numpy.typing as npt
 from ._labels import encode_labels
 from ._pandas import pandas as load_pandas
 from .options import check_choice
-from .rank import RULES, _table_columns, find_label_issues, is_table, run_here
+from .rank import (
+    RULES,
+    _table_columns,
+    check_nothing_scored,
+    find_label_issues,
+    is_table,
+    run_here,
+)
 from .suggest import LabelSuggestions
 
 ACTIONS = ("drop", "relabel")
@@ -198,11 +205,8 @@ def clean(
             terms, suggestions = run_here(
                 X, y, rule, rule == "sign", needs_suggestions, score_kwargs
             )
-        elif X is not None or score_kwargs:
-            extra = ["X"] * (X is not None) + sorted(score_kwargs)
-            raise TypeError(
-                f"with terms= or suggestions= nothing is scored; do not pass {', '.join(extra)}"
-            )
+        else:
+            check_nothing_scored("terms= or suggestions", X, score_kwargs)
         if suggestions is None and terms is not None:
             suggestions = terms.suggestions
         found = find_label_issues(terms=terms, suggestions=suggestions, rule=rule)

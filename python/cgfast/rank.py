@@ -281,9 +281,7 @@ def find_label_issues(
             raise TypeError("pass X and y to score here, or terms= or suggestions= from earlier")
         terms, suggestions = run_here(X, y, rule, needs_score, needs_suggestions, score_kwargs)
     else:
-        if X is not None or score_kwargs:
-            extra = ["X"] * (X is not None) + sorted(score_kwargs)
-            raise TypeError(f"with {given[0]}= nothing is scored; do not pass {', '.join(extra)}")
+        check_nothing_scored(given[0], X, score_kwargs)
         if isinstance(terms, ScoreTerms):
             if suggestions is None:
                 suggestions = terms.suggestions
@@ -335,6 +333,13 @@ def find_label_issues(
             table[name] = np.asarray(columns[name], dtype=np.float64)[picked]
     table["kind"] = np.where(labels[picked] != proposed, "mislabelled", "irregular")
     return load_pandas().DataFrame(table)
+
+
+def check_nothing_scored(source: str, X: Any, options: dict[str, Any]) -> None:
+    """A TypeError when X or scoring options come with an earlier result (``source``)."""
+    if X is not None or options:
+        extra = ["X"] * (X is not None) + sorted(options)
+        raise TypeError(f"with {source}= nothing is scored; do not pass {', '.join(extra)}")
 
 
 def run_here(
@@ -443,10 +448,6 @@ def noise_matrix(
         if X is None or y is None:
             raise TypeError("pass X and y to estimate here, or terms= or suggestions= from earlier")
         _, suggestions = run_here(X, y, "confusion", False, True, options)
-    elif X is not None or options:
-        extra = ["X"] * (X is not None) + sorted(options)
-        raise TypeError(
-            f"with terms= or suggestions= nothing is scored; do not pass {', '.join(extra)}"
-        )
-    assert suggestions is not None
+    else:
+        check_nothing_scored("terms= or suggestions", X, options)
     return suggestions.noise.matrix
