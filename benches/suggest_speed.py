@@ -194,7 +194,7 @@ def main() -> None:
     load_end = os.getloadavg()[0]
 
     lines = [
-        "# The suggestion pass against scoring alone",
+        f"# The suggestion pass against scoring alone, {n} images",
         "",
         f"Command: `{' '.join(['python benches/suggest_speed.py', *sys.argv[1:]])}`",
         "",

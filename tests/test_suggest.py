@@ -179,6 +179,22 @@ def test_a_checkpointed_rerun_reads_the_suggestion_blocks_back(tmp_path):
         cgfast.suggest_labels(X, y, max_block=150, seed=1, checkpoint=tmp_path)
 
 
+def test_a_suggestion_checkpoint_of_0_2_0_reads_as_double(tmp_path):
+    # 0.2.0 predicted in float64 and its manifests (format 1) name no precision.
+    import json
+
+    X, y = clusters(300, 3, seed=3)
+    first = cgfast.suggest_labels(X, y, max_block=100, precision="double", checkpoint=tmp_path)
+    path = tmp_path / "suggestions" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["suggest"]["precision"], manifest["digest"]
+    path.write_text(json.dumps({**manifest, "format": 1}))
+    again = cgfast.suggest_labels(X, y, max_block=100, precision="double", checkpoint=tmp_path)
+    assert np.array_equal(again.predictions, first.predictions)
+    with pytest.raises(ValueError, match="suggest.precision 'double' there, 'single' now"):
+        cgfast.suggest_labels(X, y, max_block=100, checkpoint=tmp_path)
+
+
 def test_bad_arguments_are_refused_before_any_work():
     X, y = clusters(50, 2)
     with pytest.raises(ValueError, match="repeats"):
