@@ -152,7 +152,42 @@ class _CoverStream:
         return self.pool[picked]
 
 
-class Plan(Sequence[Block]):
+class _Repeats(Sequence[Block]):
+    """A plan made a repeat at a time: ``repeats`` repeats of ``per`` blocks each, a repeat's
+    blocks made by ``_make`` when first asked for and kept."""
+
+    repeats: int
+    per: int
+    _made: dict[int, list[Block]]
+
+    def __len__(self) -> int:
+        return self.repeats * self.per
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"block {i} of a plan of {len(self)}")
+        repeat, j = divmod(i % len(self), self.per)
+        return self.repeat(repeat)[j]
+
+    def repeat(self, repeat: int) -> list[Block]:
+        """The blocks of repeat ``repeat``, made now if they were not yet."""
+        if not 0 <= repeat < self.repeats:
+            raise IndexError(f"repeat {repeat} of a plan of {self.repeats}")
+        if repeat not in self._made:
+            self._made[repeat] = self._make(repeat)
+        return self._made[repeat]
+
+    def made(self) -> int:
+        """How many repeats have been made so far (what the plan holds in memory)."""
+        return len(self._made)
+
+    def _make(self, repeat: int) -> list[Block]:
+        raise NotImplementedError
+
+
+class Plan(_Repeats):
     """The blocks of a run, made a repeat at a time: repeat r's blocks exist once one is asked for.
 
     ``plan[i]`` is block ``i``; repeat r holds blocks ``r * per`` to ``(r + 1) * per``, the same
@@ -202,29 +237,6 @@ class Plan(Sequence[Block]):
             self._layout.append((label, positives, pool, chunks, wants, streams))
         self.per = sum(chunks for _, _, _, chunks, _, _ in self._layout)
         self._made: dict[int, list[Block]] = {}
-
-    def __len__(self) -> int:
-        return self.repeats * self.per
-
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"block {i} of a plan of {len(self)}")
-        repeat, j = divmod(i % len(self), self.per)
-        return self.repeat(repeat)[j]
-
-    def repeat(self, repeat: int) -> list[Block]:
-        """The blocks of repeat ``repeat``, made now if they were not yet."""
-        if not 0 <= repeat < self.repeats:
-            raise IndexError(f"repeat {repeat} of a plan of {self.repeats}")
-        if repeat not in self._made:
-            self._made[repeat] = self._make(repeat)
-        return self._made[repeat]
-
-    def made(self) -> int:
-        """How many repeats have been made so far (what the plan holds in memory)."""
-        return len(self._made)
 
     def first(self, repeats: int) -> Plan:
         """The plan of the first ``repeats`` repeats, sharing this one's layout and blocks."""
@@ -297,7 +309,7 @@ def plan_blocks(
     return list(plan)
 
 
-class TargetPlan(Sequence[Block]):
+class TargetPlan(_Repeats):
     """The plan of a real-valued target (``task="regression"``): no classes, so no negatives.
 
     Each repeat deals all ``n`` rows, in a random order drawn from (seed, repeat), into
@@ -327,34 +339,14 @@ class TargetPlan(Sequence[Block]):
         self.repeats = 1 if self.per == 1 else check_count("repeats", repeats, 1)
         self._made: dict[int, list[Block]] = {}
 
-    def __len__(self) -> int:
-        return self.repeats * self.per
-
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"block {i} of a plan of {len(self)}")
-        repeat, j = divmod(i % len(self), self.per)
-        return self.repeat(repeat)[j]
-
-    def repeat(self, repeat: int) -> list[Block]:
-        """The blocks of repeat ``repeat``, made now if they were not yet."""
-        if not 0 <= repeat < self.repeats:
-            raise IndexError(f"repeat {repeat} of a plan of {self.repeats}")
-        if repeat not in self._made:
-            index = np.int32 if self.n < 2**31 else np.int64
-            order = _rng(self.seed, repeat, 0, 0, _TARGETS).permutation(self.n).astype(index)
-            none = order[:0]
-            self._made[repeat] = [
-                Block(repeat, -1, chunk, none, np.sort(order[chunk :: self.per]))
-                for chunk in range(self.per)
-            ]
-        return self._made[repeat]
-
-    def made(self) -> int:
-        """How many repeats have been made so far (what the plan holds in memory)."""
-        return len(self._made)
+    def _make(self, repeat: int) -> list[Block]:
+        index = np.int32 if self.n < 2**31 else np.int64
+        order = _rng(self.seed, repeat, 0, 0, _TARGETS).permutation(self.n).astype(index)
+        none = order[:0]
+        return [
+            Block(repeat, -1, chunk, none, np.sort(order[chunk :: self.per]))
+            for chunk in range(self.per)
+        ]
 
     def first(self, repeats: int) -> TargetPlan:
         """The plan of the first ``repeats`` repeats, sharing this one's blocks."""
