@@ -12,7 +12,7 @@ import numpy.typing as npt
 from ._labels import encode_labels
 from ._pandas import pandas as load_pandas
 from .options import check_choice, check_count, check_seed
-from .rank import _check_scores, _descending, _table_columns, is_table
+from .rank import _check_scores, _descending, _table_columns, flag_column, is_table
 
 STRATEGIES = ("coverage", "keep-hard", "keep-easy")
 BINS = 50
@@ -140,9 +140,7 @@ def _from_table(
             "the table of cgfast.to_table / cgfast.score_table or `cgfast score -o scores.csv`"
         )
     flags = columns.get("label_issue")
-    if flags is not None and flags.dtype.kind in "OUS":  # read back from text
-        flags = np.isin(np.char.lower(flags.astype(str)), ["true", "1"])
-    issues = None if flags is None else np.asarray(flags, dtype=bool)
+    issues = None if flags is None else flag_column(flags)
     return columns["score"], columns["label"], columns.get("id"), issues
 
 

@@ -151,10 +151,14 @@ def _from_table(table: Any) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarra
             f"cgfast.to_table or `cgfast score -o scores.csv` made (its columns: {list(columns)})"
         )
     scores = _check_scores(columns["score"])
-    flags = columns["label_issue"]
-    if flags.dtype.kind in "OUS":  # read back from text
-        flags = np.isin(np.char.lower(flags.astype(str)), ["true", "1"])
-    return scores, flags.astype(bool), columns
+    return scores, flag_column(columns["label_issue"]), columns
+
+
+def flag_column(flags: np.ndarray) -> np.ndarray:
+    """A table's ``label_issue`` column as booleans, also when read back from text."""
+    if flags.dtype.kind in "OUS":
+        return np.isin(np.char.lower(flags.astype(str)), ["true", "1"])
+    return flags.astype(bool)
 
 
 def find_label_issues(
