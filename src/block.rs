@@ -44,11 +44,9 @@ fn kernel_buffer<E: Real>(k: usize) -> Result<Vec<E>, CoreError> {
 }
 
 fn kernel_buffer_of<E: Real>(k: usize, stride: usize) -> Result<Vec<E>, CoreError> {
-    let too_large = || {
-        CoreError::Shape(format!(
-            "cannot allocate the {k} x {k} kernel matrix ({:.1} GiB)",
-            (k as f64 * k as f64 * std::mem::size_of::<E>() as f64) / (1u64 << 30) as f64
-        ))
+    let too_large = || CoreError::OutOfMemory {
+        k,
+        bytes: k as f64 * stride as f64 * std::mem::size_of::<E>() as f64,
     };
     let len = k.checked_mul(stride).ok_or_else(too_large)?;
     if len == 0 {
@@ -527,6 +525,21 @@ mod tests {
     use crate::solve::solve;
     use crate::timing::PhaseTimes;
     use faer::MatRef;
+
+    #[test]
+    fn a_kernel_too_large_to_allocate_is_an_out_of_memory_error_naming_its_size() {
+        // k * k overflows usize: refused before any allocation, as the allocator's refusal is.
+        let k = 1usize << 33;
+        let err = kernel_buffer::<f64>(k).unwrap_err();
+        assert!(matches!(err, CoreError::OutOfMemory { k: got, .. } if got == k));
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!("cannot allocate the {k} x {k} kernel matrix")),
+            "{msg}"
+        );
+        assert!(msg.contains("pass a smaller max_block"), "{msg}");
+        assert!(!msg.contains("shape mismatch"), "{msg}");
+    }
 
     fn sample(k: usize, d: usize) -> Array2<f64> {
         Array2::from_shape_fn((k, d), |(r, c)| {

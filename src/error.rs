@@ -7,6 +7,9 @@ use std::fmt;
 pub enum CoreError {
     /// The input shapes do not fit together (a bug in the caller, reported rather than panicked).
     Shape(String),
+    /// A `k x k` kernel buffer of `bytes` bytes could not be allocated (free memory, or an
+    /// address-space limit such as `ulimit -v`, is smaller).
+    OutOfMemory { k: usize, bytes: f64 },
     /// A row has zero norm or a non-finite entry, so it cannot be normalised.
     BadRow { row: usize, reason: &'static str },
     /// H stayed numerically singular even with the largest ridge we allow.
@@ -22,6 +25,13 @@ impl fmt::Display for CoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CoreError::Shape(msg) => write!(f, "shape mismatch: {msg}"),
+            CoreError::OutOfMemory { k, bytes } => write!(
+                f,
+                "cannot allocate the {k} x {k} kernel matrix of a block ({:.2} GiB): this \
+                 process has less memory than that (free RAM, or an address-space limit such as \
+                 ulimit -v); pass a smaller max_block (memory grows with its square)",
+                bytes / (1u64 << 30) as f64
+            ),
             CoreError::BadRow { row, reason } => write!(f, "row {row} of the block {reason}"),
             CoreError::NotPositiveDefinite { max_ridge } => write!(
                 f,

@@ -23,7 +23,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use numpy::ndarray::{Array2, Array3};
 use numpy::{PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -50,6 +50,7 @@ fn to_py(err: CoreError) -> PyErr {
         CoreError::NotPositiveDefinite { .. } => SingularKernelError::new_err(err.to_string()),
         CoreError::NonFinite(_) | CoreError::Unresolved => InternalError::new_err(err.to_string()),
         CoreError::Shape(_) | CoreError::BadRow { .. } => PyValueError::new_err(err.to_string()),
+        CoreError::OutOfMemory { .. } => PyMemoryError::new_err(err.to_string()),
     }
 }
 

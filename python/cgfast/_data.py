@@ -142,7 +142,7 @@ def open_rows(X: Any) -> Rows:
     if dtype.kind == "c":
         raise TypeError("X is complex; cgfast needs real numbers")
     if dtype.kind not in "fiub":
-        raise TypeError(f"X must hold real numbers, got dtype {dtype}")
+        raise TypeError(f"X must hold real numbers, got dtype {dtype}{_columns_not_numbers(X)}")
     shape = tuple(array.shape)
     if len(shape) == 0:
         raise ValueError("X is a scalar; it needs one row per example")
@@ -158,6 +158,23 @@ def open_rows(X: Any) -> Rows:
     if int(np.prod(shape[1:])) == 0:
         raise ValueError(f"X of shape {shape} has no features")
     return Rows(array, path)
+
+
+def _columns_not_numbers(X: Any) -> str:
+    """For a table (a pandas DataFrame), the columns that hold no real numbers, as a clause of
+    the refusal: a label column left in X is the usual cause."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(dtypes, "items"):
+        return ""
+    bad = [str(name) for name, dtype in dtypes.items() if getattr(dtype, "kind", "O") not in "fiub"]
+    if not bad:
+        return ""
+    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+    shown = ", ".join(repr(name) for name in bad[:5]) + more
+    return (
+        f": column(s) {shown} of the table are not numbers (a label column left in X? "
+        "drop it, e.g. X.drop(columns=[...]), or encode it as numbers)"
+    )
 
 
 def _as_array(X: Any) -> np.ndarray:

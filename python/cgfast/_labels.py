@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping, Set
 from typing import Any
 
 import numpy as np
 
 from ._errors import SingleExampleWarning
 from ._tensors import detached
+
+
+def check_ordered(y: Any, what: str) -> None:
+    """Refuses a dict or a set as y: iterating it gives keys or members, in no row order."""
+    if isinstance(y, (Mapping, Set)):
+        kind = "keys" if isinstance(y, Mapping) else "members"
+        hint = " (list(y.values()) if its values are them)" if isinstance(y, Mapping) else ""
+        raise TypeError(
+            f"y must be a sequence of {what}, got a {type(y).__name__}, whose {kind} have no "
+            f"row order: pass a list or array in X's row order{hint}"
+        )
 
 
 def encode_labels(y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -38,6 +49,7 @@ def encode_labels(y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     y = detached(y)
     if isinstance(y, (str, bytes)) or not hasattr(y, "__len__"):
         raise TypeError(f"y must be a sequence of labels, got {type(y).__name__}")
+    check_ordered(y, "labels")
     if len(y) != n:
         raise ValueError(f"X has {n} rows but y has {len(y)} labels")
     if isinstance(y, np.ndarray):

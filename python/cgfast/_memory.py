@@ -62,9 +62,33 @@ def _physical_room() -> int | None:
         return None
 
 
+def _address_space_room() -> int | None:
+    """Bytes left under this process's address-space limit (``ulimit -v``, RLIMIT_AS), if any.
+
+    The limit counts every mapping (libraries, thread stacks, reserved arenas), not only what is
+    used, so the room is the limit less the current virtual size.
+    """
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError, AttributeError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return None
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return max(0, soft - int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return soft
+
+
 def available_bytes() -> int:
-    """Bytes this process may still allocate: the smaller of free RAM and its cgroup's room."""
-    known = [b for b in (_physical_room(), _cgroup_room()) if b is not None]
+    """Bytes this process may still allocate: the smallest of free RAM, its cgroup's room and
+    its address-space limit's room."""
+    known = [b for b in (_physical_room(), _cgroup_room(), _address_space_room()) if b is not None]
     return min(known) if known else 4 << 30
 
 

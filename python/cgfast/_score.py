@@ -22,7 +22,7 @@ from .engine import (
     run_suggestions,
     score_run,
 )
-from .options import Options, Ratio
+from .options import Options, Ratio, check_flag
 from .suggest import DEFAULT_REPEATS, LabelSuggestions
 
 __all__ = ["ScoreTerms", "complexity", "gram", "score", "suggest_labels"]
@@ -172,11 +172,15 @@ def score(
     >>> int(np.argmax(r))
     5
     """
-    if seed is None and checkpoint is not None:
-        raise ValueError(
-            "seed=None draws a new seed on every call, so a rerun could never resume the "
-            "checkpoint: pass an int seed"
+    _check_resumable(seed, checkpoint)
+    progress, return_terms, suggest = (
+        check_flag(name, value)
+        for name, value in (
+            ("progress", progress),
+            ("return_terms", return_terms),
+            ("suggest", suggest),
         )
+    )
     options = Options.pick(locals())
     if suggest and options.task == "regression":
         raise ValueError(
@@ -191,6 +195,14 @@ def score(
     run = prepare(X, y, options, fingerprint=checkpoint is not None)
     terms = score_run(run, executor, checkpoint=checkpoint, progress=progress, suggest=suggest)
     return terms if return_terms or suggest else terms.score
+
+
+def _check_resumable(seed: object, checkpoint: object) -> None:
+    if seed is None and checkpoint is not None:
+        raise ValueError(
+            "seed=None draws a new seed on every call, so a rerun could never resume the "
+            "checkpoint: pass an int seed"
+        )
 
 
 def suggest_labels(
@@ -223,8 +235,9 @@ def suggest_labels(
         The given (possibly noisy) labels.
     repeats : int, default 9
         Random block plans to average over (one when a single block holds every example).
-    seed : int, default 0
-        Seed of the block plan; same seed, same suggestions, to the bit.
+    seed : int, None, numpy.random.Generator or numpy.random.RandomState, default 0
+        Seed of the block plan; same seed, same suggestions, to the bit. As for
+        :func:`cgfast.score`: ``None`` draws a fresh seed, so it cannot go with a ``checkpoint``.
     max_block : int, optional
         Most rows in one block (default as for :func:`cgfast.score`).
     n_jobs, progress, checkpoint, client
@@ -255,6 +268,8 @@ def suggest_labels(
     >>> float(s.label_quality[[3, 7]].max()) < 0.5
     True
     """
+    _check_resumable(seed, checkpoint)
+    progress = check_flag("progress", progress)
     options = Options(seed=seed, max_block=max_block, n_jobs=n_jobs, repeats=1, precision=precision)
     executor: Any = LocalExecutor()
     if client is not None:

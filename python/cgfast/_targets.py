@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ._labels import check_ordered
 from ._tensors import detached
 
 
@@ -44,6 +45,7 @@ def target_column(y: Any, n: int) -> np.ndarray:
     y = detached(y)
     if isinstance(y, (str, bytes)) or not hasattr(y, "__len__"):
         raise TypeError(f"y must be a sequence of numbers, got {type(y).__name__}")
+    check_ordered(y, "numbers")
     if len(y) != n:
         raise ValueError(f"X has {n} rows but y has {len(y)} targets")
     values = np.asarray(y)

@@ -43,6 +43,16 @@ def check_ratio(ratio: Ratio) -> Ratio:
     return float(ratio)
 
 
+def check_flag(name: str, value: object) -> bool:
+    """A yes/no option: ``True`` or ``False`` (NumPy's bool too), as a Python bool.
+
+    Anything else is refused rather than read by its truth value: the string ``"no"`` is true.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_count(name: str, value: object, minimum: int) -> int:
     """An integer (not a bool) of at least ``minimum``, as a Python int."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -16,6 +16,8 @@ from .rank import _check_scores, _descending, _table_columns, flag_column, is_ta
 
 STRATEGIES = ("coverage", "keep-hard", "keep-easy")
 BINS = 50
+# The most equal-width bins a score range can be cut into: float64 has 53 bits of mantissa.
+MAX_BINS = 2**53
 DROPS = {"easy": "keep-hard", "hard": "keep-easy"}  # the old ``drop=`` keyword, onto strategy
 
 
@@ -92,7 +94,10 @@ def _coverage(
         strata = np.minimum(((lows - low) / (high - low) * bins).astype(np.int64), bins - 1)
     else:
         strata = np.zeros(len(pool), dtype=np.int64)
-    counts = np.bincount(strata, minlength=bins)
+    # Only the occupied bins, in order: an empty bin's budget is 0, so this is the split over
+    # all bins (and the same draws), in memory that grows with the rows rather than with bins.
+    _, strata, counts = np.unique(strata, return_inverse=True, return_counts=True)
+    strata = strata.reshape(-1)
     budgets = _budgets(counts, count, rng)
     kept = [
         rng.choice(pool[strata == b], size=budgets[b], replace=False)
@@ -274,6 +279,11 @@ def prune(
         raise TypeError(f"beta and bins are for the coverage strategy only, not {strategy!r}")
     beta = _coverage_cut(keep) if beta is None else _check_fraction("beta", beta, low_open=False)
     bins = BINS if bins is None else check_count("bins", bins, 1)
+    if bins > MAX_BINS:
+        raise ValueError(
+            f"bins={bins} is more than float64 scores can be told apart by (at most 2**53 = "
+            f"{MAX_BINS}); a few dozen bins are usual"
+        )
     seed = check_seed(seed)
     _, codes = encode_labels(y, len(values))
     dropped = _issue_mask(issues, flags, len(values))

@@ -626,6 +626,21 @@ def _pictures(
     return block, {i: _thumbnail(_as_image(row, shape), low, high) for i, row in block.items()}
 
 
+PAGE_SUFFIXES = (".html", ".htm")
+
+
+def check_page_name(path: str | os.PathLike[str]) -> None:
+    """Refuses an output whose name says another format: the report is an HTML page, and a
+    ``report.pdf`` holding HTML opens in no PDF reader."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in PAGE_SUFFIXES:
+        ends = f"ends in {suffix}" if suffix else "has no suffix"
+        raise ValueError(
+            f"the report is an HTML page, so its file name must end in .html; "
+            f"{os.fspath(path)} {ends} (a browser prints the page to PDF)"
+        )
+
+
 def write_report(
     path: str | os.PathLike[str],
     X: Any,
@@ -715,6 +730,7 @@ def write_report(
     >>> cgfast.write_report("report.html", X, y, terms)  # doctest: +SKIP
     PosixPath('report.html')
     """
+    check_page_name(path)
     import matplotlib
 
     matplotlib.use("Agg")

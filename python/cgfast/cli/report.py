@@ -90,8 +90,9 @@ def report(
         raise click.ClickException(
             'cgfast report needs matplotlib: pip install matplotlib (or "cgfast[demo]")'
         ) from err
-    from ..report import parse_shape, run_settings, write_report
+    from ..report import check_page_name, parse_shape, run_settings, write_report
 
+    library(check_page_name, output)
     check_output(output)
     check_not_an_input(output, x, y, scores)
     picture = library(parse_shape, shape) if shape is not None else None
