@@ -225,3 +225,22 @@ def test_an_empty_folder_name_is_refused_not_taken_as_the_working_directory(
     err = capsys.readouterr().err
     assert flag in err and "empty" in err, err
     assert snapshot(data) == before
+
+
+def test_assemble_refuses_to_write_into_its_checkpoint(data, monkeypatch, capsys):
+    # `cgfast assemble C -o C/blocks/000000.npz --terms` replaced a block with the scores.
+    monkeypatch.chdir(data)
+    assert (
+        run_cli("score", "X.npy", "y.npy", "--repeats", "2", "--checkpoint", "C", "-o", "s.npy")
+        == 0
+    )
+    before = snapshot(data / "C")
+    block = sorted((data / "C").rglob("*.npz"))[0].relative_to(data)
+    import cgfast
+
+    monkeypatch.setattr(cgfast, "assemble", no_work)
+    for output, terms in ((block, ["--terms"]), ("C/scores.npy", [])):
+        status = run_cli("assemble", "C", *terms, "-o", output)
+        err = capsys.readouterr().err
+        assert status == 2 and "is also an input (C)" in err, err
+    assert snapshot(data / "C") == before

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ._errors import library
-from ._io import check_score_output, save_scores
+from ._io import check_not_an_input, check_score_output, save_scores
 from ._options import OUTPUT
 
 
@@ -36,6 +36,7 @@ def assemble(checkpoint: Path, terms: bool, output: Path) -> None:
     import cgfast
 
     check_score_output(output, terms, table=False)
+    check_not_an_input(output, checkpoint)
     result = library(cgfast.assemble, checkpoint, return_terms=terms)
     save_scores(result, output, terms)
     n = len(result.score if terms else result)

@@ -92,9 +92,9 @@ def report(
         ) from err
     from ..report import check_page_name, parse_shape, run_settings, write_report
 
-    library(check_page_name, output)
     check_output(output)
     check_not_an_input(output, x, y, scores)
+    library(check_page_name, output)
     picture = library(parse_shape, shape) if shape is not None else None
     data, labels, ids = read_data(
         x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress
