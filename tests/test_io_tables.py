@@ -49,6 +49,32 @@ def test_an_empty_label_cell_is_refused_naming_its_row(tmp_path, data, capsys):
     assert not (tmp_path / "s.npy").exists()
 
 
+@pytest.mark.parametrize("blank", ["", "  "])
+@pytest.mark.parametrize("layout", ["file", "shards"])
+def test_a_blank_parquet_label_is_refused_naming_its_row(tmp_path, data, capsys, blank, layout):
+    # A CSV's empty label cell was refused but a Parquet "" became a class of its own.
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    X, y = data
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    frame["label"] = np.array(["cat", "dog"])[y]
+    frame.loc[7, "label"] = blank
+    if layout == "file":
+        path = tmp_path / "t.parquet"
+        frame.to_parquet(path)
+        with pytest.raises(ValueError, match=r"row 7 has an empty 'label' cell"):
+            read_labels(path, "label")
+    else:
+        path = tmp_path / "shards"
+        path.mkdir()
+        frame.iloc[:30].to_parquet(path / "0.parquet")
+        frame.iloc[30:].to_parquet(path / "1.parquet")
+    status = run_cli("score", path, "--y-key", "label", "--no-progress", "-o", tmp_path / "s.npy")
+    err = capsys.readouterr().err
+    assert status == 2 and "row 7" in err and "'label'" in err, err
+    assert not (tmp_path / "s.npy").exists()
+
+
 def test_a_blank_label_of_spaces_is_refused_in_a_one_column_file(tmp_path, data):
     _, y = data
     path = write_csv(tmp_path / "y.csv", ["label"], [[v] for v in y[:3]] + [["  "]])

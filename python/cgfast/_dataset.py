@@ -34,3 +34,12 @@ def check_unique(names: list[str], where: str) -> None:
                 f"{j + 1}): rename one so that every column has its own name"
             )
         first[name] = j
+
+
+def blank_rows(values: np.ndarray) -> np.ndarray:
+    """The rows whose value is a string of nothing but whitespace (text or object column)."""
+    if values.dtype.kind in "US":
+        return np.flatnonzero(np.char.strip(values) == ("" if values.dtype.kind == "U" else b""))
+    if values.dtype == object:
+        return np.flatnonzero([isinstance(v, (str, bytes)) and not v.strip() for v in values])
+    return np.empty(0, dtype=np.int64)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._dataset import Dataset, check_unique, has_glob
+from ._dataset import Dataset, blank_rows, check_unique, has_glob
 from ._labels import label_shape_message
 from ._npy import npy_shortfall
 
@@ -285,15 +285,14 @@ def read_labels(path: str | Path, key: str | None = None) -> np.ndarray:
             key = names[0]
         if key not in columns:
             raise ValueError(f"{path} has no column {key!r} (it has {', '.join(names)})")
-        if lines is not None:
-            empty = np.flatnonzero(np.char.strip(columns[key]) == "")
-            if empty.size:
-                row = int(empty[0])
-                raise ValueError(
-                    f"{path}: row {row} (line {lines[row]}) has an empty {key!r} cell; every "
-                    f"example needs one (fill it in or drop the row; {empty.size} row(s) "
-                    "have none)"
-                )
+        empty = blank_rows(columns[key])  # a blank label (an empty CSV cell) is a missing one
+        if empty.size:
+            row = int(empty[0])
+            where = f"row {row}" + ("" if lines is None else f" (line {lines[row]})")
+            raise ValueError(
+                f"{path}: {where} has an empty {key!r} cell; every example needs one "
+                f"(fill it in or drop the row; {empty.size} row(s) have none)"
+            )
         labels = _text_labels(columns[key])
     else:
         raise ValueError(f"cannot read y from {path}: use a .npy, .npz, .csv or .parquet file")

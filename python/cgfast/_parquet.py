@@ -25,7 +25,7 @@ from ._cache import (
     origin_key,
     source_key,
 )
-from ._dataset import Dataset, check_unique, has_glob
+from ._dataset import Dataset, blank_rows, check_unique, has_glob
 
 
 def parquet_files(source: str | os.PathLike) -> list[Path] | None:
@@ -199,6 +199,12 @@ def _whole_column(dataset: Any, name: str, where: str, option: str) -> np.ndarra
     values = column.to_numpy()
     if values.dtype == object:
         values = np.asarray(values.tolist())
+    blank = blank_rows(values)  # a blank value is a missing one, as an empty CSV cell is
+    if blank.size:
+        raise ValueError(
+            f"column {name!r} of {where} is blank in row {int(blank[0])}; every example "
+            f"needs a value (fill it in or drop the row; {blank.size} row(s) have none)"
+        )
     return values
 
 
