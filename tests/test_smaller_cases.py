@@ -113,15 +113,16 @@ def test_suggestions_with_a_drawn_seed_cannot_take_a_checkpoint(no_heavy_work, t
 @pytest.mark.parametrize("option", ["suggest", "return_terms", "progress"])
 @pytest.mark.parametrize("value", ["no", "False", 0, None, [False]])
 def test_a_yes_no_option_takes_only_a_bool(no_heavy_work, option, value):
-    # The string "no" counted as True.
+    # The string "no" counted as True. progress also takes a callable (tests/test_progress.py).
     X, y = data()
-    with pytest.raises(TypeError, match=rf"^{option} must be True or False, got "):
+    allowed = "True, False or a callable" if option == "progress" else "True or False"
+    with pytest.raises(TypeError, match=rf"^{option} must be {allowed}\b.*, got "):
         cgfast.score(X, y, **{option: value})
 
 
 def test_suggestions_progress_takes_only_a_bool(no_heavy_work):
     X, y = data()
-    with pytest.raises(TypeError, match=r"^progress must be True or False, got 'no'"):
+    with pytest.raises(TypeError, match=r"^progress must be True, False or a callable.*, got 'no'"):
         cgfast.suggest_labels(X, y, progress="no")
 
 

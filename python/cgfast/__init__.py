@@ -20,6 +20,7 @@ from ._errors import (
     StabilityWarning,
 )
 from ._files import open_dataset
+from ._progress import Progress
 from ._score import complexity, gram, score, suggest_labels
 from ._table import score_table, to_table
 from .clean import Cleaned, clean
@@ -47,6 +48,7 @@ __all__ = [
     "LabelSuggestions",
     "NoiseMatrix",
     "PrecisionWarning",
+    "Progress",
     "RidgeWarning",
     "ScoreTerms",
     "SingleExampleWarning",

@@ -13,6 +13,7 @@ from ._data import check_rows, open_rows
 from ._errors import RidgeWarning
 from ._labels import encode_labels
 from ._memory import check_fits
+from ._progress import ProgressOption, check_progress
 from ._threads import resolve_threads
 from .engine import (
     LocalExecutor,
@@ -37,7 +38,7 @@ def score(
     seed: int | np.random.Generator | np.random.RandomState | None = 0,
     max_block: int | None = None,
     n_jobs: int | None = None,
-    progress: bool = False,
+    progress: ProgressOption = False,
     return_terms: bool = False,
     suggest: bool = False,
     precision: str = "single",
@@ -101,8 +102,20 @@ def score(
         about ``2 n²`` bytes in single precision, ``4 n²`` in double) in memory, if it fits in
         half of what this process may use, and copies each block's out of it: the same scores
         to the bit, in less time (the user guide's "Scale and memory").
-    progress : bool, default False
-        Show a progress bar over the blocks, weighted by their arithmetic, on stderr.
+    progress : bool or callable, default False
+        ``True`` shows one progress bar on stderr (a widget in a notebook) for the whole run:
+        every round of ``repeats="auto"`` and, with ``suggest``, the suggestion pass, with the
+        phase beside it and the estimated time left. It counts the blocks' arithmetic (flops;
+        a kernel kept in memory counts once, and its blocks count their factorisation), so
+        the percentage is of the run's work; its total is an estimate while "auto" has rounds
+        to come, and the bar never goes back and ends at 100%. A callable instead receives
+        the same figures after every change, as one argument with attributes ``done``,
+        ``total`` (flops; ``total`` is the current estimate), ``fraction`` (in [0, 1], never
+        decreasing, exactly 1.0 at the last call, where ``done == total``), ``phase`` (such as
+        ``"scoring, round 2 (repeats 5-13)"`` or ``"suggesting labels"``), ``elapsed`` and
+        ``remaining`` (seconds; ``remaining`` is None until 1% of the work is done); ``str()``
+        of it is the bar's line, so ``progress=print`` prints one line per finished block.
+        What the callable returns is ignored, and what it raises stops the run.
     return_terms : bool, default False
         Return a :class:`ScoreTerms` (``score``, ``a2``, ``ab``, ``b2``, and the run's
         ``stability``, ``repeats`` and ``seed``) instead of the scores.
@@ -173,14 +186,9 @@ def score(
     5
     """
     _check_resumable(seed, checkpoint)
-    progress, return_terms, suggest = (
-        check_flag(name, value)
-        for name, value in (
-            ("progress", progress),
-            ("return_terms", return_terms),
-            ("suggest", suggest),
-        )
-    )
+    progress = check_progress(progress)
+    return_terms = check_flag("return_terms", return_terms)
+    suggest = check_flag("suggest", suggest)
     options = Options.pick(locals())
     if suggest and options.task == "regression":
         raise ValueError(
@@ -213,7 +221,7 @@ def suggest_labels(
     seed: Any = 0,
     max_block: int | None = None,
     n_jobs: int | None = None,
-    progress: bool = False,
+    progress: ProgressOption = False,
     checkpoint: str | os.PathLike | None = None,
     client: Any = None,
     precision: str = "single",
@@ -241,7 +249,8 @@ def suggest_labels(
     max_block : int, optional
         Most rows in one block (default as for :func:`cgfast.score`).
     n_jobs, progress, checkpoint, client
-        As for :func:`cgfast.score`.
+        As for :func:`cgfast.score`; the progress (bar or callable) covers the suggestion
+        blocks, in the phase ``"suggesting labels"``.
     precision : {"single", "double"}, default "single"
         As for :func:`cgfast.score`: ``"single"`` factorises each block in float32, at about
         twice float64's rate; a prediction differs from float64's by at most about 3e-4 of the
@@ -269,7 +278,7 @@ def suggest_labels(
     True
     """
     _check_resumable(seed, checkpoint)
-    progress = check_flag("progress", progress)
+    progress = check_progress(progress)
     options = Options(seed=seed, max_block=max_block, n_jobs=n_jobs, repeats=1, precision=precision)
     executor: Any = LocalExecutor()
     if client is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -36,6 +36,7 @@ from ._memory import (
     default_max_block,
     kernel_fits,
 )
+from ._progress import ProgressOption, Tracker, tracker_of
 from ._targets import Targets, standardise
 from ._threads import resolve_threads
 from .checkpoint import BlockResult, Checkpoint
@@ -121,7 +122,7 @@ class Run:
 
     def work(self, block: Block) -> int:
         """Flops of a block, Gram included: what the progress bar counts."""
-        return block.size**2 * self.rows.d + block.flops
+        return block_work(block.size, len(block.positives), self.rows.d)
 
     def manifest(self) -> dict[str, Any]:
         """What identifies this run in a checkpoint directory.
@@ -148,6 +149,41 @@ class Run:
             # What turns the assembled residuals back into the target's units (parts.assemble).
             data["target"] = {"mean": self.targets.mean, "scale": self.targets.scale}
         return {**what, "data": data, "blocks": len(self.blocks)}
+
+
+def block_work(size: int, positives: int, d: int) -> int:
+    """Flops of a block of ``size`` rows of ``d`` features, ``positives`` of them scored: its
+    Gram ``size² d`` and :attr:`Block.flops`."""
+    return size**2 * d + (size**3 + positives**3) // 3
+
+
+# What the progress bar counts, in flops' worth, for each entry of a block's H copied out of a
+# kept kernel (100 an entry of the half it copies), and for each entry of the kernel besides its
+# Gram (its transform and first touch of memory): the estimates behind KERNEL_MARGIN.
+COPY_WORK = 50
+KERNEL_ENTRY_WORK = 100
+
+
+def block_weight(run: Run, index: int, kernel_rows: Any = None) -> int:
+    """The work of block ``index`` of ``run`` as the progress bar counts it: its flops
+    (:meth:`Run.work`), or, where it copies its H out of the kernel the executor keeps for
+    ``kernel_rows``, its factorisation and the copy."""
+    block = run.blocks[index]
+    if (
+        kernel_rows is not None
+        and kernel_rows is run.rows
+        and run.targets is None
+        and KERNEL_DTYPES.get(run.options.precision) is not None
+        and not run.group_of(index)
+    ):
+        return block.flops + COPY_WORK * block.size**2
+    return run.work(block)
+
+
+def kernel_work(run: Run) -> int:
+    """The work of the whole kernel of ``run``'s rows as the progress bar counts it."""
+    n, d = run.rows.n, run.rows.d
+    return n * n * (d + KERNEL_ENTRY_WORK)
 
 
 def prepare(X: Any, y: Any, options: Options, *, fingerprint: bool = False) -> Run:
@@ -253,6 +289,20 @@ def suggestion_run(run: Run, repeats: int) -> Run:
     return Run(options, run.rows, run.classes, run.codes, blocks, run.fingerprint, predicts=True)
 
 
+def suggestion_work(run: Run, repeats: int, kernel_rows: Any = None) -> int:
+    """The work (:func:`block_weight`) of the blocks of ``suggestion_run(run, repeats)``,
+    without planning them: what the progress total expects of the suggestion pass."""
+    n = run.rows.n
+    per = -(-n // int(run.options.max_block or n))
+    if per == 1:
+        repeats = 1
+    # plan_suggestions deals the examples in turn into `per` blocks: chunk c holds rows c, c+per...
+    sizes = [-(-(n - chunk) // per) for chunk in range(per)]
+    if kernel_rows is run.rows and KERNEL_DTYPES.get(run.options.precision) is not None:
+        return repeats * sum((2 * k**3) // 3 + COPY_WORK * k**2 for k in sizes)
+    return repeats * sum(block_work(k, k, run.rows.d) for k in sizes)
+
+
 def prepare_suggestions(
     X: Any, y: Any, options: Options, repeats: int, *, fingerprint: bool = False
 ) -> Run:
@@ -272,12 +322,13 @@ def run_suggestions(
     executor: Executor,
     *,
     checkpoint: str | os.PathLike | None = None,
-    progress: bool = False,
+    progress: ProgressOption | Tracker = False,
 ) -> LabelSuggestions:
     """Predicts every row of the suggestion ``run`` and turns the predictions into suggestions.
 
     With ``checkpoint`` (the scoring run's directory), the blocks are kept in its
-    ``suggestions`` subdirectory; the run holds the directory's lock meanwhile.
+    ``suggestions`` subdirectory; the run holds the directory's lock meanwhile. ``progress``:
+    as for :func:`execute` (a scoring run passes its :class:`~cgfast._progress.Tracker`).
     """
     with hold(checkpoint) if checkpoint is not None else nullcontext():
         results = execute(
@@ -285,7 +336,8 @@ def run_suggestions(
             executor,
             checkpoint=checkpoint_dir(checkpoint),
             progress=progress,
-            note="suggested labels",
+            phase=SUGGESTING,
+            part="suggesting",
         )
     warn_ridges(results, stacklevel=4)
     fallbacks = sum(r is not None and r.fallback for r in results)
@@ -577,22 +629,34 @@ class LocalExecutor:
     def kernel(self, run: Run, tasks: Sequence[BlockTask]) -> np.ndarray | None:
         """The kernel of ``run``'s rows (the half right of its diagonal) in the run's precision,
         built now if it pays for ``tasks``; or None."""
-        precision = run.options.precision
-        dtype = KERNEL_DTYPES.get(precision)
-        if run.targets is not None:
-            # A regression block factorises every row it holds: it builds its H from its rows.
-            return None
-        if self._kernel is not None and self._kernel[0].rows is run.rows:
-            if self._kernel[1].dtype == dtype:
-                return self._kernel[1]  # the suggestion run of a scored one shares its rows
-        wanted = self.cache if self.cache is not None else kernel_pays(run, tasks)
-        if not wanted or dtype is None or not tasks:
-            return None
+        held = self.held(run)
+        if held is not None or not self.builds_kernel(run, tasks):
+            return held
         self._kernel = None  # a kernel of another precision goes before this one is built
         threads = resolve_threads(run.options.n_jobs)
+        precision = run.options.precision
         kernel = _native.gram(run.rows.whole(), threads, whole=False, precision=precision)
         self._kernel = (run, kernel)
         return kernel
+
+    def held(self, run: Run) -> np.ndarray | None:
+        """The kernel kept for ``run``'s rows in its precision, if there is one."""
+        if run.targets is not None:
+            # A regression block factorises every row it holds: it builds its H from its rows.
+            return None
+        dtype = KERNEL_DTYPES.get(run.options.precision)
+        if self._kernel is not None and self._kernel[0].rows is run.rows:
+            if self._kernel[1].dtype == dtype:
+                return self._kernel[1]  # the suggestion run of a scored one shares its rows
+        return None
+
+    def builds_kernel(self, run: Run, tasks: Sequence[BlockTask]) -> bool:
+        """Whether :meth:`kernel` would build a kernel now for ``tasks``."""
+        if run.targets is not None or self.held(run) is not None:
+            return False
+        dtype = KERNEL_DTYPES.get(run.options.precision)
+        wanted = self.cache if self.cache is not None else kernel_pays(run, tasks)
+        return bool(wanted) and dtype is not None and bool(tasks)
 
     def __call__(self, run: Run, tasks: Sequence[BlockTask]) -> Iterator[tuple[int, BlockResult]]:
         kernel = self.kernel(run, tasks)
@@ -693,25 +757,8 @@ def task_of(run: Run, index: int, store: Checkpoint | None = None) -> BlockTask:
                      group, members)  # fmt: skip
 
 
-def progress_bar(run: Run, indices: Sequence[int], enabled: bool, note: str | None) -> Any:
-    """A tqdm bar over ``indices`` of ``run.blocks`` weighted by their flops, or a no-op."""
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        total=sum(run.work(run.blocks[i]) for i in indices),
-        unit="FLOP",
-        unit_scale=True,
-        desc="cgfast",
-        disable=not enabled,
-    )
-    count = iter(range(1, len(indices) + 1))
-
-    def advance(index: int) -> None:
-        done = f"{next(count)}/{len(indices)} blocks"
-        bar.set_postfix_str(f"{done}, {note}" if note else done, refresh=False)
-        bar.update(run.work(run.blocks[index]))
-
-    return bar, advance
+# The phase of the suggestion pass, as the progress bar and a progress callable see it.
+SUGGESTING = "suggesting labels"
 
 
 def execute(
@@ -720,28 +767,74 @@ def execute(
     *,
     indices: Sequence[int] | None = None,
     checkpoint: str | os.PathLike | None = None,
-    progress: bool = False,
-    note: str | None = None,
+    progress: ProgressOption | Tracker = False,
+    phase: str = "scoring",
+    part: str = "scoring",
+    watch: Callable[[int, BlockResult], None] | None = None,
 ) -> list[BlockResult | None]:
     """Scores the blocks ``indices`` of ``run`` (default: all), skipping those in ``checkpoint``.
 
     Returns one entry per block of the plan: its result, or None where it was not asked for.
-    ``note`` is shown beside the progress bar.
+    ``progress``: False, True (a bar on stderr over these blocks, weighted by their work), a
+    callable receiving each :class:`~cgfast._progress.Progress`, or the
+    :class:`~cgfast._progress.Tracker` of a longer run, which this call advances (its blocks
+    under ``part``, in ``phase``) without finishing it. ``watch(index, result)`` sees every
+    result as it comes, those read from the checkpoint first.
     """
     store = Checkpoint.open(checkpoint, run.manifest()) if checkpoint is not None else None
     wanted = range(len(run.blocks)) if indices is None else indices
     results: list[BlockResult | None] = [None] * len(run.blocks)
-    if store is not None:
+    tracker, own = tracker_of(progress)
+    with tracker if own else nullcontext(tracker):
+        if store is not None:
+            for i in wanted:
+                results[i] = store.load(i, run.blocks[i])
+        todo = [i for i in wanted if results[i] is None]
+        tasks = [task_of(run, i, store) for i in todo]
+        finished: set[int] = set()
+        if tracker.active:
+            tracker.expect(part, lambda: sum(
+                block_weight(run, i, tracker.kernel_rows) for i in wanted if i not in finished
+            ))  # fmt: skip
+            weigh_kernel(run, executor, tasks, tracker, phase)
+        tracker.phase(phase)
         for i in wanted:
-            results[i] = store.load(i, run.blocks[i])
-    todo = [i for i in wanted if results[i] is None]
-    tasks = [task_of(run, i, store) for i in todo]
-    bar, advance = progress_bar(run, todo, progress, note)
-    with bar:
+            loaded = results[i]
+            if loaded is not None:
+                finished.add(i)
+                tracker.advance(part, block_weight(run, i, tracker.kernel_rows), computed=False)
+                if watch is not None:
+                    watch(i, loaded)
         for i, result in executor(run, tasks):
             results[i] = result
-            advance(i)
+            finished.add(i)
+            tracker.advance(part, block_weight(run, i, tracker.kernel_rows))
+            if watch is not None:
+                watch(i, result)
+        if own:
+            tracker.finish()
     return results
+
+
+def weigh_kernel(
+    run: Run, executor: Executor, tasks: Sequence[BlockTask], tracker: Tracker, phase: str
+) -> None:
+    """Tells ``tracker`` whether the blocks of ``run`` copy their H out of a kept kernel, and
+    builds that kernel now (in the phase ``phase, building the kernel``), where the executor
+    would build it first thing, so that the bar counts it."""
+    local = executor if isinstance(executor, LocalExecutor) else None
+    builds = local is not None and local.builds_kernel(run, tasks)
+    kept = local is not None and (builds or local.held(run) is not None)
+    # The blocks' weights change before any of them is counted, and before the kernel is.
+    if tracker.kernel_rows is not (run.rows if kept else None):
+        tracker.kernel_rows = run.rows if kept else None
+        tracker.reweigh()
+    if local is not None and builds:
+        work = kernel_work(run)
+        tracker.expect("kernel", work)
+        tracker.phase(f"{phase}, building the kernel")
+        local.kernel(run, tasks)
+        tracker.advance("kernel", work)
 
 
 def halves(
@@ -899,37 +992,68 @@ class Outcome:
     history: tuple[tuple[int, float | None], ...] = ()  # (repeats, stability) after each round
 
 
+# What the progress total expects "auto" to run before it has any estimate of the stability:
+# four times the first round (Fashion-MNIST at the default target stopped at 10 repeats on
+# 10,000 images and 16 on all 60,000; with 10% of the labels flipped, at 12 to 30, see
+# docs/guide/stability.md). The estimate is replaced as soon as the first two repeats are in
+# (:func:`early_repeats`).
+PRIOR_REPEATS = 4 * FIRST_ROUND
+# Repeats the progress total expects after the round being scored, which may not be the last:
+# the fewest a further round adds (:func:`next_round`). Expecting none would bring the bar to
+# 100% at the end of a round that another one follows, where it would have to stay; expecting
+# these, a run that stops there jumps forward by them instead.
+ROUND_MARGIN = 2
+
+
 def complete(
     run: Run,
     executor: Executor,
     *,
     checkpoint: str | os.PathLike | None = None,
-    progress: bool = False,
+    progress: ProgressOption | Tracker = False,
 ) -> Outcome:
     """Scores every block the run needs: all repeats, or rounds of them until stable.
 
     With ``repeats="auto"`` a run whose last round is still below the target stops at
-    ``max_repeats`` with a :class:`StabilityWarning`.
+    ``max_repeats`` with a :class:`StabilityWarning`. ``progress``: as for :func:`execute`; a
+    :class:`~cgfast._progress.Tracker` is told the scoring work to expect, round by round,
+    and is not finished here.
     """
     options, per = run.options, run.per_repeat
     results: list[BlockResult | None] = [None] * len(run.blocks)
     history: list[tuple[int, float | None]] = []
-    while True:
-        done, total, stability = pending_round(options, per, run.rows.n, results)
-        if done > 0 and (not history or history[-1][0] != done):
-            history.append((done, stability))
-        if total is None:
-            break
-        note = None
-        if options.auto:
-            note = f"repeats {done + 1}-{total}"
-            if stability is not None:
-                note += f", stability {stability:.3f} of {options.stability:g}"
-        indices = range(done * per, total * per)
-        scored = execute(
-            run, executor, indices=indices, checkpoint=checkpoint, progress=progress, note=note
-        )
-        results[done * per : total * per] = scored[done * per : total * per]
+    tracker, own = tracker_of(progress)
+    with tracker if own else nullcontext(tracker):
+        while True:
+            done, total, stability = pending_round(options, per, run.rows.n, results)
+            if done > 0 and (not history or history[-1][0] != done):
+                history.append((done, stability))
+            if total is None:
+                break
+            indices = range(done * per, total * per)
+            phase = f"scoring ({total} repeat{'s' if total > 1 else ''})"
+            if options.auto:
+                phase = f"scoring, round {len(history) + 1} (repeats {done + 1}-{total})"
+            watch = None
+            if tracker.active:
+                final = total
+                if options.auto and stability is None:
+                    final = max(total, min(options.max_repeats, PRIOR_REPEATS))
+                    watch = early_watch(run, results, total, tracker)
+                elif options.auto:
+                    final = min(options.max_repeats, total + ROUND_MARGIN)
+                # This round's blocks before the rounds after it: the total grows before it
+                # shrinks, so that the bar does not run ahead of the work in between (execute
+                # then counts the round's blocks down as they finish).
+                weights = (block_weight(run, i, tracker.kernel_rows) for i in indices)
+                tracker.expect("scoring", sum(weights))
+                expect_later(run, tracker, final - total)
+            scored = execute(run, executor, indices=indices, checkpoint=checkpoint,
+                             progress=tracker, phase=phase, watch=watch)  # fmt: skip
+            results[done * per : total * per] = scored[done * per : total * per]
+        tracker.expect("later rounds", 0)  # the run ends here: no more repeats than it ran
+        if own:
+            tracker.finish()
     if options.auto and (stability is None or stability < options.stability):
         warnings.warn(
             f"repeats='auto' stopped at max_repeats={done} with an estimated stability of "
@@ -941,12 +1065,55 @@ def complete(
     return Outcome(results[: done * per], done, stability, tuple(history))
 
 
+def expect_later(run: Run, tracker: Tracker, repeats: int) -> None:
+    """Tells ``tracker`` that ``repeats`` more repeats are likely to follow the round being
+    scored: as many times the work of the plan's first repeat (every repeat holds blocks of
+    the same sizes), at the blocks' cost when they are scored."""
+    first = range(run.per_repeat)
+    tracker.expect(
+        "later rounds",
+        lambda: repeats * sum(block_weight(run, i, tracker.kernel_rows) for i in first),
+    )
+
+
+def early_repeats(options: Options, stability: float | None, round_end: int) -> int:
+    """The repeats ``repeats="auto"`` will likely end at, projected from the ``stability`` of the
+    first two repeats of its first round (which ends at ``round_end``) as :func:`next_round`
+    projects from the whole round, with :data:`ROUND_MARGIN`; for the progress total only.
+    """
+    want = repeats_for(options.stability, stability, 2)
+    return min(options.max_repeats, max(round_end, want) + ROUND_MARGIN)
+
+
+def early_watch(
+    run: Run, results: list[BlockResult | None], round_end: int, tracker: Tracker
+) -> Callable[[int, BlockResult], None] | None:
+    """What watches the first round of ``repeats="auto"``: once its first two repeats are in,
+    the progress total expects the repeats they project (:func:`early_repeats`) instead of
+    :data:`PRIOR_REPEATS`. None when the round has fewer than four repeats."""
+    per = run.per_repeat
+    if round_end < 4:
+        return None
+    missing = {"count": 2 * per}
+
+    def watch(index: int, result: BlockResult) -> None:
+        if index >= 2 * per or results[index] is not None:
+            return
+        results[index] = result
+        missing["count"] -= 1
+        if missing["count"] == 0:
+            stability = estimate(results[: 2 * per], 2, run.rows.n)
+            expect_later(run, tracker, early_repeats(run.options, stability, round_end) - round_end)
+
+    return watch
+
+
 def score_run(
     run: Run,
     executor: Executor,
     *,
     checkpoint: str | os.PathLike | None = None,
-    progress: bool = False,
+    progress: ProgressOption = False,
     suggest: bool = False,
 ) -> ScoreTerms:
     """Scores the prepared ``run`` to the end (:func:`complete`) and returns its terms, with the
@@ -964,21 +1131,29 @@ def _score_run(
     run: Run,
     executor: Executor,
     checkpoint: str | os.PathLike | None,
-    progress: bool,
+    progress: ProgressOption,
     suggest: bool,
 ) -> ScoreTerms:
-    outcome = complete(run, executor, checkpoint=checkpoint, progress=progress)
-    scale = None if run.targets is None else run.targets.scale
-    terms = assemble(outcome.results, run.rows.n, outcome.repeats, True, scale=scale)
-    assert isinstance(terms, ScoreTerms)
-    extra: dict[str, Any] = {"seed": run.options.seed, "history": outcome.history}
-    if suggest:
-        found = run_suggestions(
-            suggestion_run(run, DEFAULT_REPEATS), executor, checkpoint=checkpoint, progress=progress
-        )
-        extra.update(
-            suggested_label=found.suggested_label,
-            label_quality=found.label_quality,
-            suggestions=found,
-        )
+    # One bar (or one sequence of updates) for every round and the suggestion pass.
+    with Tracker(progress) as tracker:
+        if suggest and tracker.active:
+            tracker.expect(
+                "suggesting", lambda: suggestion_work(run, DEFAULT_REPEATS, tracker.kernel_rows)
+            )
+        outcome = complete(run, executor, checkpoint=checkpoint, progress=tracker)
+        scale = None if run.targets is None else run.targets.scale
+        terms = assemble(outcome.results, run.rows.n, outcome.repeats, True, scale=scale)
+        assert isinstance(terms, ScoreTerms)
+        extra: dict[str, Any] = {"seed": run.options.seed, "history": outcome.history}
+        if suggest:
+            found = run_suggestions(
+                suggestion_run(run, DEFAULT_REPEATS), executor, checkpoint=checkpoint,
+                progress=tracker,
+            )  # fmt: skip
+            extra.update(
+                suggested_label=found.suggested_label,
+                label_quality=found.label_quality,
+                suggestions=found,
+            )
+        tracker.finish()
     return dataclasses.replace(terms, **extra)

@@ -30,8 +30,10 @@ from typing import Any
 import numpy as np
 
 from ._lock import hold
+from ._progress import ProgressOption, Tracker
 from .checkpoint import Checkpoint
 from .engine import (
+    SUGGESTING,
     LocalExecutor,
     Run,
     ScoreTerms,
@@ -102,7 +104,7 @@ def score_share(
     parts: int,
     *,
     suggest: bool = False,
-    progress: bool = False,
+    progress: ProgressOption = False,
 ) -> Share:
     """Scores this part's share of the run's next unfinished round into ``checkpoint``.
 
@@ -123,26 +125,34 @@ def _score_share(
     part: int,
     parts: int,
     suggest: bool,
-    progress: bool,
+    progress: ProgressOption,
 ) -> Share:
-    suggested = _suggest_share(run, checkpoint, part, parts, progress) if suggest else (0, 0)
-    store = Checkpoint.open(checkpoint, run.manifest())
-    # Only the blocks on disk are checked against the plan: the repeats of rounds not run yet
-    # are never made.
-    results = [
-        store.load(i, run.blocks[i]) if store.holds(i) else None for i in range(len(run.blocks))
-    ]
-    done, total, _ = pending_round(run.options, run.per_repeat, run.rows.n, results)
-    if total is None:
-        return Share(0, 0, done, done, True, run.options.auto, *suggested)
-    wanted = range(done * run.per_repeat, total * run.per_repeat)
-    mine = split_plan(run, parts, wanted)[part]
-    execute(run, LocalExecutor(), indices=mine, checkpoint=checkpoint, progress=progress)
+    # One bar for the part: its suggestion blocks, then its share of the round. The round's
+    # share is known only once the suggestions are done, so the total grows then (the bar
+    # holds rather than going back).
+    with Tracker(progress) as tracker:
+        suggested = _suggest_share(run, checkpoint, part, parts, tracker) if suggest else (0, 0)
+        store = Checkpoint.open(checkpoint, run.manifest())
+        # Only the blocks on disk are checked against the plan: the repeats of rounds not run
+        # yet are never made.
+        results = [
+            store.load(i, run.blocks[i]) if store.holds(i) else None for i in range(len(run.blocks))
+        ]
+        done, total, _ = pending_round(run.options, run.per_repeat, run.rows.n, results)
+        if total is None:
+            tracker.finish()
+            return Share(0, 0, done, done, True, run.options.auto, *suggested)
+        wanted = range(done * run.per_repeat, total * run.per_repeat)
+        mine = split_plan(run, parts, wanted)[part]
+        phase = f"scoring repeats {done + 1}-{total}, part {part} of {parts}"
+        execute(run, LocalExecutor(), indices=mine, checkpoint=checkpoint, progress=tracker,
+                phase=phase)  # fmt: skip
+        tracker.finish()
     return Share(len(mine), len(wanted), done + 1, total, False, run.options.auto, *suggested)
 
 
 def _suggest_share(
-    run: Run, checkpoint: str | os.PathLike, part: int, parts: int, progress: bool
+    run: Run, checkpoint: str | os.PathLike, part: int, parts: int, progress: Tracker
 ) -> tuple[int, int]:
     """Predicts the blocks of this part's share of the suggestion plan that the checkpoint's
     ``suggestions`` directory does not hold; returns (blocks predicted, blocks in the plan), or
@@ -161,7 +171,8 @@ def _suggest_share(
         indices=mine,
         checkpoint=where,
         progress=progress,
-        note="suggested labels",
+        phase=f"{SUGGESTING}, part {part} of {parts}",
+        part="suggesting",
     )
     return len(mine), len(suggesting.blocks)
 
@@ -175,7 +186,7 @@ def score_part(
     parts: int,
     options: Options | None = None,
     suggest: bool = False,
-    progress: bool = False,
+    progress: ProgressOption = False,
     **arguments: Any,
 ) -> int:
     """Scores part ``part`` of ``parts`` of the plan into ``checkpoint``; returns its block count.

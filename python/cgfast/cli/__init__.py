@@ -54,6 +54,20 @@ def _warning_line(message: Any, category: type, *args: Any, **kwargs: Any) -> st
     return f"cgfast: {category.__name__}: {one_line(Exception(message))}\n"
 
 
+def _around_bars(show: Any) -> Any:
+    """``warnings.showwarning`` that clears the progress bar before a warning's line and draws
+    it again after, so that the line does not land in the middle of the bar."""
+
+    def show_warning(*args: Any, **kwargs: Any) -> None:
+        from tqdm import tqdm
+
+        with tqdm.external_write_mode(file=sys.stderr):
+            show(*args, **kwargs)
+
+    show_warning.around_bars = True  # type: ignore[attr-defined]
+    return show_warning
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `cgfast` console script: errors become one line and an exit status.
 
@@ -63,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     cgfast, version 0.2.0
     """
     warnings.formatwarning = _warning_line
+    if not getattr(warnings.showwarning, "around_bars", False):
+        warnings.showwarning = _around_bars(warnings.showwarning)
     name = "cgfast"
     try:
         status = cli.main(args=argv, prog_name=name, standalone_mode=False)

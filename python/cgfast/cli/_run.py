@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,15 @@ import numpy as np
 
 from ..options import Options
 from ._errors import library
+
+
+def show_progress(flag: bool | None) -> bool:
+    """``--progress/--no-progress``: as given, or else a bar only when stderr is a terminal (a
+    job's log or a pipe gets none)."""
+    if flag is not None:
+        return flag
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty is not None and isatty())
 
 
 def run_score(
@@ -24,8 +34,8 @@ def run_score(
     flags: bool = False,
     part: tuple[int, int] | None = None,
 ) -> tuple[Any, str, Options]:
-    """Scores with a progress bar on stderr; returns the result, the summary line and the
-    options the run used (``max_block`` resolved).
+    """Scores with one progress bar on stderr (with ``progress``) for the whole run; returns
+    the result, the summary line and the options the run used (``max_block`` resolved).
 
     With ``part = (i, N)`` only part i of N of the plan is scored into the checkpoint, and the
     result is None (``cgfast assemble`` adds the parts up); with ``suggest`` it predicts its

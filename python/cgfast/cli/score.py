@@ -13,7 +13,7 @@ from ..options import Options
 from ._errors import Interrupted, library
 from ._io import check_not_an_input, check_score_output, read_data, save_scores, save_table
 from ._options import DIRECTORY, OUTPUT, data_options, scoring_options
-from ._run import act_on, run_score
+from ._run import act_on, run_score, show_progress
 
 
 @click.command(
@@ -73,7 +73,12 @@ Examples:
     ".csv or .parquet (a table: id, label, score, rank_in_class, label_issue, stability; with "
     "--task regression: id, target, score, residual, target_issue, stability).",
 )
-@click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="One progress bar on stderr for the whole run, with the time left (default: when "
+    "stderr is a terminal).",
+)
 def score(
     x: Path,
     y: Path | None,
@@ -89,7 +94,7 @@ def score(
     parts: int | None,
     suggest: bool,
     output: Path | None,
-    progress: bool,
+    progress: bool | None,
     **scoring: Any,
 ) -> None:
     """Score every example of X (labels Y) and save the scores, or a table of them.
@@ -127,6 +132,7 @@ def score(
     else:
         check_score_output(output, terms)
         check_not_an_input(output, x, y)
+    progress = show_progress(progress)
     data, labels, ids = read_data(
         x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress
     )
