@@ -1,8 +1,11 @@
 """The report's review section: the flagged suspects, given → suggested, and the stability rounds.
 
 :func:`suspects_from` reads what a run left (its terms, the table ``cgfast score -o`` wrote, or
-plain scores) into one :class:`Suspects`; :func:`review_section` writes it as HTML. Pictures are
-drawn by the report and handed in, so this module knows no plotting.
+plain scores) into one :class:`Suspects`; :func:`review_section` writes it as HTML. A regression
+run's terms or table (:func:`is_target_source`) are read by :func:`target_suspects_from` and
+written by :func:`target_review_section`: the target issues, each with its target, leave-one-out
+prediction and residual. Pictures and plots are drawn by the report and handed in, so this module
+knows no plotting.
 """
 
 from __future__ import annotations
@@ -18,7 +21,16 @@ import numpy as np
 
 from .engine import ScoreTerms
 from .noise import NoiseMatrix
-from .rank import _check_scores, _descending, _from_table, _issues_from_terms, is_table
+from .rank import (
+    _check_scores,
+    _descending,
+    _from_table,
+    _issues_from_terms,
+    _table_columns,
+    flag_column,
+    is_table,
+)
+from .regression import BOUND, robust_z, target_issues
 
 # Distinct classes among the flagged examples up to which the given × suggested counts are a
 # matrix; above it, the most frequent pairs are listed instead.
@@ -57,6 +69,15 @@ class Suspects:
     settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     noise: NoiseMatrix | None = None  # the estimated noise matrix, from a run's suggestions
     rule: str | None = None  # the rule that flagged, where known
+    # task="regression": the given target and each row's leave-one-out residual in its units.
+    target: np.ndarray | None = None
+    residual: np.ndarray | None = None
+
+    @property
+    def prediction(self) -> np.ndarray:
+        """A regression run's leave-one-out prediction of every row: ``target − residual``."""
+        assert self.target is not None and self.residual is not None
+        return self.target - self.residual
 
     def run(self) -> tuple[dict[str, Any] | None, str | None]:
         """The run's settings this source carries, and a sentence saying what it leaves out,
@@ -67,14 +88,16 @@ class Suspects:
         if self.stability_known:
             carried["stability"] = self.stability
         if self.source == "table":
+            others = "ratio, repeats, seed" if self.residual is None else "repeats, seed, max_block"
             return carried, (
                 "These scores were read from a score table. It carries the stability its run "
                 "reached"
                 + ("" if self.stability_known else " (this one has no stability column)")
-                + " and none of the run's other settings (ratio, repeats, seed, ...)."
+                + f" and none of the run's other settings ({others}, ...)."
             )
+        others = "ratio, max_block" if self.residual is None else "max_block, precision"
         return carried, (
-            "The settings these terms carry; the run's other options (ratio, max_block, ...) "
+            f"The settings these terms carry; the run's other options ({others}, ...) "
             "are not recorded in them."
         )
 
@@ -466,6 +489,226 @@ def review_section(
     if flagged is not None and suspects.suggested is not None and len(flagged):
         parts.append(_confusion(suspects, labels, names))
     parts.append(noise_html(suspects.noise))
+    parts.append(_stability(suspects))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def is_target_source(scores: Any) -> bool:
+    """Whether ``scores`` come from a regression run: its terms (``residual`` set), or a table
+    with a ``residual`` column. Never guessed from the target's values."""
+    if isinstance(scores, ScoreTerms):
+        return scores.residual is not None
+    return is_table(scores) and "residual" in _table_columns(scores)
+
+
+def target_suspects_from(scores: Any, target: np.ndarray) -> Suspects:
+    """The :class:`Suspects` of a regression run's terms or table (:func:`is_target_source`):
+    its scores and residuals, and the target issues (:func:`cgfast.find_target_issues`' rule,
+    or a table's ``target_issue`` column) highest score first.
+
+    A table's ``target`` column must be ``target``, so a table of other data is refused naming
+    the first row that differs.
+    """
+    n = len(target)
+    if isinstance(scores, ScoreTerms):
+        values = _checked(scores.score, n)
+        residual = _residual(scores.residual, n)
+        order = _descending(values)
+        return Suspects(
+            score=values,
+            source="terms",
+            flagged=order[target_issues(residual)[order]],
+            history=tuple(scores.history),
+            stability=scores.stability,
+            stability_known=True,
+            settings={"repeats": scores.repeats, "seed": scores.seed},
+            rule="target",
+            target=target,
+            residual=residual,
+        )
+    columns = _table_columns(scores)
+    missing = [name for name in ("score", "residual") if name not in columns]
+    if missing:
+        raise ValueError(
+            f"the table has no {' or '.join(missing)} column: pass the table of a regression "
+            "run (cgfast.score_table(..., task='regression') or `cgfast score --task regression "
+            f"-o scores.csv`; its columns: {list(columns)})"
+        )
+    values = _check_scores(columns["score"])
+    if values.shape != (n,):
+        raise ValueError(f"X has {n} rows but the score table has {len(values)}")
+    residual = _residual(columns["residual"], n)
+    if "target" in columns:
+        given = np.asarray(columns["target"], dtype=np.float64)
+        differ = np.flatnonzero(~np.isclose(given, target, rtol=1e-9, atol=0.0))
+        if differ.size:
+            row = int(differ[0])
+            raise ValueError(
+                f"the score table's target in row {row} is {given[row]!r} but y's is "
+                f"{float(target[row])!r}: give the table that was scored from these X and y"
+            )
+    flags = (
+        flag_column(np.asarray(columns["target_issue"]))
+        if "target_issue" in columns
+        else target_issues(residual)
+    )
+    stability, known = None, "stability" in columns
+    if known and n:
+        first = float(np.asarray(columns["stability"], dtype=np.float64)[0])
+        stability = None if math.isnan(first) else first
+    order = _descending(values)
+    return Suspects(
+        score=values,
+        source="table",
+        flagged=order[flags[order]],
+        stability=stability,
+        stability_known=known,
+        ids=columns.get("id"),
+        rule="target" if "target_issue" not in columns else None,
+        target=target,
+        residual=residual,
+    )
+
+
+def _residual(values: Any, n: int) -> np.ndarray:
+    residual = np.asarray(values, dtype=np.float64)
+    if residual.shape != (n,):
+        raise ValueError(f"X has {n} rows but the residuals have shape {residual.shape}")
+    bad = np.flatnonzero(~np.isfinite(residual))
+    if bad.size:
+        raise ValueError(f"the residual of row {bad[0]} is not finite ({residual[bad[0]]})")
+    return residual
+
+
+def _target_summary(suspects: Suspects) -> str:
+    assert suspects.flagged is not None
+    n = len(suspects.score)
+    flagged = suspects.flagged
+    share = 100.0 * len(flagged) / n if n else 0.0
+    rule = (
+        "the modified z-score of their leave-one-out residual among all residuals, "
+        f"|r − median(r)| / (1.4826 · MAD(r)), is above {BOUND:g} (the rule of "
+        "<code>cgfast.find_target_issues</code>)"
+        if suspects.rule == "target"
+        else "the <code>target_issue</code> column of the score table (the modified z-score of "
+        f"the residual above {BOUND:g}, the rule of <code>cgfast.find_target_issues</code>)"
+    )
+    return (
+        f"<p class='lead'><strong>{len(flagged)}</strong> of {n} examples ({share:.1f}%) are "
+        f"flagged as target issues: {rule}.</p>"
+        "<p>The prediction of a row is that of the score's kernel regressor fitted to the "
+        "other rows of each block, averaged over the repeats; no model is trained. Its residual "
+        "is the given target minus that prediction, in the target's units: a row whose target "
+        "is wrong (a typo, a unit slip, a swapped value) sits far from its prediction.</p>"
+    )
+
+
+def target_legend(ids: Sequence[Any] | None) -> str:
+    """What the captions of a regression run's thumbnails say."""
+    return (
+        f"<p class='muted'>Captions: the {'index' if ids is None else 'id'}; given target → "
+        "leave-one-out prediction; residual (target − prediction) · score.</p>"
+    )
+
+
+def target_pictures_html(
+    indices: np.ndarray,
+    suspects: Suspects,
+    thumbnails: Mapping[int, str],
+    ids: Sequence[Any] | None,
+) -> str:
+    """The rows at ``indices`` of a regression run as thumbnails, each captioned with its
+    target, prediction, residual and score."""
+    assert suspects.target is not None and suspects.residual is not None
+    prediction = suspects.prediction
+    cells = []
+    for index in indices.tolist():
+        name = html.escape(_name(index, ids))
+        cells.append(
+            f'<figure><img src="data:image/png;base64,{thumbnails[index]}" alt="example '
+            f'{index}"><figcaption><span class="id" title="{name}">{name}</span>'
+            f'<span class="labels">{suspects.target[index]:.4g} → {prediction[index]:.4g}</span>'
+            f"<span>{suspects.residual[index]:+.3g} · {suspects.score[index]:.3g}</span>"
+            "</figcaption></figure>"
+        )
+    return '<div class="thumbs review">' + "".join(cells) + "</div>"
+
+
+def target_rows_html(
+    indices: np.ndarray,
+    suspects: Suspects,
+    places: Sequence[int],
+    block: Mapping[int, np.ndarray],
+    ids: Sequence[Any] | None,
+    features: int,
+) -> str:
+    """The rows at ``indices`` of a regression run as a table: ``places`` (their rank), index
+    or id, target, leave-one-out prediction, residual, the residual's modified z-score, score
+    and the first ``features`` features."""
+    assert suspects.target is not None and suspects.residual is not None
+    prediction = suspects.prediction
+    z = robust_z(suspects.residual)
+    d = len(block[int(indices[0])]) if len(indices) else 0
+    shown_features = min(d, features)
+    head = ["rank", "index" if ids is None else "id", "target", "prediction", "residual"]
+    head += ["modified z", "score"]
+    head += [f"x{j}" for j in range(shown_features)] + (["…"] if d > shown_features else [])
+    body = []
+    for place, index in zip(places, indices.tolist()):
+        cells = [str(place), html.escape(_name(index, ids))]
+        cells += [
+            f"{suspects.target[index]:.4g}",
+            f"{prediction[index]:.4g}",
+            f"{suspects.residual[index]:.4g}",
+            f"{z[index]:.2f}",
+            f"{suspects.score[index]:.4g}",
+        ]
+        cells += [f"{float(v):.4g}" for v in block[index][:shown_features]]
+        if d > shown_features:
+            cells.append("…")
+        body.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    header = "".join(f"<th>{html.escape(name)}</th>" for name in head)
+    return f"<table class='suspects'><tr>{header}</tr>{''.join(body)}</table>"
+
+
+def target_review_section(
+    suspects: Suspects,
+    indices: np.ndarray,
+    *,
+    thumbnails: Mapping[int, str] | None,
+    block: Mapping[int, np.ndarray],
+    ids: Sequence[Any] | None,
+    features: int,
+    plot: str,
+    plot_note: str,
+) -> str:
+    """The review section of a regression run: how many rows are flagged as target issues, the
+    top ones (``indices``, from :func:`shown`) with target, prediction, residual and score, the
+    prediction plotted against the target (``plot``, a base64 PNG the report drew, described by
+    ``plot_note``) and the stability reached (round by round where the rounds are known)."""
+    flagged = suspects.flagged
+    assert flagged is not None
+    parts = ["<section id='review'><h2>Target issues to review</h2>", _target_summary(suspects)]
+    if len(indices):
+        if len(indices) < len(flagged):
+            title = f"The {len(indices)} highest-scored of the {len(flagged)} flagged examples"
+        else:
+            title = f"The {len(indices)} flagged examples, highest score first"
+        parts.append(f"<h3>{title}</h3>")
+        if thumbnails is not None:
+            parts.append(target_legend(ids))
+            parts.append(target_pictures_html(indices, suspects, thumbnails, ids))
+        else:
+            places = range(1, len(indices) + 1)
+            parts.append(target_rows_html(indices, suspects, places, block, ids, features))
+    else:
+        parts.append("<p>No example is flagged: every residual is within the bound.</p>")
+    parts.append(
+        "<h3>Leave-one-out prediction against the given target</h3>"
+        f"<img class='plot' src='data:image/png;base64,{plot}' alt='prediction against target'>"
+        f"<p class='muted'>{plot_note}</p>"
+    )
     parts.append(_stability(suspects))
     parts.append("</section>")
     return "".join(parts)

@@ -21,11 +21,23 @@ from ._atomic import write_atomic
 from ._data import Rows, open_rows
 from ._labels import encode_labels, label_column
 from ._memory import check_fits
-from ._review import review_section, shown, suspects_from
+from ._review import (
+    Suspects,
+    is_target_source,
+    review_section,
+    shown,
+    suspects_from,
+    target_legend,
+    target_pictures_html,
+    target_review_section,
+    target_rows_html,
+    target_suspects_from,
+)
+from ._targets import target_column
 from ._threads import resolve_threads
 from .engine import ScoreTerms
 from .options import Options
-from .rank import rank
+from .rank import _descending, rank
 
 # Smallest side of an example drawn as an image without an explicit shape.
 _MIN_SIDE = 8
@@ -37,6 +49,8 @@ _PLOT_MARKERS = 2000
 _PLOT_BINS = 60
 # Longest class name written in full under the plot; longer ones end in an ellipsis.
 _NAME_CHARS = 24
+# Rows not flagged drawn on a regression run's prediction plot; the flagged ones are all drawn.
+_SCATTER_POINTS = 20000
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -580,7 +594,11 @@ def _scored_here(X: Any, y: Any, score_kwargs: dict[str, Any]) -> tuple[ScoreTer
     defaults), the repeats it took, the seed it used and the stability it reached."""
     from ._score import score
 
-    terms = score(X, y, suggest=True, **score_kwargs)
+    if score_kwargs.get("task") == "regression":
+        # A real-valued target has no labels to suggest: its terms carry the residuals.
+        terms = score(X, y, return_terms=True, **score_kwargs)
+    else:
+        terms = score(X, y, suggest=True, **score_kwargs)
     options = Options.pick({**score_kwargs, "seed": terms.seed})
     return terms, run_settings(options.manifest(), terms)
 
@@ -626,6 +644,217 @@ def _pictures(
     return block, {i: _thumbnail(_as_image(row, shape), low, high) for i, row in block.items()}
 
 
+def _target_header_section(rows: Rows) -> str:
+    from . import __version__
+
+    return (
+        "<h1>cgfast report</h1>"
+        f"<p class='muted'>cgfast {__version__} · "
+        f"{datetime.datetime.now().isoformat(timespec='seconds')}</p>"
+        f"<p>{rows.n} examples, {rows.d} features, a real-valued target (regression). "
+        "The complexity-gap (CG) score of an example is how much the complexity zᵀH⁻¹z of "
+        "the standardised target z drops when it is removed: G_ii · (z_i − f_i)², the squared "
+        "leave-one-out residual of the kernel regressor, weighted by how closely the other "
+        "rows surround it (the user guide's “Regression targets”). High scores are rows whose "
+        "target the others predict badly, often a wrong target; low scores are typical and "
+        "redundant.</p>"
+    )
+
+
+def _scatter_sample(flags: np.ndarray, limit: int = _SCATTER_POINTS) -> np.ndarray:
+    """The rows drawn on the prediction plot: every flagged row and at most ``limit`` others,
+    picked at random with a fixed seed (the page is reproducible)."""
+    others = np.flatnonzero(~flags)
+    if len(others) > limit:
+        others = np.sort(np.random.default_rng(0).choice(others, size=limit, replace=False))
+    return others
+
+
+def _prediction_figure(target: np.ndarray, prediction: np.ndarray, flags: np.ndarray) -> Any:
+    """The leave-one-out prediction of every row against its given target, the flagged rows in
+    red, and the line where the two are equal. The caller closes the figure."""
+    import matplotlib.pyplot as plt
+
+    others = _scatter_sample(flags)
+    figure, axes = plt.subplots(figsize=(6.0, 5.0))
+    axes.plot(
+        target[others], prediction[others], ".", color="C0", alpha=0.4, ms=3, label="not flagged"
+    )
+    axes.plot(
+        target[flags],
+        prediction[flags],
+        "o",
+        color="C3",
+        mfc="none",
+        ms=6,
+        label=f"flagged as target issues ({int(flags.sum())})",
+    )
+    low = float(min(target.min(), prediction.min()))
+    high = float(max(target.max(), prediction.max()))
+    axes.plot([low, high], [low, high], "--", color="0.5", lw=1, label="prediction = target")
+    axes.set_xlabel("given target")
+    axes.set_ylabel("leave-one-out prediction")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best", fontsize="small")
+    return figure
+
+
+def _prediction_plot(suspects: Suspects, flags: np.ndarray) -> tuple[str, str]:
+    """:func:`_prediction_figure` as a base64 PNG, and the sentence under it."""
+    import matplotlib.pyplot as plt
+
+    assert suspects.target is not None
+    figure = _prediction_figure(suspects.target, suspects.prediction, flags)
+    try:
+        plot = _png(figure)
+    finally:
+        plt.close(figure)
+    others = int((~flags).sum())
+    drawn = (
+        f"every flagged example and {_SCATTER_POINTS} of the {others} others, picked at random"
+        if others > _SCATTER_POINTS
+        else "every example"
+    )
+    note = (
+        f"Dots: {drawn}. The vertical distance of a dot from the dashed line is its residual; "
+        "circled in red, the examples flagged as target issues."
+    )
+    return plot, note
+
+
+def _histogram_figure(values: np.ndarray, flags: np.ndarray) -> Any:
+    """One histogram of the log10 scores, the flagged examples stacked in red. The caller
+    closes the figure."""
+    import matplotlib.pyplot as plt
+
+    positive = values[values > 0]
+    floor = positive.min() if positive.size else 1e-12
+    logs = np.log10(np.maximum(values, floor))
+    low, high = float(logs.min()), float(logs.max())
+    if high <= low:
+        low, high = low - 0.5, high + 0.5
+    edges = np.linspace(low, high, _PLOT_BINS + 1)
+    figure, axes = plt.subplots(figsize=(7.0, 3.5))
+    axes.hist(
+        [logs[~flags], logs[flags]],
+        bins=edges.tolist(),
+        stacked=True,
+        color=["C0", "C3"],
+        label=["not flagged", "flagged as target issues"],
+    )
+    axes.set_xlabel("log10 CG score  (high = irregular)")
+    axes.set_ylabel("examples")
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(loc="best", fontsize="small")
+    return figure
+
+
+def _target_distribution_section(values: np.ndarray, flags: np.ndarray) -> str:
+    import matplotlib.pyplot as plt
+
+    figure = _histogram_figure(values, flags)
+    try:
+        plot = _png(figure)
+    finally:
+        plt.close(figure)
+    return (
+        "<h2>Score distribution</h2>"
+        f"<img class='plot' src='data:image/png;base64,{plot}' alt='score distribution'>"
+        "<p class='muted'>Every example's score; the flagged ones stacked in red.</p>"
+        "<table><tr><th>examples</th><th>median</th><th>90%</th><th>max</th></tr>"
+        f"<tr><td>{len(values)}</td><td>{np.median(values):.4g}</td>"
+        f"<td>{np.quantile(values, 0.9):.4g}</td><td>{values.max():.4g}</td></tr></table>"
+    )
+
+
+def _target_examples_section(
+    suspects: Suspects,
+    order: np.ndarray,
+    per_end: int,
+    picture_shape: tuple[int, ...] | None,
+    thumbnails: Mapping[int, str] | None,
+    block: Mapping[int, np.ndarray],
+    ids: Sequence[Any] | None,
+) -> str:
+    """The ``per_end`` highest- and lowest-scored examples of all rows (``order``: highest score
+    first), with target, prediction, residual and score."""
+    n = len(order)
+    ends = (
+        ("Highest scores (the others predict their target worst):", order[:per_end], 1),
+        ("Lowest scores (typical, redundant):", order[::-1][:per_end], -1),
+    )
+    parts = ["<h2>Highest- and lowest-scored examples</h2>"]
+    if picture_shape is not None:
+        parts.append(
+            f"<p class='muted'>Rows drawn as {'×'.join(map(str, picture_shape))} images.</p>"
+        )
+        parts.append(target_legend(ids))
+    for title, indices, step in ends:
+        parts.append(f"<p>{title}</p>")
+        if thumbnails is not None:
+            parts.append(target_pictures_html(indices, suspects, thumbnails, ids))
+        else:
+            places = range(1, len(indices) + 1) if step > 0 else range(n, n - len(indices), -1)
+            parts.append(target_rows_html(indices, suspects, places, block, ids, _TABLE_FEATURES))
+    return "".join(parts)
+
+
+def _target_report(
+    X: Any,
+    y: npt.ArrayLike,
+    scores: Any,
+    rows: Rows,
+    *,
+    shape: Sequence[int] | None,
+    per_class: int,
+    suspects: int,
+    run: Mapping[str, Any] | None,
+    arguments: Mapping[str, Any] | None,
+    ids: Sequence[Any] | None,
+    kwargs: dict[str, Any],
+) -> list[str]:
+    """The sections of a regression run's page: its target issues (with the prediction plot
+    and the stability), the run, one score distribution and the rows at both ends of the
+    ranking. The sections about classes are left out."""
+    target = target_column(y, rows.n)
+    picture_shape = image_shape(rows.array.shape[1:], shape)
+    described = None
+    if scores is None:
+        scores, described = _scored_here(X, y, kwargs)
+    found = target_suspects_from(scores, target)
+    assert found.flagged is not None
+    note = None
+    if run is None:
+        run, note = (described, None) if described is not None else found.run()
+    if ids is None and found.ids is not None:
+        ids = found.ids
+    values = found.score
+    flags = np.zeros(rows.n, dtype=bool)
+    flags[found.flagged] = True
+
+    top = shown(found, suspects)
+    order = _descending(values)
+    ends = np.concatenate([order[:per_class], order[::-1][:per_class]])
+    block, thumbnails = _pictures(rows, np.unique(np.concatenate([top, ends])), picture_shape)
+    plot, plot_note = _prediction_plot(found, flags)
+    return [
+        _target_header_section(rows),
+        target_review_section(
+            found,
+            top,
+            thumbnails=thumbnails,
+            block=block,
+            ids=ids,
+            features=_TABLE_FEATURES,
+            plot=plot,
+            plot_note=plot_note,
+        ),
+        _run_section(run, arguments, note),
+        _target_distribution_section(values, flags),
+        _target_examples_section(found, order, per_class, picture_shape, thumbnails, block, ids),
+    ]
+
+
 PAGE_SUFFIXES = (".html", ".htm")
 
 
@@ -668,6 +897,15 @@ def write_report(
     complexity ``yᵀH⁻¹y`` of each class against the rest, and the ``per_class`` highest- and
     lowest-scored examples of each class.
 
+    A regression run's page (``score_kwargs={"task": "regression"}``, or ``scores`` from a
+    regression run: its terms carry ``residual``, its table has a ``residual`` column; never
+    guessed from y's values) opens with the target issues instead: how many rows
+    :func:`cgfast.find_target_issues`' rule flags, the ``suspects`` highest-scored of them with
+    their given target, leave-one-out prediction (``y_i − residual_i``), residual in the
+    target's units and score, a plot of the prediction against the target with the flagged rows
+    circled, and the stability reached. Then the run, one distribution of all scores and the
+    ``per_class`` highest- and lowest-scored rows; the sections about classes are left out.
+
     Parameters
     ----------
     path : str or os.PathLike
@@ -675,29 +913,35 @@ def write_report(
     X : array-like of shape (n, ...), np.memmap, Zarr array, or path
         The examples that were scored, read as :func:`cgfast.score` reads them.
     y : array-like of shape (n,)
-        Their labels.
+        Their labels, or their real-valued targets for a regression run.
     scores : ScoreTerms, table, or array-like of shape (n,), optional
         What an earlier run gave: the :class:`ScoreTerms` of ``cgfast.score(...,
         suggest=True)`` (flags, suggested labels, stability rounds), the table of
         :func:`cgfast.score_table` / :func:`cgfast.to_table` / ``cgfast score -o scores.csv``
         (a DataFrame, a pyarrow Table or a mapping of columns: flags, suggested labels and the
         stability reached, its ``label`` column checked against ``y``), or plain scores (no
-        flags or suggestions: the review then says what gives them). Default: X is scored
-        here, with ``score_kwargs`` and suggested labels.
+        flags or suggestions: the review then says what gives them). For a regression run: the
+        terms of ``cgfast.score(..., task="regression", return_terms=True)`` or the table of
+        :func:`cgfast.score_table` / ``cgfast score --task regression -o scores.csv`` (its
+        ``target`` column checked against ``y``). Default: X is scored here, with
+        ``score_kwargs`` and suggested labels (none for ``task="regression"``).
     shape : sequence of int, optional
         Image shape of one example, ``(h, w)``, ``(h, w, c)`` or ``(c, h, w)``. Default: the
         shape of X's examples when it is an image's (see :func:`image_shape`); flat rows are
         shown as tables unless a shape is given.
     per_class : int, default 8
-        Examples shown at each end of every class's ranking.
+        Examples shown at each end of every class's ranking (of the ranking of all rows, for a
+        regression run).
     max_classes : int, default 20
         Classes whose examples are shown (the first ones in sorted order); the plots and the
-        complexity table cover every class.
+        complexity table cover every class. Unused for a regression run.
     suspects : int, default 24
-        Flagged examples shown at the top of the page, highest score first.
+        Flagged examples (label issues, or target issues for a regression run) shown at the top
+        of the page, highest score first.
     complexity_rows : int, default 2000
         Largest number of examples the complexities are computed on. A larger set is
-        subsampled (stratified by class, with ``seed``), and the report says so.
+        subsampled (stratified by class, with ``seed``), and the report says so. Unused for a
+        regression run.
     run : mapping, optional
         The settings of the run that produced the scores (e.g. a checkpoint manifest's
         ``arguments``), and optionally ``"stability"``: the ranking's estimated stability, or
@@ -712,8 +956,8 @@ def write_report(
     seed : int, default 0
         Seed of the complexity subsample.
     score_kwargs : mapping, optional
-        Options of :func:`cgfast.score` (``repeats``, ``ratio``, ``seed``, ``n_jobs``, ...)
-        when the report scores X itself; refused with ``scores``.
+        Options of :func:`cgfast.score` (``repeats``, ``ratio``, ``seed``, ``n_jobs``,
+        ``task``, ...) when the report scores X itself; refused with ``scores``.
 
     Returns
     -------
@@ -729,6 +973,10 @@ def write_report(
     >>> terms = cgfast.score(X, y, suggest=True)
     >>> cgfast.write_report("report.html", X, y, terms)  # doctest: +SKIP
     PosixPath('report.html')
+    >>> t = X[:, 0] - X[:, 1]                          # a real-valued target
+    >>> regression = {"task": "regression"}
+    >>> cgfast.write_report("report.html", X, t, score_kwargs=regression)  # doctest: +SKIP
+    PosixPath('report.html')
     """
     check_page_name(path)
     import matplotlib
@@ -736,8 +984,10 @@ def write_report(
     matplotlib.use("Agg")
 
     rows = open_rows(X)
-    classes, codes = encode_labels(y, rows.n)
-    labels = label_column(y)
+    regression = _regression(scores, score_kwargs)
+    if not regression:
+        classes, codes = encode_labels(y, rows.n)
+        labels = label_column(y)
     _check_counts(
         per_class=(per_class, 1),
         max_classes=(max_classes, 1),
@@ -748,6 +998,21 @@ def write_report(
     kwargs = _check_score_kwargs(scores, score_kwargs)
     if ids is not None and len(ids) != rows.n:
         raise ValueError(f"X has {rows.n} rows but ids has {len(ids)} entries")
+    if regression:
+        sections = _target_report(
+            X,
+            y,
+            scores,
+            rows,
+            shape=shape,
+            per_class=per_class,
+            suspects=suspects,
+            run=run,
+            arguments=arguments,
+            ids=ids,
+            kwargs=kwargs,
+        )
+        return _write_page(path, sections)
     picture_shape = image_shape(rows.array.shape[1:], shape)
     names = [str(c) for c in classes.tolist()]
 
@@ -783,6 +1048,19 @@ def write_report(
             rows, rank(values, y), values, picture_shape, per_class, max_classes, ids
         ),
     ]
+    return _write_page(path, sections)
+
+
+def _regression(scores: Any, score_kwargs: Mapping[str, Any] | None) -> bool:
+    """Whether the page is a regression run's: ``score_kwargs`` ask for ``task="regression"``
+    (when the report scores X itself), or ``scores`` are a regression run's terms or table.
+    Never guessed from y's values."""
+    if scores is None:
+        return isinstance(score_kwargs, Mapping) and score_kwargs.get("task") == "regression"
+    return is_target_source(scores)
+
+
+def _write_page(path: str | os.PathLike[str], sections: list[str]) -> Path:
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>cgfast report</title><style>{_STYLE}</style></head><body>\n"

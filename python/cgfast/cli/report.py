@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
-from .._files import read_score_table, read_scores
+from .._files import (
+    _existing,
+    _table,
+    _text_labels,
+    _text_numbers,
+    read_score_table,
+    read_scores,
+)
 from .._table import TABLE_FORMATS
-from ..options import Options
+from ..options import _CLASS_ONLY, Options
 from ._errors import library
 from ._io import check_not_an_input, check_output, read, read_data, write_by_name
 from ._options import EXISTING, OUTPUT, data_options, scoring_options
-from ._run import run_score
+from ._run import run_score, show_progress
 
 
 @click.command(
@@ -23,6 +32,9 @@ Examples:
   cgfast score X.npy y.npy -o scores.csv
   cgfast report X.npy y.npy --scores scores.csv --shape 28x28 -o report.html
   cgfast report table.csv table.csv --y-key label --repeats 5 -o report.html
+  cgfast report X.npy y.npy --task regression -o report.html
+  cgfast score X.npy y.npy --task regression -o scores.csv
+  cgfast report X.npy y.npy --scores scores.csv -o report.html
 """
 )
 @data_options
@@ -30,8 +42,8 @@ Examples:
     "--scores",
     type=EXISTING,
     help="What `cgfast score` wrote: its .csv/.parquet table (flags, suggested labels, "
-    "stability), or its .npy of scores (default: score here, with the options below, "
-    "and suggest labels).",
+    "stability; that of a --task regression run: residuals, target issues, stability), or its "
+    ".npy of scores (default: score here, with the options below, and suggest labels).",
 )
 @scoring_options
 @click.option(
@@ -46,17 +58,24 @@ Examples:
     default=8,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Examples shown at each end of every class's ranking.",
+    help="Examples shown at each end of every class's ranking (with --task regression, of "
+    "the ranking of all rows).",
 )
 @click.option(
     "--suspects",
     default=24,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Flagged examples shown at the top of the page, highest score first.",
+    help="Flagged examples (label issues; with --task regression, target issues) shown at "
+    "the top of the page, highest score first.",
 )
 @click.option("-o", "--output", required=True, type=OUTPUT, help="Where to write the HTML page.")
-@click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="One progress bar on stderr for the whole run, with the time left (default: when "
+    "stderr is a terminal).",
+)
 @click.pass_context
 def report(
     ctx: click.Context,
@@ -73,7 +92,7 @@ def report(
     per_class: int,
     suspects: int,
     output: Path,
-    progress: bool,
+    progress: bool | None,
     **scoring: Any,
 ) -> None:
     """Write one self-contained HTML page about X, Y and their scores.
@@ -83,6 +102,12 @@ def report(
     stability reached (round by round when it scores X itself). Then each class's score
     distribution, its complexity against the rest, and its highest- and lowest-scored examples
     (as images when rows are images).
+
+    With --task regression (Y a real-valued target; or --scores naming the table of a
+    regression run) it opens with the target issues instead: how many rows are flagged, the top
+    ones with their given target, leave-one-out prediction, residual and score, the prediction
+    plotted against the target, and the stability reached. Then the run, one distribution of
+    the scores, and the highest- and lowest-scored rows; nothing about classes.
     """
     try:
         import matplotlib  # noqa: F401
@@ -96,16 +121,20 @@ def report(
     check_not_an_input(output, x, y, scores)
     library(check_page_name, output)
     picture = library(parse_shape, shape) if shape is not None else None
+    progress = show_progress(progress)
     data, labels, ids = read_data(
         x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress
     )
     arguments = {k: v for k, v in ctx.params.items() if v is not None}
     run = None
+    regression = scoring["task"] == "regression"
     if scores is not None:
+        # --task says what the scores are; the other scoring flags would change them.
         given = [
             param.opts[0]
             for param in ctx.command.params
             if param.name in scoring
+            and param.name != "task"
             and ctx.get_parameter_source(param.name) is not click.core.ParameterSource.DEFAULT
         ]
         if given:
@@ -115,22 +144,23 @@ def report(
             )
         # The scoring flags did nothing: listing their defaults would read as the scores' run.
         arguments = {k: v for k, v in arguments.items() if k not in scoring}
-        if scores.suffix.lower() in TABLE_FORMATS:
-            found: Any = read(read_score_table, scores)
-        else:
-            found = read(read_scores, scores)
+        found, regression = _read_scores(ctx, scores, regression)
     else:
         options = library(Options.pick, scoring)
-        if options.task == "regression":
-            raise click.UsageError(
-                "the report reviews class labels; for a real-valued target write the score "
-                "table instead: cgfast score X Y --task regression -o scores.csv"
-            )
         found, summary, used = run_score(
-            data, labels, options, progress, return_terms=True, suggest=True, flags=True
+            data,
+            labels,
+            options,
+            progress,
+            return_terms=True,
+            suggest=not regression,
+            flags=True,
         )
         run = run_settings(used.manifest(), found)
         arguments["scored"] = summary
+    if regression:
+        # Options for classes (their defaults) did nothing to a regression run.
+        arguments = {k: v for k, v in arguments.items() if k not in _CLASS_ONLY}
     library(
         write_by_name,
         output,
@@ -148,3 +178,66 @@ def report(
         ),
     )
     click.echo(f"cgfast report: {len(labels)} examples -> {output}")
+
+
+def _read_scores(ctx: click.Context, scores: Path, regression: bool) -> tuple[Any, bool]:
+    """What --scores names, and whether it is a regression run's: a table with a ``residual``
+    column is (with or without --task regression); --task regression refuses a table without
+    one, and plain scores (.npy, .npz)."""
+    task_given = ctx.get_parameter_source("task") is not click.core.ParameterSource.DEFAULT
+    if scores.suffix.lower() in TABLE_FORMATS:
+        target_table = "residual" in read(_column_names, scores)
+        if task_given and target_table != regression:
+            raise click.UsageError(
+                f"--task {'regression' if regression else 'classification'} does not match "
+                f"{scores.name}: it is the table of a "
+                f"{'regression' if target_table else 'classification'} run"
+            )
+        if target_table:
+            return read(_read_target_table, scores), True
+        return read(read_score_table, scores), False
+    if regression:
+        raise click.UsageError(
+            f"{scores.name} holds plain scores, without the residuals a regression report "
+            "shows: give the .csv/.parquet table that `cgfast score X Y --task regression -o "
+            "scores.csv` writes"
+        )
+    return read(read_scores, scores), False
+
+
+def _column_names(path: Path) -> list[str]:
+    """The column names of a .csv (its first line) or .parquet table."""
+    path = _existing(path, "scores")
+    if path.suffix.lower() == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ImportError(f"reading {path} needs pyarrow: pip install pyarrow") from None
+        return list(pq.read_schema(path).names)
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        first = next(csv.reader(handle), [])
+    return [cell.strip() for cell in first]
+
+
+def _read_target_table(path: Path) -> dict[str, np.ndarray]:
+    """The columns of the table `cgfast score --task regression -o` writes: ``score``,
+    ``residual`` and ``target`` as floats, ``target_issue`` as booleans, ``stability`` (NaN
+    where empty) and ``id`` (the row index when the table has none)."""
+    from ..rank import flag_column
+
+    names, columns, _ = _table(path)
+    missing = [name for name in ("score", "residual") if name not in columns]
+    if missing:
+        raise ValueError(
+            f"{path} has no {missing[0]!r} column (it has {', '.join(names)}): give the table "
+            "that `cgfast score ... --task regression -o scores.csv` writes"
+        )
+    table: dict[str, np.ndarray] = {}
+    for name in ("score", "residual", "target", "stability"):
+        if name in columns:
+            table[name] = _text_numbers(columns[name])
+    if "target_issue" in columns:
+        table["target_issue"] = flag_column(np.asarray(columns["target_issue"]))
+    n = len(table["score"])
+    table["id"] = _text_labels(columns["id"]) if "id" in columns else np.arange(n)
+    return table
