@@ -36,7 +36,10 @@ def assemble(checkpoint: Path, terms: bool, output: Path) -> None:
     import cgfast
 
     check_score_output(output, terms, table=False)
-    check_not_an_input(output, checkpoint)
+    # The run's own files: a new file beside them (DIR/scores.npy) is fine.
+    check_not_an_input(
+        output, *(checkpoint / name for name in ("manifest.json", "lock", "blocks", "suggestions"))
+    )
     result = library(cgfast.assemble, checkpoint, return_terms=terms)
     save_scores(result, output, terms)
     n = len(result.score if terms else result)
