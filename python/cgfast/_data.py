@@ -185,10 +185,13 @@ def _as_array(X: Any) -> np.ndarray:
         try:
             shapes = [np.shape(row) for row in X]
         except (TypeError, ValueError):
-            raise err from None
+            shapes = []  # a row that is itself ragged
         first = next((i for i, s in enumerate(shapes) if s != shapes[0]), None)
         if first is None:
-            raise
+            raise ValueError(
+                "X is ragged: its rows (or the values inside a row) are nested to different "
+                "depths or lengths; every example needs the same number of features"
+            ) from err
         raise ValueError(
             f"X is ragged: row {first} has shape {shapes[first]} but row 0 has {shapes[0]}; "
             "every example needs the same number of features"

@@ -260,7 +260,7 @@ def _text_labels(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind in "US":
         try:
             return values.astype(np.int64)
-        except ValueError:
+        except (ValueError, OverflowError):  # not all integers, or one beyond int64: text
             return values
     return values
 

@@ -52,28 +52,7 @@ def encode_labels(y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     check_ordered(y, "labels")
     if len(y) != n:
         raise ValueError(f"X has {n} rows but y has {len(y)} labels")
-    if isinstance(y, np.ndarray):
-        labels = y
-    else:
-        try:
-            labels = np.asarray(y)
-        except ValueError:  # ragged: some labels are sequences, checked one by one below
-            labels = np.empty(0, dtype=object)
-        text = {"U": str, "S": bytes}.get(labels.dtype.kind)
-        if text is not None and labels.ndim == 1 and not all(isinstance(v, text) for v in y):
-            # NumPy turned other labels into text (1 into "1", NaN into "nan"): keep them as given.
-            labels = np.empty(0, dtype=object)
-    if labels.ndim == 2 and labels.shape == (n, 1):
-        labels = labels[:, 0]
-    elif labels.ndim >= 2 and labels.dtype != object and not _tuples(y):
-        raise ValueError(label_shape_message(labels, n))
-    if labels.ndim != 1 or len(labels) != n or labels.dtype == object:
-        given = labels if labels.ndim == 1 and len(labels) == n else y
-        labels = np.empty(n, dtype=object)
-        for i, value in enumerate(given):
-            if not isinstance(value, Hashable):
-                raise TypeError(f"label {i} ({value!r}) is not hashable")
-            labels[i] = value
+    labels = _as_labels(y, n)
     if labels.dtype.kind in "fc":
         bad = np.flatnonzero(~np.isfinite(labels))
         if bad.size:
@@ -108,11 +87,44 @@ def encode_labels(y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     return classes, codes
 
 
+def _as_labels(y: Any, n: int) -> np.ndarray:
+    """``y`` as a 1-D array of ``n`` labels: an (n, 1) column flattened, labels that are
+    sequences (tuples) or of mixed types kept as given in an object array; other shapes refused.
+    """
+    if isinstance(y, np.ndarray):
+        labels = y
+    else:
+        try:
+            labels = np.asarray(y)
+        except ValueError:  # ragged: some labels are sequences, checked one by one below
+            labels = np.empty(0, dtype=object)
+        text = {"U": str, "S": bytes}.get(labels.dtype.kind)
+        if text is not None and labels.ndim == 1 and not all(isinstance(v, text) for v in y):
+            # NumPy turned other labels into text (1 into "1", NaN into "nan"): keep them as given.
+            labels = np.empty(0, dtype=object)
+    if labels.ndim == 2 and labels.shape == (n, 1):
+        labels = labels[:, 0]
+    elif labels.ndim >= 2 and labels.dtype != object and not _tuples(y):
+        raise ValueError(label_shape_message(labels, n))
+    if labels.ndim != 1 or len(labels) != n or labels.dtype == object:
+        given = labels if labels.ndim == 1 and len(labels) == n else y
+        labels = np.empty(n, dtype=object)
+        for i, value in enumerate(given):
+            if not isinstance(value, Hashable):
+                raise TypeError(f"label {i} ({value!r}) is not hashable")
+            labels[i] = value
+    return labels
+
+
 def label_column(y: Any) -> np.ndarray:
     """The labels as one 1-D array, as a table shows them: a column (n, 1) flattened, a tensor
     detached; other shapes are left for :func:`encode_labels` to refuse."""
-    labels = np.asarray(detached(y))
-    return labels[:, 0] if labels.ndim == 2 and labels.shape[1] == 1 else labels
+    y = detached(y)
+    try:
+        return _as_labels(y, len(y))
+    except (TypeError, ValueError):  # a shape or a value encode_labels refuses with its reason
+        labels = np.asarray(y)
+        return labels[:, 0] if labels.ndim == 2 and labels.shape[1] == 1 else labels
 
 
 def warn_single_examples(classes: np.ndarray, codes: np.ndarray, stacklevel: int) -> None:

@@ -32,10 +32,10 @@ class Progress:
     run's work and may grow or shrink as the rounds of ``repeats="auto"`` finish. ``fraction``
     is what the bar shows: it never decreases, stays below 1.0 while the run goes on, and the
     last update of a run has ``fraction == 1.0`` and ``done == total`` (all the work the run
-    did). ``phase`` says what runs: ``"scoring (12 repeats)"``, ``"scoring, round 2 (repeats 5-13)"``,
-    ``"suggesting labels"``. ``elapsed`` is seconds since the run started, ``remaining`` the
-    estimated seconds left at the pace of the last half of the run (None until 1% of the work
-    is done). ``str()`` gives the bar's line.
+    did). ``phase`` says what runs: ``"scoring (12 repeats)"``,
+    ``"scoring, round 2 (repeats 5-13)"``, ``"suggesting labels"``. ``elapsed`` is seconds
+    since the run started, ``remaining`` the estimated seconds left at the pace of the last
+    half of the run (None until 1% of the work is done). ``str()`` gives the bar's line.
     """
 
     done: float

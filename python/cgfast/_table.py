@@ -169,6 +169,11 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def native(values: np.ndarray) -> np.ndarray:
+    """The values in this machine's byte order (Arrow takes no byte-swapped arrays)."""
+    return values if values.dtype.isnative else values.astype(values.dtype.newbyteorder("="))
+
+
 def write_table(path: Path, columns: dict[str, np.ndarray], write: Any) -> None:
     """Writes the columns to ``path`` (.csv or .parquet by its extension) through ``write``,
     a function ``write(path, fill)`` that calls ``fill(handle)`` on a temporary file and renames
@@ -179,7 +184,7 @@ def write_table(path: Path, columns: dict[str, np.ndarray], write: Any) -> None:
         import pyarrow.parquet as pq
 
         arrays = {
-            name: pa.array(values.tolist() if values.dtype.kind in "OUS" else values)
+            name: pa.array(values.tolist() if values.dtype.kind in "OUS" else native(values))
             for name, values in columns.items()
         }
         table = pa.table(arrays)

@@ -48,7 +48,17 @@ def target_column(y: Any, n: int) -> np.ndarray:
     check_ordered(y, "numbers")
     if len(y) != n:
         raise ValueError(f"X has {n} rows but y has {len(y)} targets")
-    values = np.asarray(y)
+    try:
+        values = np.asarray(y)
+    except ValueError as err:  # ragged: targets that are sequences of unequal lengths
+        raise TypeError(
+            "task='regression' needs one real number per example; y holds sequences"
+        ) from err
+    if values.dtype.kind == "c":
+        raise TypeError(
+            "task='regression' needs real-valued targets, y is complex; pass y.real or "
+            "abs(y), whichever is the target"
+        )
     if values.ndim == 2 and values.shape == (n, 1):
         values = values[:, 0]
     if values.ndim != 1:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._labels import encode_labels
+from ._labels import encode_labels, label_column
 from ._pandas import pandas as load_pandas
 from .options import check_choice
 from .rank import (
@@ -62,10 +62,8 @@ class Cleaned:
         after cleaning), as a pandas DataFrame."""
         classes, codes = encode_labels(self.given, len(self.given))
         count = len(classes)
-        final_codes = np.searchsorted(classes, self.labels) if len(self.labels) else self.labels
-        if classes.dtype == object:  # unordered labels: look each one up
-            lookup = {label: c for c, label in enumerate(classes.tolist())}
-            final_codes = np.array([lookup[v] for v in self.labels.tolist()], dtype=np.int64)
+        lookup = {label: c for c, label in enumerate(classes.tolist())}
+        final_codes = np.array([lookup[v] for v in self.labels.tolist()], dtype=np.int64)
         moved = self.keep[self.changed]
         frame = {
             "rows": np.bincount(codes, minlength=count),
@@ -184,7 +182,13 @@ def clean(
         if y is not None:
             raise TypeError("a score table carries its labels in its 'label' column: leave out y")
         flags_table = find_label_issues(terms=terms)
-        given = np.asarray(columns["label"])
+        if "label" not in columns:
+            raise ValueError(
+                "the table has no 'label' column: pass the table cgfast.score_table, "
+                "cgfast.to_table or `cgfast score -o scores.csv` made (its columns: "
+                f"{list(columns)})"
+            )
+        given = label_column(columns["label"])
         flags = np.zeros(len(given), dtype=bool)
         flags[flags_table] = True
         suggested = columns.get("suggested_label")
@@ -213,7 +217,7 @@ def clean(
         if suggestions is None:
             if y is None:
                 raise TypeError("terms scored without suggestions need y, the given labels")
-            given = np.asarray(y)
+            given = label_column(y)
             suggested = confidence = None
         else:
             given = suggestions.classes[suggestions.codes]
@@ -223,9 +227,25 @@ def clean(
         flags[found] = True
     if action == "relabel" and suggested is None:
         raise ValueError("action='relabel' needs suggested labels: pass suggest=True terms")
-    if ids is not None and len(np.asarray(ids)) != len(given):
-        raise ValueError(f"{len(given)} examples but ids has {len(np.asarray(ids))}")
-    suggested_array = None if suggested is None else np.asarray(suggested)
+    if ids is not None:
+        if isinstance(ids, (str, bytes)) or not hasattr(ids, "__len__"):
+            raise TypeError(f"ids must be one name per row, got {type(ids).__name__}")
+        ids = label_column(ids)
+        if ids.shape != given.shape:
+            raise ValueError(
+                f"{len(given)} examples but ids has shape {ids.shape}: give one name per row"
+            )
+    suggested_array = None if suggested is None else label_column(suggested)
+    if action == "relabel" and suggested_array is not None:
+        if suggested_array.shape != given.shape:
+            raise ValueError(f"{len(given)} examples but {len(suggested_array)} suggested labels")
+        known = set(given.tolist())
+        stranger = next((v for v in suggested_array.tolist() if v not in known), None)
+        if stranger is not None:
+            raise ValueError(
+                f"suggested label {stranger!r} is none of the given labels: a suggestion is "
+                "always one of the classes, so this table was edited or belongs to other data"
+            )
     keep_mask, final = _decisions(flags, given, suggested_array, confidence, action)
     keep = np.flatnonzero(keep_mask)
     return Cleaned(

@@ -90,16 +90,18 @@ def check_seed(seed: object) -> int:
 
 def check_n_jobs(n_jobs: object) -> int | None:
     """``None`` or ``-1`` (every available CPU) or a positive integer."""
-    if n_jobs is None or (not isinstance(n_jobs, bool) and n_jobs == -1):
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (numbers.Integral, type(None))):
+        raise ValueError(f"n_jobs must be a positive integer, -1 or None, got {n_jobs!r}")
+    if n_jobs is None or n_jobs == -1:
         return None
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs < 1:
+    if n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive integer, -1 or None, got {n_jobs!r}")
     return int(n_jobs)
 
 
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     """One of the named ``choices``."""
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return str(value)
 

@@ -74,7 +74,8 @@ def negatives_for(size: int, others: int, ratio: Ratio) -> int:
     """
     if ratio == "all":
         return others
-    return min(max(1, int(round(float(ratio) * size))), others)
+    wanted = float(ratio) * size  # compared as a float first: a huge ratio overflows an int
+    return others if wanted >= others else min(max(1, int(round(wanted))), others)
 
 
 def chunk_count(size: int, others: int, ratio: Ratio, max_block: int) -> int:

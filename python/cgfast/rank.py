@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._labels import encode_labels
+from ._labels import encode_labels, label_column
 from ._pandas import pandas as load_pandas
 from ._score import score, suggest_labels
 from .engine import ScoreTerms
 from .noise import NoiseMatrix, margin, prune_by_noise_rate
-from .options import check_choice
+from .options import check_choice, check_flag
 from .suggest import LabelSuggestions
 
 
@@ -126,13 +126,74 @@ RULE_RANKING = {"confusion": "margin", "confident": "margin", "sign": "score"}
 SUGGEST_OPTIONS = ("repeats", "seed", "max_block", "n_jobs", "progress", "checkpoint", "client")
 
 
+# The columns of cgfast's score tables that hold one finite number a row (``stability`` is NaN
+# where it was not estimated), and those that hold one label a row.
+NUMBER_COLUMNS = (
+    "score", "label_quality", "suggested_quality", "margin", "issue", "a2", "ab", "b2", "residual"
+)  # fmt: skip
+LABEL_COLUMNS = ("label", "suggested_label", "id")
+
+
 def _table_columns(table: Any) -> dict[str, np.ndarray]:
     """The columns of a score table (a pandas or polars DataFrame, a pyarrow Table, or a mapping
-    of column names to arrays) as NumPy arrays."""
+    of column names to arrays) as NumPy arrays, checked: one value a row in every column, as
+    many rows in each, finite numbers in :data:`NUMBER_COLUMNS`, no missing label or id."""
     if hasattr(table, "to_pydict") and not hasattr(table, "to_numpy"):  # pyarrow
         table = table.to_pydict()
     names = list(table.keys() if hasattr(table, "keys") else table.columns)
-    return {str(name): np.asarray(table[name]) for name in names}
+    columns = {str(name): np.asarray(table[name]) for name in names}
+    rows = {name: values.shape[0] if values.ndim else None for name, values in columns.items()}
+    first = "score" if "score" in columns else next(iter(columns), None)
+    for name, values in columns.items():
+        if values.ndim != 1:
+            raise ValueError(
+                f"column {name!r} of the table must hold one value a row, got shape {values.shape}"
+            )
+        if rows[name] != rows[first]:
+            raise ValueError(
+                f"column {name!r} of the table has {rows[name]} rows but {first!r} has "
+                f"{rows[first]}: every column needs one value a row"
+            )
+    for name in NUMBER_COLUMNS:
+        if name in columns:
+            columns[name] = _number_column(name, columns[name])
+    for name in LABEL_COLUMNS:
+        if name in columns:
+            values = label_column(columns[name])
+            missing = [i for i, v in enumerate(values.tolist()) if v is None or v != v]
+            if missing:
+                raise ValueError(
+                    f"column {name!r} of the table has no value in row {missing[0]}"
+                    + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+                )
+            columns[name] = values
+    return columns
+
+
+def _number_column(name: str, values: np.ndarray) -> np.ndarray:
+    """A table's column of numbers as float64, refused if a value is not a finite number."""
+    try:
+        numbers_ = values.astype(np.float64)
+    except (TypeError, ValueError):
+        bad = next(v for v in values.tolist() if not _is_number(v))
+        raise TypeError(
+            f"column {name!r} of the table must hold numbers, it holds {bad!r}"
+        ) from None
+    bad_rows = np.flatnonzero(~np.isfinite(numbers_))
+    if bad_rows.size:
+        raise ValueError(
+            f"column {name!r} of the table has a non-finite value ({numbers_[bad_rows[0]]}) in "
+            f"row {bad_rows[0]}"
+        )
+    return numbers_
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def is_table(scores: object) -> bool:
@@ -269,7 +330,7 @@ def find_label_issues(
     check_choice("rank_by", rank_by, RANK_BY)
     if top is not None:
         _check_top(top)
-    if return_table:
+    if check_flag("return_table", return_table):
         load_pandas()
     needs_score = rule == "sign" or rank_by == "score"
     needs_suggestions = rule != "sign" or rank_by != "score" or return_table
@@ -310,7 +371,7 @@ def find_label_issues(
         if suggestions is None:
             raise TypeError("return_table with terms= needs y, the given labels")
         y = suggestions.classes[suggestions.codes]
-    labels = np.asarray(y)
+    labels = label_column(y)
     if labels.shape != (n,):
         raise ValueError(f"{n} examples but y has shape {labels.shape}")
     if suggestions is not None:
