@@ -168,3 +168,30 @@ def test_a_table_x_holding_its_label_column_names_it(no_heavy_work):
     frame["label"] = np.array(["cat", "dog", "eel"])[y]
     with pytest.raises(TypeError, match=r"column\(s\) 'label' of the table are not numbers"):
         cgfast.score(frame, y)
+
+
+def test_a_memory_mapped_x_cut_short_between_blocks_is_refused_not_a_sigbus(tmp_path):
+    # Issue 34, item 9: truncating X.npy while a run read it killed the process with SIGBUS.
+    # In a child (a SIGBUS would kill it): the progress callback cuts the file short after the
+    # first block; the next block's read must refuse with a ValueError naming the file.
+    X, y = data(n=400, d=8)
+    np.save(tmp_path / "X.npy", X)
+    code = f"""
+        import os, numpy as np, cgfast
+        path = {str(tmp_path / "X.npy")!r}
+        y = np.arange(400) % 3
+        cut = []
+        def progress(update):
+            if update.done > 0 and not cut:
+                os.truncate(path, os.path.getsize(path) // 2)
+                cut.append(True)
+        try:
+            cgfast.score(path, y, max_block=40, repeats=2, n_jobs=1, progress=progress)
+            print("finished")
+        except ValueError as error:
+            print("ValueError", error)
+    """
+    result = run_child(code)
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert result.stdout.startswith("ValueError X's file "), result.stdout
+    assert "was cut short while this run read it" in result.stdout

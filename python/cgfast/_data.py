@@ -59,7 +59,27 @@ class Rows:
             out = np.empty_like(part)
             out[order] = part
             return self._as_matrix(out, len(index))
+        self._check_file()
         return self._as_matrix(np.asarray(self.array[index]), len(index))
+
+    def _check_file(self) -> None:
+        """Refuses to read a memory-mapped X whose file has been cut short since it was opened:
+        touching a page past the file's end would kill the process with SIGBUS, which no
+        Python code can catch. Checked before every block's read (one ``stat``); a file cut
+        short while a read is under way can still do it."""
+        if not isinstance(self.array, np.memmap) or self.array.filename is None:
+            return
+        needed = int(self.array.offset) + int(self.array.nbytes)
+        try:
+            size = os.path.getsize(self.array.filename)
+        except OSError as err:
+            raise ValueError(f"X's file {self.array.filename} cannot be read: {err}") from err
+        if size < needed:
+            raise ValueError(
+                f"X's file {self.array.filename} was cut short while this run read it: it holds "
+                f"{size} bytes, {needed} are needed; do not truncate or rewrite a file a run is "
+                "reading (rerun on a complete copy; a --checkpoint run resumes)"
+            )
 
     def whole(self) -> np.ndarray:
         """All rows as one (n, d) block: no copy when X is already C-contiguous float32/64."""
@@ -69,6 +89,7 @@ class Rows:
 
     def between(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` as an (m, d) array in X's own dtype (a view where possible)."""
+        self._check_file()
         part = np.asarray(self.array[start:stop])
         return part.reshape(part.shape[0], self.d)
 

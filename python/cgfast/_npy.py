@@ -2,8 +2,8 @@
 
 A memory map of a file shorter than its header says fails at once; one that is cut short while
 a run reads it kills the process with SIGBUS when a missing page is touched, which no Python
-code can catch. The check before the run is what can be done: the docs tell users not to
-truncate or rewrite a file a run is reading.
+code can catch. So the size is checked before the run, and again before each block's read
+(``_data.Rows``); the docs tell users not to truncate or rewrite a file a run is reading.
 """
 
 from __future__ import annotations
