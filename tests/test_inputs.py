@@ -26,18 +26,6 @@ def data(n=12, d=4, seed=0):
     return rng.normal(size=(n, d)), np.arange(n) % 2
 
 
-@pytest.fixture
-def no_heavy_work(monkeypatch):
-    """Makes every arithmetic entry point of the native core fail the test if it is reached."""
-
-    def boom(*args, **kwargs):
-        raise AssertionError("the native core was called before the input was refused")
-
-    for name in dir(_core):
-        if name.startswith(("score_block", "gram", "complexity", "profile")):
-            monkeypatch.setattr(_core, name, boom)
-
-
 def bad_x_cases():
     X, _ = data()
     nan = X.copy()

@@ -316,16 +316,7 @@ def read_score_table(path: str | Path) -> dict[str, np.ndarray]:
     integers when every one is. The ``label_issue``, ``suggested_label``, ``label_quality``,
     ``suggested_quality``, ``margin``, ``issue`` and ``stability`` columns come too when the
     table has them (booleans, labels, floats)."""
-    path = _existing(path, "scores")
-    if path.suffix.lower() not in (".csv", ".parquet"):
-        raise ValueError(f"cannot read a score table from {path}: use a .csv or .parquet")
-    names, columns, _ = _table(path)
-    missing = [name for name in ("score", "label") if name not in columns]
-    if missing:
-        raise ValueError(
-            f"{path} has no {missing[0]!r} column (it has {', '.join(names)}): give the table "
-            "that `cgfast score ... -o scores.csv` writes"
-        )
+    path, columns = _score_table(path, ("score", "label"), "cgfast score ... -o scores.csv")
     values = columns["score"]
     if values.dtype.kind not in "fiu":
         bad = [i for i, v in enumerate(values) if not _is_number(str(v))]
@@ -354,6 +345,44 @@ def read_score_table(path: str | Path) -> dict[str, np.ndarray]:
             except ValueError:
                 raise ValueError(f"{path}: the {name} column is not numeric") from None
     return table
+
+
+def read_target_table(path: str | Path) -> dict[str, np.ndarray]:
+    """The columns of the table `cgfast score --task regression -o` writes: ``score``,
+    ``residual`` and ``target`` as floats, ``target_issue`` as booleans, ``stability`` (NaN
+    where empty) and ``id`` (the row index when the table has none)."""
+    from .rank import flag_column
+
+    path, columns = _score_table(
+        path, ("score", "residual"), "cgfast score ... --task regression -o scores.csv"
+    )
+    table: dict[str, np.ndarray] = {}
+    for name in ("score", "residual", "target", "stability"):
+        if name in columns:
+            table[name] = _text_numbers(columns[name])
+    if "target_issue" in columns:
+        table["target_issue"] = flag_column(np.asarray(columns["target_issue"]))
+    n = len(table["score"])
+    table["id"] = _text_labels(columns["id"]) if "id" in columns else np.arange(n)
+    return table
+
+
+def _score_table(
+    path: str | Path, required: tuple[str, ...], command: str
+) -> tuple[Path, dict[str, np.ndarray]]:
+    """The columns of a .csv/.parquet score table, refused when one of ``required`` is missing
+    (the message names the ``command`` that writes the right table)."""
+    path = _existing(path, "scores")
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise ValueError(f"cannot read a score table from {path}: use a .csv or .parquet")
+    names, columns, _ = _table(path)
+    missing = [name for name in required if name not in columns]
+    if missing:
+        raise ValueError(
+            f"{path} has no {missing[0]!r} column (it has {', '.join(names)}): give the table "
+            f"that `{command}` writes"
+        )
+    return path, columns
 
 
 def read_scores(path: str | Path) -> np.ndarray:

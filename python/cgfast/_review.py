@@ -160,10 +160,7 @@ def _table_suspects(table: Any, labels: np.ndarray) -> Suspects:
             )
     suggested = columns.get("suggested_label")
     quality = columns.get("label_quality")
-    stability, known = None, "stability" in columns
-    if known and n:
-        first = float(np.asarray(columns["stability"], dtype=np.float64)[0])
-        stability = None if math.isnan(first) else first
+    stability, known = _table_stability(columns, n)
     order = _descending(values)
     return Suspects(
         score=values,
@@ -553,10 +550,7 @@ def target_suspects_from(scores: Any, target: np.ndarray) -> Suspects:
         if "target_issue" in columns
         else target_issues(residual)
     )
-    stability, known = None, "stability" in columns
-    if known and n:
-        first = float(np.asarray(columns["stability"], dtype=np.float64)[0])
-        stability = None if math.isnan(first) else first
+    stability, known = _table_stability(columns, n)
     order = _descending(values)
     return Suspects(
         score=values,
@@ -712,3 +706,12 @@ def target_review_section(
     parts.append(_stability(suspects))
     parts.append("</section>")
     return "".join(parts)
+
+
+def _table_stability(columns: Mapping[str, Any], n: int) -> tuple[float | None, bool]:
+    """A score table's stability (the same on every row; None where it was not estimated) and
+    whether the table has the column at all."""
+    if "stability" not in columns:
+        return None, False
+    first = float(np.asarray(columns["stability"], dtype=np.float64)[0]) if n else math.nan
+    return (None if math.isnan(first) else first), True

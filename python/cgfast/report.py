@@ -235,18 +235,24 @@ def _rc_points(name: str) -> float:
     return FontProperties(size=matplotlib.rcParams[name]).get_size_in_points()
 
 
-def _distribution_figure(values: np.ndarray, members: list[np.ndarray], names: list[str]) -> Any:
-    """Each class's log10 scores: the density of all of them, a bounded sample as dots, the
-    middle half as a bar and the median as a circle. The caller closes the figure."""
-    import matplotlib.pyplot as plt
-
+def _log_bins(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The log10 of the scores (a zero as the smallest positive score) and the edges of
+    :data:`_PLOT_BINS` equal bins over their range (one unit wide when all are equal)."""
     positive = values[values > 0]
     floor = positive.min() if positive.size else 1e-12
     logs = np.log10(np.maximum(values, floor))
     low, high = float(logs.min()), float(logs.max())
     if high <= low:
         low, high = low - 0.5, high + 0.5
-    edges = np.linspace(low, high, _PLOT_BINS + 1)
+    return logs, np.linspace(low, high, _PLOT_BINS + 1)
+
+
+def _distribution_figure(values: np.ndarray, members: list[np.ndarray], names: list[str]) -> Any:
+    """Each class's log10 scores: the density of all of them, a bounded sample as dots, the
+    middle half as a bar and the median as a circle. The caller closes the figure."""
+    import matplotlib.pyplot as plt
+
+    logs, edges = _log_bins(values)
     centres = (edges[:-1] + edges[1:]) / 2
     width = min(40.0, 2.0 + 0.75 * len(names))
     figure, axes = plt.subplots(figsize=(max(6.0, width), 4.5))
@@ -727,13 +733,7 @@ def _histogram_figure(values: np.ndarray, flags: np.ndarray) -> Any:
     closes the figure."""
     import matplotlib.pyplot as plt
 
-    positive = values[values > 0]
-    floor = positive.min() if positive.size else 1e-12
-    logs = np.log10(np.maximum(values, floor))
-    low, high = float(logs.min()), float(logs.max())
-    if high <= low:
-        low, high = low - 0.5, high + 0.5
-    edges = np.linspace(low, high, _PLOT_BINS + 1)
+    logs, edges = _log_bins(values)
     figure, axes = plt.subplots(figsize=(7.0, 3.5))
     axes.hist(
         [logs[~flags], logs[flags]],

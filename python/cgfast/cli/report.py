@@ -7,16 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
-from .._files import (
-    _existing,
-    _table,
-    _text_labels,
-    _text_numbers,
-    read_score_table,
-    read_scores,
-)
+from .._files import _existing, read_score_table, read_scores, read_target_table
 from .._table import TABLE_FORMATS
 from ..options import _CLASS_ONLY, Options
 from ._errors import library
@@ -194,7 +186,7 @@ def _read_scores(ctx: click.Context, scores: Path, regression: bool) -> tuple[An
                 f"{'regression' if target_table else 'classification'} run"
             )
         if target_table:
-            return read(_read_target_table, scores), True
+            return read(read_target_table, scores), True
         return read(read_score_table, scores), False
     if regression:
         raise click.UsageError(
@@ -217,27 +209,3 @@ def _column_names(path: Path) -> list[str]:
     with open(path, newline="", encoding="utf-8-sig") as handle:
         first = next(csv.reader(handle), [])
     return [cell.strip() for cell in first]
-
-
-def _read_target_table(path: Path) -> dict[str, np.ndarray]:
-    """The columns of the table `cgfast score --task regression -o` writes: ``score``,
-    ``residual`` and ``target`` as floats, ``target_issue`` as booleans, ``stability`` (NaN
-    where empty) and ``id`` (the row index when the table has none)."""
-    from ..rank import flag_column
-
-    names, columns, _ = _table(path)
-    missing = [name for name in ("score", "residual") if name not in columns]
-    if missing:
-        raise ValueError(
-            f"{path} has no {missing[0]!r} column (it has {', '.join(names)}): give the table "
-            "that `cgfast score ... --task regression -o scores.csv` writes"
-        )
-    table: dict[str, np.ndarray] = {}
-    for name in ("score", "residual", "target", "stability"):
-        if name in columns:
-            table[name] = _text_numbers(columns[name])
-    if "target_issue" in columns:
-        table["target_issue"] = flag_column(np.asarray(columns["target_issue"]))
-    n = len(table["score"])
-    table["id"] = _text_labels(columns["id"]) if "id" in columns else np.arange(n)
-    return table
