@@ -1136,7 +1136,7 @@ def hostile_table(draw, n: int, labels=None):
         elif how == "strings":
             columns[name] = values.astype(str)
         elif how == "flags as text":
-            columns[name] = np.where(values.astype(bool), "True", "false")
+            columns[name] = np.where(np.arange(n) % 2 == 0, "True", "false")
         elif how == "objects":
             columns[name] = values.astype(object)
         elif how == "empty":

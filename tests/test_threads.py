@@ -108,22 +108,25 @@ def test_user_thread_pool_with_nested_parallelism_does_not_deadlock():
     assert result.stdout.strip() == "ok 12"
 
 
-def test_threads_during_interpreter_shutdown_do_not_hang():
+@pytest.mark.parametrize("attempt", range(3))
+def test_threads_during_interpreter_shutdown_do_not_hang(attempt):
     # Daemon threads still inside cgfast when the interpreter exits: the process must end, and
-    # end cleanly (no crash from native threads outliving the interpreter).
+    # end cleanly. On CPython 3.9 a thread coming back from the core into the finalising
+    # interpreter crashed the process (SIGSEGV in 7 of 10 runs of this child); the exit now
+    # waits for the threads inside the core (_native._Door).
     result = run_child(
         """
         import threading
         import numpy as np, cgfast
 
-        X = np.random.default_rng(0).normal(size=(600, 16))
-        y = np.arange(600) % 2
-        for _ in range(3):
+        X = np.random.default_rng(0).normal(size=(3000, 64))
+        y = np.arange(3000) % 3
+        for _ in range(4):
             threading.Thread(target=cgfast.score, args=(X, y), daemon=True).start()
         print("started")
         """
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, (result.returncode, result.stderr)
     assert result.stdout.strip() == "started"
 
 

@@ -43,3 +43,11 @@ def blank_rows(values: np.ndarray) -> np.ndarray:
     if values.dtype == object:
         return np.flatnonzero([isinstance(v, (str, bytes)) and not v.strip() for v in values])
     return np.empty(0, dtype=np.int64)
+
+
+def flag_column(flags: np.ndarray) -> np.ndarray:
+    """A table's column of flags (``label_issue``, ``target_issue``) as booleans, also when
+    read back from text."""
+    if flags.dtype.kind in "OUS":
+        return np.isin(np.char.lower(flags.astype(str)), ["true", "1"])
+    return flags.astype(bool)

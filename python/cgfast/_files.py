@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._dataset import Dataset, blank_rows, check_unique, has_glob
+from ._dataset import Dataset, blank_rows, check_unique, flag_column, has_glob
 from ._labels import label_shape_message
 from ._npy import npy_shortfall
 
@@ -330,12 +330,7 @@ def read_score_table(path: str | Path) -> dict[str, np.ndarray]:
         "id": ids,
     }
     if "label_issue" in columns:
-        flags = columns["label_issue"]
-        table["label_issue"] = (
-            flags.astype(bool)
-            if flags.dtype.kind == "b"
-            else np.isin(np.char.lower(flags.astype(str)), ["true", "1"])
-        )
+        table["label_issue"] = flag_column(columns["label_issue"])
     if "suggested_label" in columns:
         table["suggested_label"] = _text_labels(columns["suggested_label"])
     for name in ("label_quality", "suggested_quality", "margin", "issue", "stability"):
@@ -351,8 +346,6 @@ def read_target_table(path: str | Path) -> dict[str, np.ndarray]:
     """The columns of the table `cgfast score --task regression -o` writes: ``score``,
     ``residual`` and ``target`` as floats, ``target_issue`` as booleans, ``stability`` (NaN
     where empty) and ``id`` (the row index when the table has none)."""
-    from .rank import flag_column
-
     path, columns = _score_table(
         path, ("score", "residual"), "cgfast score ... --task regression -o scores.csv"
     )

@@ -1,12 +1,69 @@
-"""The one door to the native core: picks the f32 or f64 entry point by the block's dtype."""
+"""The one door to the native core: picks the f32 or f64 entry point by the block's dtype, and
+keeps the interpreter from exiting while a thread is inside the core."""
 
 from __future__ import annotations
 
+import atexit
+import os
+import threading
+import time
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
 from . import _core
+
+# How long the interpreter's exit waits for threads still inside the core (a block at the
+# default size takes well under a second).
+EXIT_WAIT_SECONDS = 30.0
+
+
+class _Door:
+    """Counts the threads inside the native core and closes when the interpreter exits.
+
+    A daemon thread still computing when the interpreter exits would come back from the core
+    into a finalising interpreter: CPython then ends the thread from inside the call that
+    re-takes the GIL, unwinding through the core's frames, which crashed the process
+    (SIGSEGV, most runs on CPython 3.9 under load). At exit the door closes: no thread but the
+    main one enters the core any more (the others get ``SystemExit``, which ends a thread
+    quietly), and the exit waits, up to :data:`EXIT_WAIT_SECONDS`, for those inside to leave.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.lock = threading.Lock()
+        self.inside = 0
+        self.closed = False
+
+    def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        with self.lock:
+            if self.closed and threading.current_thread() is not threading.main_thread():
+                raise SystemExit("the interpreter is exiting")
+            self.inside += 1
+        try:
+            return function(*args)
+        finally:
+            with self.lock:
+                self.inside -= 1
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+        deadline = time.monotonic() + EXIT_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.inside == 0:
+                    return
+            time.sleep(0.005)
+
+
+_DOOR = _Door()
+atexit.register(_DOOR.close)
+if hasattr(os, "register_at_fork"):  # a forked child has only the forking thread: none inside
+    os.register_at_fork(after_in_child=_DOOR._reset)
 
 
 @dataclass(frozen=True)
@@ -22,13 +79,16 @@ class BlockOutput:
     fallback: bool = False
 
 
-def _entry(name: str, x: np.ndarray):
-    """``_core.<name>_f32`` for a float32 block, ``_core.<name>_f64`` for a float64 one."""
+def _entry(name: str, x: np.ndarray) -> Callable[..., Any]:
+    """``_core.<name>_f32`` for a float32 block, ``_core.<name>_f64`` for a float64 one, called
+    through the door (:class:`_Door`)."""
     if x.dtype == np.float32:
-        return getattr(_core, f"{name}_f32")
-    if x.dtype == np.float64:
-        return getattr(_core, f"{name}_f64")
-    raise TypeError(f"the native core takes float32 or float64 blocks, got {x.dtype}")
+        function = getattr(_core, f"{name}_f32")
+    elif x.dtype == np.float64:
+        function = getattr(_core, f"{name}_f64")
+    else:
+        raise TypeError(f"the native core takes float32 or float64 blocks, got {x.dtype}")
+    return lambda *args: _DOOR.call(function, *args)
 
 
 def score_block(x: np.ndarray, n_pos: int, threads: int, precision: str) -> BlockOutput:

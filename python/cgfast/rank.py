@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ._dataset import flag_column
 from ._labels import encode_labels, label_column
 from ._pandas import pandas as load_pandas
 from ._score import score, suggest_labels
@@ -213,13 +214,6 @@ def _from_table(table: Any) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarra
         )
     scores = _check_scores(columns["score"])
     return scores, flag_column(columns["label_issue"]), columns
-
-
-def flag_column(flags: np.ndarray) -> np.ndarray:
-    """A table's ``label_issue`` column as booleans, also when read back from text."""
-    if flags.dtype.kind in "OUS":
-        return np.isin(np.char.lower(flags.astype(str)), ["true", "1"])
-    return flags.astype(bool)
 
 
 def find_label_issues(
