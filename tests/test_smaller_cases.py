@@ -183,3 +183,19 @@ def test_a_memory_mapped_x_cut_short_between_blocks_is_refused_not_a_sigbus(tmp_
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
     assert result.stdout.startswith("ValueError X's file "), result.stdout
     assert "was cut short while this run read it" in result.stdout
+
+
+def test_a_cleaned_table_of_one_class_has_a_summary():
+    # Found by the property suite on CPython 3.13: clean accepted a score table whose labels are
+    # all one class, then its summary refused them ("needs at least two").
+    rng = np.random.default_rng(0)
+    table = {
+        "id": np.array(["row0", "row1", "row2"]),
+        "label": np.zeros(3, dtype=np.int64),
+        "score": rng.random(3),
+        "label_issue": np.array([True, False, False]),
+    }
+    cleaned = cgfast.clean(terms=table)
+    summary = cleaned.summary()
+    assert summary["rows"].tolist() == [3] and summary["dropped"].tolist() == [1]
+    assert summary["kept"].tolist() == [2]

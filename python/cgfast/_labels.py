@@ -13,6 +13,22 @@ from ._errors import SingleExampleWarning
 from ._tensors import detached
 
 
+def class_codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(classes, codes)`` of a 1-D array of checked labels, any number of classes: sorted when
+    the labels can be ordered, otherwise in order of first appearance."""
+    n = len(labels)
+    try:
+        classes, codes = np.unique(labels, return_inverse=True)
+    except TypeError:
+        first: dict[Any, int] = {}
+        codes = np.fromiter(
+            (first.setdefault(v, len(first)) for v in labels), dtype=np.intp, count=n
+        )
+        classes = np.empty(len(first), dtype=object)
+        classes[:] = list(first)
+    return classes, np.asarray(codes, dtype=np.intp).reshape(n)
+
+
 def check_ordered(y: Any, what: str) -> None:
     """Refuses a dict or a set as y: iterating it gives keys or members, in no row order."""
     if isinstance(y, (Mapping, Set)):
@@ -69,16 +85,7 @@ def encode_labels(y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
                     f"y has a {kind} label ({value!r}) at index {i}; "
                     "every example needs a label (drop the unlabelled ones)"
                 )
-    try:
-        classes, codes = np.unique(labels, return_inverse=True)
-    except TypeError:
-        first: dict[Any, int] = {}
-        codes = np.fromiter(
-            (first.setdefault(v, len(first)) for v in labels), dtype=np.intp, count=n
-        )
-        classes = np.empty(len(first), dtype=object)
-        classes[:] = list(first)
-    codes = np.asarray(codes, dtype=np.intp).reshape(n)
+    classes, codes = class_codes(labels)
     if len(classes) < 2:
         raise ValueError(
             f"y has {len(classes)} distinct label(s); the score compares a class with the others, "

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._labels import encode_labels, label_column
+from ._labels import class_codes, label_column
 from ._pandas import pandas as load_pandas
 from .options import check_choice
 from .rank import (
@@ -60,7 +60,7 @@ class Cleaned:
         """Per given class: ``rows``, ``flagged``, ``dropped``, ``relabelled`` (rows that left
         the class for another), ``relabelled_in`` (rows that came to it) and ``kept`` (its rows
         after cleaning), as a pandas DataFrame."""
-        classes, codes = encode_labels(self.given, len(self.given))
+        classes, codes = class_codes(self.given)  # one class is a summary too
         count = len(classes)
         lookup = {label: c for c, label in enumerate(classes.tolist())}
         final_codes = np.array([lookup[v] for v in self.labels.tolist()], dtype=np.int64)
