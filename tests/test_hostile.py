@@ -1134,7 +1134,7 @@ def hostile_table(draw, n: int, labels=None):
         elif how == "none":
             columns[name] = np.array([None] * n, dtype=object)
         elif how == "strings":
-            columns[name] = values.astype(str)
+            columns[name] = np.array([str(v) for v in values.tolist()])
         elif how == "flags as text":
             columns[name] = np.where(np.arange(n) % 2 == 0, "True", "false")
         elif how == "objects":
