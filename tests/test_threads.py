@@ -193,3 +193,63 @@ def test_far_more_threads_than_cpus_warn_and_run_on_a_bounded_number():
     assert {w.filename for w in caught} == {__file__}  # the warning points at the user's call
     with pytest.warns(cgfast.CgfastWarning, match="n_jobs=3000"):
         assert np.array_equal(cgfast.gram(X, n_jobs=3000), cgfast.gram(X, n_jobs=1))
+
+
+def test_a_call_into_the_core_from_the_main_thread_takes_ctrl_c_at_once():
+    # Issue 34, item 8: Python runs signal handlers between bytecodes of the main thread, so a
+    # call into the core made there held KeyboardInterrupt back until the block was done. A
+    # stand-in for a long native call (it waits, without the GIL, until released): the
+    # interrupt must reach the caller while the call is still inside.
+    import os
+    import signal
+    import threading
+
+    from cgfast import _native
+
+    release, returned = threading.Event(), threading.Event()
+
+    def long_call():
+        release.wait(HANG_TIMEOUT)
+        returned.set()
+
+    threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _native._DOOR.call(long_call)
+        assert not returned.is_set()
+        assert _native._DOOR.inside == 1  # the call goes on, on its helper thread
+    finally:
+        release.set()
+    assert returned.wait(HANG_TIMEOUT)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_ctrl_c_interrupts_a_large_block_while_it_is_computed(n_jobs):
+    # One block at a time on all threads (n_jobs=1: the main thread calls the core) and blocks
+    # side by side on a thread pool (n_jobs=2): the interrupt arrives while the core still works,
+    # not after. The child then exits cleanly once the dropped blocks are done.
+    result = run_child(
+        f"""
+        import os, signal, threading, time
+        import numpy as np, cgfast
+        from cgfast import _native
+
+        X = np.random.default_rng(0).normal(size=(3000, 20))
+        y = np.arange(3000) % 2
+
+        def interrupt():
+            while _native._DOOR.inside == 0:
+                time.sleep(0.001)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        threading.Thread(target=interrupt, daemon=True).start()
+        try:
+            cgfast.score(X, y, max_block=3000, repeats=1, n_jobs={n_jobs}, precision="double")
+            print("finished")
+        except KeyboardInterrupt:
+            print("interrupted while inside:", _native._DOOR.inside > 0)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "interrupted while inside: True"

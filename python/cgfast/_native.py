@@ -18,9 +18,14 @@ from . import _core
 # default size takes well under a second).
 EXIT_WAIT_SECONDS = 30.0
 
+# The main thread waits for the core in slices this long: on POSIX a signal ends a wait at once
+# anyway; elsewhere this bounds how late Ctrl-C can arrive.
+WAIT_SLICE_SECONDS = 0.1
+
 
 class _Door:
-    """Counts the threads inside the native core and closes when the interpreter exits.
+    """Counts the threads inside the native core, closes when the interpreter exits, and keeps
+    the main thread interruptible while the core works.
 
     A daemon thread still computing when the interpreter exits would come back from the core
     into a finalising interpreter: CPython then ends the thread from inside the call that
@@ -28,6 +33,13 @@ class _Door:
     (SIGSEGV, most runs on CPython 3.9 under load). At exit the door closes: no thread but the
     main one enters the core any more (the others get ``SystemExit``, which ends a thread
     quietly), and the exit waits, up to :data:`EXIT_WAIT_SECONDS`, for those inside to leave.
+
+    Python runs signal handlers only in the main thread, and only between bytecodes: a call
+    into the core made by the main thread would hold Ctrl-C back until the block is done
+    (several seconds for a large block). So the main thread hands its call to a helper thread
+    and waits for it, and a waiting thread does take signals: ``KeyboardInterrupt`` arrives at
+    once. The block already inside the core then finishes on the helper, and its result is
+    dropped (the core's arithmetic cannot be stopped midway).
     """
 
     def __init__(self) -> None:
@@ -39,8 +51,13 @@ class _Door:
         self.closed = False
 
     def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        if threading.current_thread() is threading.main_thread() and not self.closed:
+            return self._from_main(function, args)
+        return self._enter(function, args, threading.current_thread() is threading.main_thread())
+
+    def _enter(self, function: Callable[..., Any], args: tuple[Any, ...], main: bool) -> Any:
         with self.lock:
-            if self.closed and threading.current_thread() is not threading.main_thread():
+            if self.closed and not main:
                 raise SystemExit("the interpreter is exiting")
             self.inside += 1
         try:
@@ -48,6 +65,31 @@ class _Door:
         finally:
             with self.lock:
                 self.inside -= 1
+
+    def _from_main(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Runs the call on a helper thread; the main thread waits, interruptibly."""
+        outcome: list[tuple[bool, Any]] = []
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                outcome.append((True, self._enter(function, args, True)))
+            except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
+                outcome.append((False, error))
+            finally:
+                done.set()
+
+        helper = threading.Thread(target=work, name="cgfast-core", daemon=True)
+        helper.start()
+        while not done.wait(WAIT_SLICE_SECONDS):  # an interrupt ends the wait with its error
+            pass
+        ok, value = outcome[0]
+        if ok:
+            return value
+        try:
+            raise value
+        finally:
+            del value  # no cycle through the traceback
 
     def close(self) -> None:
         with self.lock:

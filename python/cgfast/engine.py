@@ -678,8 +678,14 @@ class LocalExecutor:
                 for future in done:
                     yield from future.result().items()
                     running |= {pool.submit(g, run.rows, kernel, share) for g in islice(waiting, 1)}
-        finally:
+        except (KeyboardInterrupt, GeneratorExit):
+            # Ctrl-C returns at once: the blocks running finish on their threads, unsaved.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
 
 
 def lanes(
