@@ -12,6 +12,7 @@ pub mod precision;
 #[cfg(test)]
 mod proptests;
 pub mod real;
+pub mod rows;
 pub mod simd;
 pub mod solve;
 pub mod threads;
@@ -439,6 +440,40 @@ fn predict_cached_f32<'py>(
     out.map(|out| predictions_array(py, out, shape)).transpose()
 }
 
+/// Rows `index` of the file `path` (each `width` bytes, row `i` at `offset + i * width`) as a
+/// (len(index), width) array of bytes, read with positioned reads rather than through a memory
+/// map, on up to `threads` threads. A file cut short raises `EOFError` whose argument is the
+/// file's size.
+#[pyfunction]
+fn read_rows<'py>(
+    py: Python<'py>,
+    path: std::path::PathBuf,
+    offset: u64,
+    width: usize,
+    index: PyReadonlyArray1<'py, i64>,
+    threads: usize,
+) -> PyResult<Bound<'py, PyArray2<u8>>> {
+    let index: Vec<u64> = row_indices(index)?.into_iter().map(|i| i as u64).collect();
+    let rows = index.len();
+    let bytes = rows
+        .checked_mul(width)
+        .ok_or_else(|| PyValueError::new_err("rows x width overflows"))?;
+    let file = std::fs::File::open(&path)?;
+    let out = py.detach(|| {
+        let mut out = vec![0u8; bytes];
+        rows::read_rows(&file, offset, width, &index, &mut out, threads).map(|()| out)
+    });
+    match out {
+        Ok(out) => {
+            let array = Array2::from_shape_vec((rows, width), out)
+                .map_err(|e| InternalError::new_err(e.to_string()))?;
+            Ok(PyArray2::from_owned_array(py, array))
+        }
+        Err(rows::ReadError::Short { size }) => Err(pyo3::exceptions::PyEOFError::new_err(size)),
+        Err(rows::ReadError::Io(e)) => Err(e.into()),
+    }
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(score_block_f32, m)?)?;
@@ -459,6 +494,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gram_f64, m)?)?;
     m.add_function(wrap_pyfunction!(complexity_f32, m)?)?;
     m.add_function(wrap_pyfunction!(complexity_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(read_rows, m)?)?;
     m.add(
         "SingularKernelError",
         m.py().get_type::<SingularKernelError>(),

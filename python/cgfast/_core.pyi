@@ -21,6 +21,7 @@ __all__ = [
     "gram_f64",
     "complexity_f32",
     "complexity_f64",
+    "read_rows",
     "SingularKernelError",
     "InternalError",
     "FIRST_RIDGE",
@@ -87,3 +88,6 @@ def complexity_f32(
     x: npt.NDArray[np.float32], labels: _F64, threads: int = 0
 ) -> tuple[_F64, float]: ...
 def complexity_f64(x: _F64, labels: _F64, threads: int = 0) -> tuple[_F64, float]: ...
+def read_rows(
+    path: str, offset: int, width: int, index: npt.NDArray[np.int64], threads: int
+) -> npt.NDArray[np.uint8]: ...

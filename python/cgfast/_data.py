@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from . import _native
 from ._files import open_x
 from ._tensors import detached
+
+# Threads that read a block's rows from a file (a few suffice: the reads are copies out of the
+# page cache, or waits on the disk).
+READERS = min(4, os.cpu_count() or 1)
 
 # Bytes checked at a time by the validation scan: bounds its memory for out-of-core input.
 _SCAN_BYTES = 64 << 20
@@ -59,14 +65,52 @@ class Rows:
             out = np.empty_like(part)
             out[order] = part
             return self._as_matrix(out, len(index))
+        return self._as_matrix(self._read(index), len(index))
+
+    def _read(self, index: np.ndarray) -> np.ndarray:
+        """The rows ``index`` in X's own dtype and shape. A memory-mapped file is read with
+        positioned reads rather than through its mapping (:meth:`_reads_file`): a file cut
+        short at any moment then gives a short read, refused with a ``ValueError``, where a
+        read through the map would die of SIGBUS."""
         self._check_file()
-        return self._as_matrix(np.asarray(self.array[index]), len(index))
+        array = self.array
+        if not self._reads_file():
+            return np.asarray(array[index])
+        if len(index) and (index.min() < 0 or index.max() >= self.n):
+            raise IndexError(f"row index out of range for X of {self.n} rows")
+        width = int(array.dtype.itemsize) * self.d
+        try:
+            raw = _native.read_rows(array.filename, int(array.offset), width, index, READERS)
+        except EOFError as short:
+            raise self._cut_short(int(short.args[0])) from None
+        return raw.view(array.dtype).reshape((len(index),) + array.shape[1:])
+
+    def _reads_file(self) -> bool:
+        """Whether rows are read from X's file rather than through the array: a C-ordered
+        memory map of a whole file's array (``np.load(..., mmap_mode="r")``, ``np.memmap``),
+        not a view of one, whose ``offset`` would not be its rows' place in the file."""
+        array = self.array
+        return (
+            isinstance(array, np.memmap)
+            and array.filename is not None
+            and isinstance(array.base, mmap.mmap)
+            and array.flags.c_contiguous
+        )
+
+    def _cut_short(self, size: int) -> ValueError:
+        needed = int(self.array.offset) + int(self.array.nbytes)
+        return ValueError(
+            f"X's file {self.array.filename} was cut short while this run read it: it holds "
+            f"{size} bytes, {needed} are needed; do not truncate or rewrite a file a run is "
+            "reading (rerun on a complete copy; a --checkpoint run resumes)"
+        )
 
     def _check_file(self) -> None:
-        """Refuses to read a memory-mapped X whose file has been cut short since it was opened:
-        touching a page past the file's end would kill the process with SIGBUS, which no
-        Python code can catch. Checked before every block's read (one ``stat``); a file cut
-        short while a read is under way can still do it."""
+        """Refuses to read a memory-mapped X whose file has been cut short since it was opened
+        (one ``stat`` before every block's read). Where rows are read through the map (a view
+        of one, or a Fortran-ordered one), touching a page past the file's end would kill the
+        process with SIGBUS; where they are read from the file (:meth:`_reads_file`), a read
+        that comes back short says so too."""
         if not isinstance(self.array, np.memmap) or self.array.filename is None:
             return
         needed = int(self.array.offset) + int(self.array.nbytes)
@@ -75,22 +119,21 @@ class Rows:
         except OSError as err:
             raise ValueError(f"X's file {self.array.filename} cannot be read: {err}") from err
         if size < needed:
-            raise ValueError(
-                f"X's file {self.array.filename} was cut short while this run read it: it holds "
-                f"{size} bytes, {needed} are needed; do not truncate or rewrite a file a run is "
-                "reading (rerun on a complete copy; a --checkpoint run resumes)"
-            )
+            raise self._cut_short(size)
 
     def whole(self) -> np.ndarray:
         """All rows as one (n, d) block: no copy when X is already C-contiguous float32/64."""
-        if isinstance(self.array, np.ndarray):
+        if isinstance(self.array, np.ndarray) and not self._reads_file():
             return self._as_matrix(self.array, self.n)
         return self.take(np.arange(self.n))
 
     def between(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` as an (m, d) array in X's own dtype (a view where possible)."""
-        self._check_file()
-        part = np.asarray(self.array[start:stop])
+        if self._reads_file():
+            part = self._read(np.arange(start, stop))
+        else:
+            self._check_file()
+            part = np.asarray(self.array[start:stop])
         return part.reshape(part.shape[0], self.d)
 
     def slices(self) -> Any:

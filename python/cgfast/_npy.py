@@ -1,9 +1,9 @@
 """The header of a .npy file, read to check the file's size before it is memory-mapped.
 
-A memory map of a file shorter than its header says fails at once; one that is cut short while
-a run reads it kills the process with SIGBUS when a missing page is touched, which no Python
-code can catch. So the size is checked before the run, and again before each block's read
-(``_data.Rows``); the docs tell users not to truncate or rewrite a file a run is reading.
+A memory map of a file shorter than its header says fails at once; touching a page of a map
+whose file was cut short kills the process with SIGBUS, which no Python code can catch. So the
+size is checked before the run, again before each block's read, and the rows are read from the
+file with positioned reads rather than through the map (``_data.Rows``).
 """
 
 from __future__ import annotations
