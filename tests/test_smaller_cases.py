@@ -166,8 +166,10 @@ def test_a_memory_mapped_x_cut_short_between_blocks_is_refused_not_a_sigbus(tmp_
     np.save(tmp_path / "X.npy", X)
     code = f"""
         import os, numpy as np, cgfast
+        from cgfast import _data
         path = {str(tmp_path / "X.npy")!r}
         y = np.arange(400) % 3
+        _data.LOAD_BYTES = 0  # read a block at a time, as a file too large to hold is
         cut = []
         def progress(update):
             if update.done > 0 and not cut:
@@ -214,6 +216,7 @@ def test_a_memory_mapped_x_cut_short_while_a_block_is_read_is_refused_not_a_sigb
         from cgfast import _data
         path = {str(tmp_path / "X.npy")!r}
         y = np.arange(400) % 3
+        _data.LOAD_BYTES = 0  # read a block at a time, as a file too large to hold is
         _data.Rows._check_file = lambda self: None
         cut = []
         def progress(update):
@@ -254,3 +257,29 @@ def test_rows_of_a_memory_mapped_file_are_read_as_the_map_holds_them(tmp_path):
         assert np.array_equal(view.take(np.arange(5)), rows.take(np.arange(10, 15)))
         with pytest.raises(IndexError):
             rows.take(np.array([n]))
+
+
+def test_a_small_memory_mapped_x_is_read_once_and_a_later_cut_does_not_matter(tmp_path):
+    # A .npy small enough to hold is read into memory when the run opens it: no block reads the
+    # file again, so the scores are the uncut file's even when it is cut short mid-run.
+    X, y = data(n=400, d=8)
+    np.save(tmp_path / "X.npy", X)
+    expected = cgfast.score(X, y, max_block=40, repeats=2, n_jobs=1)
+    code = f"""
+        import os, numpy as np, cgfast
+        path = {str(tmp_path / "X.npy")!r}
+        y = np.load({str(tmp_path / "y.npy")!r})
+        cut = []
+        def progress(update):
+            if update.done > 0 and not cut:
+                os.truncate(path, os.path.getsize(path) // 2)
+                cut.append(True)
+        scores = cgfast.score(path, y, max_block=40, repeats=2, n_jobs=1, progress=progress)
+        np.save({str(tmp_path / "scores.npy")!r}, scores)
+        print("cut" if cut else "not cut")
+    """
+    np.save(tmp_path / "y.npy", y)
+    result = run_child(code)
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert result.stdout.strip() == "cut"
+    assert np.array_equal(np.load(tmp_path / "scores.npy"), expected)

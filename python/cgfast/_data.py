@@ -13,11 +13,20 @@ import numpy as np
 
 from . import _native
 from ._files import open_x
+from ._memory import available_bytes
 from ._tensors import detached
 
 # Threads that read a block's rows from a file (a few suffice: the reads are copies out of the
 # page cache, or waits on the disk).
 READERS = min(4, os.cpu_count() or 1)
+
+# A memory-mapped X of at most this many bytes, and at most 1 / LOAD_SHARE of the memory
+# available, is read into memory once when the run opens it: reading a block's rows from the
+# file again and again cost Fashion-MNIST's 20,000 images (63 MB) 8% of a run's time against
+# reading them through the map (benches/mmap_reads.py), and in memory they cost nothing. Larger
+# files are read a block at a time.
+LOAD_BYTES = 256 << 20
+LOAD_SHARE = 8
 
 # Bytes checked at a time by the validation scan: bounds its memory for out-of-core input.
 _SCAN_BYTES = 64 << 20
@@ -185,8 +194,9 @@ def open_rows(X: Any) -> Rows:
     path that ``_files`` reads. A tensor (torch's, even one that requires grad) is detached.
 
     Each example is flattened: X of shape (n, 8, 8) is read as (n, 64). A .npy path is memory
-    mapped and a Zarr store opened lazily: nothing is loaded that is not already in memory. A
-    sparse matrix is densified one block of rows at a time.
+    mapped and a Zarr store opened lazily; a memory map of at most :data:`LOAD_BYTES` (and an
+    eighth of the memory available) is read into memory at once, a larger one a block at a
+    time. A sparse matrix is densified one block of rows at a time.
     """
     path = None
     X = detached(X)
@@ -221,7 +231,11 @@ def open_rows(X: Any) -> Rows:
         raise ValueError("X has no rows")
     if int(np.prod(shape[1:])) == 0:
         raise ValueError(f"X of shape {shape} has no features")
-    return Rows(array, path)
+    rows = Rows(array, path)
+    if rows._reads_file() and array.nbytes <= min(LOAD_BYTES, available_bytes() // LOAD_SHARE):
+        # Small enough to hold: one read now, and no block reads the file again.
+        return Rows(rows._read(np.arange(rows.n)), path)
+    return rows
 
 
 def _columns_not_numbers(X: Any) -> str:
