@@ -217,14 +217,17 @@ def test_command_line_scores_here_or_reads_the_score_table(tmp_path, monkeypatch
     assert_rows_match(rows, t, terms)
 
     assert run_cli("score", *base, "--task", "regression", "--repeats", "4", "-o", "s.csv") == 0
-    for task in ([], ["--task", "regression"]):
-        assert run_cli("report", *base, "--scores", "s.csv", *task, "-o", "b.html") == 0
-        page = (tmp_path / "b.html").read_text()
-        assert_self_contained(page)
-        assert suspect_rows(page) == rows  # the table's scores, residuals and flags
-        assert "read from a score table" in page
-        for words in CLASS_ONLY:
-            assert words not in page, words
+    assert run_cli("score", *base, "--task", "regression", "--repeats", "4", "--terms",
+                   "-o", "terms.npz") == 0  # fmt: skip
+    for source in ("s.csv", "terms.npz"):  # the table, or the --terms file with its residuals
+        for task in ([], ["--task", "regression"]):
+            assert run_cli("report", *base, "--scores", source, *task, "-o", "b.html") == 0
+            page = (tmp_path / "b.html").read_text()
+            assert_self_contained(page)
+            assert suspect_rows(page) == rows, source  # the same scores, residuals and flags
+            assert "read from a score table" in page
+            for words in CLASS_ONLY:
+                assert words not in page, words
 
 
 def test_command_line_refuses_scores_that_do_not_fit_the_task(tmp_path, monkeypatch, capsys):
@@ -241,6 +244,12 @@ def test_command_line_refuses_scores_that_do_not_fit_the_task(tmp_path, monkeypa
     assert "table of a regression run" in capsys.readouterr().err
     assert run_cli("report", *base, "--scores", "s.npy", "--task", "regression", "-o", "r.html")
     assert "without the residuals" in capsys.readouterr().err
+    assert run_cli("score", *base, "--task", "regression", "--repeats", "2", "--terms",
+                   "-o", "t.npz") == 0  # fmt: skip
+    capsys.readouterr()
+    assert run_cli("report", *base, "--scores", "t.npz", "--task", "classification",
+                   "-o", "r.html") != 0  # fmt: skip
+    assert "holds the terms of a regression run" in capsys.readouterr().err
     assert run_cli("report", *base, "--scores", "s.csv", "--repeats", "3", "-o", "r.html")
     assert "--repeats applies only when report scores X itself" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()

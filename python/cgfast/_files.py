@@ -360,6 +360,27 @@ def read_target_table(path: str | Path) -> dict[str, np.ndarray]:
     return table
 
 
+def npz_has_residuals(path: str | Path) -> bool:
+    """Whether the .npz ``path`` holds a ``residual`` array: a regression run's --terms file."""
+    with np.load(_existing(path, "scores"), allow_pickle=False) as archive:
+        return "residual" in archive.files
+
+
+def read_target_terms(path: str | Path) -> dict[str, np.ndarray]:
+    """The ``score`` and ``residual`` arrays of the .npz that `cgfast score --task regression
+    --terms` writes, as the columns of a table (``id``: the row index)."""
+    path = _existing(path, "scores")
+    option = "`cgfast score --task regression --terms -o terms.npz`"
+    table = {name: _npz_member(path, name, name, option) for name in ("score", "residual")}
+    if table["score"].shape != table["residual"].shape:
+        raise ValueError(
+            f"{path}: its score {table['score'].shape} and residual "
+            f"{table['residual'].shape} arrays differ in shape"
+        )
+    table["id"] = np.arange(len(table["score"]))
+    return table
+
+
 def _score_table(
     path: str | Path, required: tuple[str, ...], command: str
 ) -> tuple[Path, dict[str, np.ndarray]]:

@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from .._files import _existing, read_score_table, read_scores, read_target_table
+from .._files import (
+    _existing,
+    npz_has_residuals,
+    read_score_table,
+    read_scores,
+    read_target_table,
+    read_target_terms,
+)
 from .._table import TABLE_FORMATS
 from ..options import _CLASS_ONLY, Options
 from ._errors import library
@@ -95,8 +102,8 @@ def report(
     distribution, its complexity against the rest, and its highest- and lowest-scored examples
     (as images when rows are images).
 
-    With --task regression (Y a real-valued target; or --scores naming the table of a
-    regression run) it opens with the target issues instead: how many rows are flagged, the top
+    With --task regression (Y a real-valued target; or --scores naming the table or the --terms
+    .npz of a regression run) it opens with the target issues instead: how many rows are flagged, the top
     ones with their given target, leave-one-out prediction, residual and score, the prediction
     plotted against the target, and the stability reached. Then the run, one distribution of
     the scores, and the highest- and lowest-scored rows; nothing about classes.
@@ -174,8 +181,8 @@ def report(
 
 def _read_scores(ctx: click.Context, scores: Path, regression: bool) -> tuple[Any, bool]:
     """What --scores names, and whether it is a regression run's: a table with a ``residual``
-    column is (with or without --task regression); --task regression refuses a table without
-    one, and plain scores (.npy, .npz)."""
+    column, or a --terms .npz with a ``residual`` array, is (with or without --task
+    regression); --task regression refuses a table without one, and plain scores."""
     task_given = ctx.get_parameter_source("task") is not click.core.ParameterSource.DEFAULT
     if scores.suffix.lower() in TABLE_FORMATS:
         target_table = "residual" in read(_column_names, scores)
@@ -188,11 +195,18 @@ def _read_scores(ctx: click.Context, scores: Path, regression: bool) -> tuple[An
         if target_table:
             return read(read_target_table, scores), True
         return read(read_score_table, scores), False
+    if scores.suffix.lower() == ".npz" and read(npz_has_residuals, scores):
+        if task_given and not regression:
+            raise click.UsageError(
+                f"--task classification does not match {scores.name}: it holds the terms of a "
+                "regression run"
+            )
+        return read(read_target_terms, scores), True
     if regression:
         raise click.UsageError(
             f"{scores.name} holds plain scores, without the residuals a regression report "
             "shows: give the .csv/.parquet table that `cgfast score X Y --task regression -o "
-            "scores.csv` writes"
+            "scores.csv` writes, or its `--terms -o terms.npz`"
         )
     return read(read_scores, scores), False
 
