@@ -158,21 +158,22 @@ def test_a_table_x_holding_its_label_column_names_it(no_heavy_work):
         cgfast.score(frame, y)
 
 
-def test_a_memory_mapped_x_cut_short_between_blocks_is_refused_not_a_sigbus(tmp_path):
-    # Issue 34, item 9: truncating X.npy while a run read it killed the process with SIGBUS.
-    # In a child (a SIGBUS would kill it): the progress callback cuts the file short after the
-    # first block; the next block's read must refuse with a ValueError naming the file.
-    X, y = data(n=400, d=8)
+def cut_mid_run(tmp_path, *, when: str, setup: str = "") -> str:
+    """What a child prints that scores X.npy (400 rows, read a block at a time, as a file too
+    large to hold is) while its progress callback cuts the file to half once ``when`` holds:
+    "finished", or the ValueError it met. In a child, since a SIGBUS would kill it."""
+    X, _ = data(n=400, d=8)
     np.save(tmp_path / "X.npy", X)
     code = f"""
         import os, numpy as np, cgfast
         from cgfast import _data
         path = {str(tmp_path / "X.npy")!r}
         y = np.arange(400) % 3
-        _data.LOAD_BYTES = 0  # read a block at a time, as a file too large to hold is
+        _data.LOAD_BYTES = 0
+        {setup}
         cut = []
         def progress(update):
-            if update.done > 0 and not cut:
+            if {when} and not cut:
                 os.truncate(path, os.path.getsize(path) // 2)
                 cut.append(True)
         try:
@@ -183,8 +184,16 @@ def test_a_memory_mapped_x_cut_short_between_blocks_is_refused_not_a_sigbus(tmp_
     """
     result = run_child(code)
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
-    assert result.stdout.startswith("ValueError X's file "), result.stdout
-    assert "was cut short while this run read it" in result.stdout
+    return result.stdout
+
+
+def test_a_memory_mapped_x_cut_short_between_blocks_is_refused_not_a_sigbus(tmp_path):
+    # Issue 34, item 9: truncating X.npy while a run read it killed the process with SIGBUS.
+    # The file is cut after the first block; the next block's read must refuse with a
+    # ValueError naming the file.
+    out = cut_mid_run(tmp_path, when="update.done > 0")
+    assert out.startswith("ValueError X's file "), out
+    assert "was cut short while this run read it" in out
 
 
 def test_a_cleaned_table_of_one_class_has_a_summary():
@@ -209,30 +218,9 @@ def test_a_memory_mapped_x_cut_short_while_a_block_is_read_is_refused_not_a_sigb
     # first block, so the rows are read past the file's end: through the memory map that was a
     # SIGBUS (the child died with -7); rows are now read with positioned reads, and a short
     # read is a ValueError naming the file.
-    X, y = data(n=400, d=8)
-    np.save(tmp_path / "X.npy", X)
-    code = f"""
-        import os, numpy as np, cgfast
-        from cgfast import _data
-        path = {str(tmp_path / "X.npy")!r}
-        y = np.arange(400) % 3
-        _data.LOAD_BYTES = 0  # read a block at a time, as a file too large to hold is
-        _data.Rows._check_file = lambda self: None
-        cut = []
-        def progress(update):
-            if not cut:
-                os.truncate(path, os.path.getsize(path) // 2)
-                cut.append(True)
-        try:
-            cgfast.score(path, y, max_block=40, repeats=2, n_jobs=1, progress=progress)
-            print("finished")
-        except ValueError as error:
-            print("ValueError", error)
-    """
-    result = run_child(code)
-    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
-    assert result.stdout.startswith("ValueError X's file "), result.stdout
-    assert "was cut short while this run read it" in result.stdout
+    out = cut_mid_run(tmp_path, when="True", setup="_data.Rows._check_file = lambda self: None")
+    assert out.startswith("ValueError X's file "), out
+    assert "was cut short while this run read it" in out
 
 
 def test_rows_of_a_memory_mapped_file_are_read_as_the_map_holds_them(tmp_path):
