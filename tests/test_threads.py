@@ -253,3 +253,51 @@ def test_ctrl_c_interrupts_a_large_block_while_it_is_computed(n_jobs):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "interrupted while inside: True"
+
+
+def test_a_second_ctrl_c_while_the_exit_waits_for_a_dropped_block_ends_the_process():
+    # After Ctrl-C the interrupted block finishes in the background and the exit waits for it.
+    # Ctrl-C during that wait ends the process at once with status 130; before, the interrupt
+    # ended only the wait, and the interpreter was finalised with a thread still in the core.
+    import os
+    import signal
+
+    code = textwrap.dedent(
+        """
+        import os, signal, sys, threading, time
+        import numpy as np, cgfast
+        from cgfast import _native
+
+        X = np.random.default_rng(0).normal(size=(4000, 20))
+        y = np.arange(4000) % 2
+
+        def interrupt():
+            while _native._DOOR.inside == 0:
+                time.sleep(0.001)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        threading.Thread(target=interrupt, daemon=True).start()
+        try:
+            cgfast.score(X, y, max_block=4000, repeats=1, n_jobs=1, precision="double")
+        except KeyboardInterrupt:
+            print("interrupted", _native._DOOR.inside, flush=True)
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        line = child.stdout.readline().strip()
+        assert line == "interrupted 1", (line, child.stderr.read() if child.poll() else "")
+        for _ in range(200):  # the exit has begun once the door is closed; a signal ends it
+            os.kill(child.pid, signal.SIGINT)
+            try:
+                child.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+        assert child.wait(timeout=HANG_TIMEOUT) == 130, child.stderr.read()
+    finally:
+        child.kill()
+        child.wait()

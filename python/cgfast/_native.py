@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -17,6 +18,10 @@ from . import _core
 # How long the interpreter's exit waits for threads still inside the core (a block at the
 # default size takes well under a second).
 EXIT_WAIT_SECONDS = 30.0
+
+# The exit status when Ctrl-C ends the exit's wait for the core: 128 + SIGINT, as a shell
+# reports a process that SIGINT ended.
+INTERRUPTED_EXIT = 130
 
 # The main thread waits for the core in slices this long: on POSIX a signal ends a wait at once
 # anyway; elsewhere this bounds how late Ctrl-C can arrive.
@@ -39,7 +44,8 @@ class _Door:
     (several seconds for a large block). So the main thread hands its call to a helper thread
     and waits for it, and a waiting thread does take signals: ``KeyboardInterrupt`` arrives at
     once. The block already inside the core then finishes on the helper, and its result is
-    dropped (the core's arithmetic cannot be stopped midway).
+    dropped (the core's arithmetic cannot be stopped midway). The exit then waits for it, and
+    a second Ctrl-C during that wait ends the process at once (status 130).
     """
 
     def __init__(self) -> None:
@@ -99,11 +105,21 @@ class _Door:
         with self.lock:
             self.closed = True
         deadline = time.monotonic() + EXIT_WAIT_SECONDS
-        while time.monotonic() < deadline:
-            with self.lock:
-                if self.inside == 0:
-                    return
-            time.sleep(0.005)
+        try:
+            while time.monotonic() < deadline:
+                with self.lock:
+                    if self.inside == 0:
+                        return
+                time.sleep(0.005)
+        except KeyboardInterrupt:
+            # Ctrl-C again while the exit waits for a block: end the process now. Finalising
+            # the interpreter with a thread still in the core is what crashed it.
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (AttributeError, OSError, ValueError):
+                    pass
+            os._exit(INTERRUPTED_EXIT)
 
 
 _DOOR = _Door()
