@@ -301,3 +301,35 @@ def test_a_second_ctrl_c_while_the_exit_waits_for_a_dropped_block_ends_the_proce
     finally:
         child.kill()
         child.wait()
+
+
+def test_blocks_left_running_by_ctrl_c_do_not_write_to_the_checkpoint(tmp_path, monkeypatch):
+    # Ctrl-C does not wait for the blocks running side by side; they finish on their threads and
+    # must not then save into the checkpoint, whose lock the run has let go (found by CI: a block
+    # of the interrupted run was saved during the resumed one). A small block and a large one
+    # run on two lanes; the small one's save raises KeyboardInterrupt, as Ctrl-C there would.
+    import threading
+    import time
+
+    from cgfast.checkpoint import Checkpoint
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(2540, 20))
+    y = np.r_[np.zeros(2500, dtype=int), np.ones(40, dtype=int)]
+    saves = []
+
+    def save(self, index, *rest):
+        saves.append(index)
+        if len(saves) == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "save", save)
+    with pytest.raises(KeyboardInterrupt):
+        cgfast.score(X, y, ratio=1.0, repeats=1, max_block=5000, n_jobs=2, precision="double",
+                     checkpoint=tmp_path / "ck")  # fmt: skip
+    assert len(saves) == 1
+    deadline = time.monotonic() + HANG_TIMEOUT
+    while any(t.name.startswith("cgfast-block") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the dropped block never finished"
+        time.sleep(0.01)
+    assert saves == saves[:1], "a dropped block was saved after the run returned"

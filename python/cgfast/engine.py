@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Protocol
@@ -563,10 +564,58 @@ class BlockTask:
         return {self.index: dataclasses.replace(result, positives=self.block.positives)}
 
     def finish(self, result: BlockResult) -> BlockResult:
-        """Writes this block's ``result`` to the checkpoint, if there is one, and returns it."""
+        """Writes this block's ``result`` to the checkpoint, if there is one, and returns it;
+        not when the run this thread works for was dropped (:class:`_Dropped`)."""
         if self.store is not None:
-            self.store.save(self.index, result, self.block)
+            with _Dropped.of_this_thread():
+                self.store.save(self.index, result, self.block)
         return result
+
+
+class _Dropped:
+    """Whether the caller of the blocks on a :class:`LocalExecutor`'s threads has gone away.
+
+    Ctrl-C does not wait for the blocks running side by side: they finish on their threads. They
+    must not then write to the checkpoint, whose lock the run has let go. A block saves under
+    the flag's lock and only while the run is not dropped; dropping takes the lock, so that once
+    :meth:`drop` returns no save is under way and none will start.
+    """
+
+    _local = threading.local()
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.dropped = False
+
+    def drop(self) -> None:
+        with self.lock:
+            self.dropped = True
+
+    def run(self, group: Any, *args: Any) -> Any:
+        """``group(*args)`` on this thread, its saves watched by this flag."""
+        _Dropped._local.flag = self
+        try:
+            return group(*args)
+        finally:
+            _Dropped._local.flag = None
+
+    @staticmethod
+    @contextmanager
+    def of_this_thread() -> Iterator[None]:
+        """Holds the flag of the run this thread works for, if any, around the ``with`` body;
+        raises :class:`_Gone` instead of running it when that run was dropped."""
+        flag = getattr(_Dropped._local, "flag", None)
+        if flag is None:
+            yield
+            return
+        with flag.lock:
+            if flag.dropped:
+                raise _Gone
+            yield
+
+
+class _Gone(Exception):
+    """A block finished for a run that was dropped: its result goes nowhere."""
 
 
 @dataclass(frozen=True)
@@ -668,18 +717,24 @@ class LocalExecutor:
                 yield from group(run.rows, kernel, threads).items()
             return
         pool = ThreadPoolExecutor(width, thread_name_prefix="cgfast-block")
+        flag = _Dropped()
+
+        def submit(group: TaskGroup) -> Any:
+            return pool.submit(flag.run, group, run.rows, kernel, share)
+
         try:
             # At most `width` groups in flight: memory holds that many blocks, no more, and a
             # failure or an interrupt leaves nothing queued behind it.
             waiting = iter(groups)
-            running = {pool.submit(g, run.rows, kernel, share) for g in islice(waiting, width)}
+            running = {submit(g) for g in islice(waiting, width)}
             while running:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield from future.result().items()
-                    running |= {pool.submit(g, run.rows, kernel, share) for g in islice(waiting, 1)}
+                    running |= {submit(g) for g in islice(waiting, 1)}
         except (KeyboardInterrupt, GeneratorExit):
             # Ctrl-C returns at once: the blocks running finish on their threads, unsaved.
+            flag.drop()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         except BaseException:
