@@ -223,19 +223,18 @@ def test_a_call_into_the_core_from_the_main_thread_takes_ctrl_c_at_once():
     assert returned.wait(HANG_TIMEOUT)
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])
-def test_ctrl_c_interrupts_a_large_block_while_it_is_computed(n_jobs):
-    # One block at a time on all threads (n_jobs=1: the main thread calls the core) and blocks
-    # side by side on a thread pool (n_jobs=2): the interrupt arrives while the core still works,
-    # not after. The child then exits cleanly once the dropped blocks are done.
-    result = run_child(
+def interrupted_child(rows: int, n_jobs: int, caught: str) -> str:
+    """A child's code: it scores one block of ``rows`` rows in double precision on ``n_jobs``
+    threads, sends itself SIGINT as soon as a thread is inside the core, and runs ``caught``
+    (a statement) when KeyboardInterrupt arrives."""
+    return textwrap.dedent(
         f"""
         import os, signal, threading, time
         import numpy as np, cgfast
         from cgfast import _native
 
-        X = np.random.default_rng(0).normal(size=(3000, 20))
-        y = np.arange(3000) % 2
+        X = np.random.default_rng(0).normal(size=({rows}, 20))
+        y = np.arange({rows}) % 2
 
         def interrupt():
             while _native._DOOR.inside == 0:
@@ -245,12 +244,21 @@ def test_ctrl_c_interrupts_a_large_block_while_it_is_computed(n_jobs):
         signal.signal(signal.SIGINT, signal.default_int_handler)
         threading.Thread(target=interrupt, daemon=True).start()
         try:
-            cgfast.score(X, y, max_block=3000, repeats=1, n_jobs={n_jobs}, precision="double")
+            cgfast.score(X, y, max_block={rows}, repeats=1, n_jobs={n_jobs}, precision="double")
             print("finished")
         except KeyboardInterrupt:
-            print("interrupted while inside:", _native._DOOR.inside > 0)
+            {caught}
         """
     )
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_ctrl_c_interrupts_a_large_block_while_it_is_computed(n_jobs):
+    # One block at a time on all threads (n_jobs=1: the main thread calls the core) and blocks
+    # side by side on a thread pool (n_jobs=2): the interrupt arrives while the core still works,
+    # not after. The child then exits cleanly once the dropped blocks are done.
+    caught = 'print("interrupted while inside:", _native._DOOR.inside > 0)'
+    result = run_child(interrupted_child(3000, n_jobs, caught))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "interrupted while inside: True"
 
@@ -262,28 +270,7 @@ def test_a_second_ctrl_c_while_the_exit_waits_for_a_dropped_block_ends_the_proce
     import os
     import signal
 
-    code = textwrap.dedent(
-        """
-        import os, signal, sys, threading, time
-        import numpy as np, cgfast
-        from cgfast import _native
-
-        X = np.random.default_rng(0).normal(size=(4000, 20))
-        y = np.arange(4000) % 2
-
-        def interrupt():
-            while _native._DOOR.inside == 0:
-                time.sleep(0.001)
-            os.kill(os.getpid(), signal.SIGINT)
-
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        threading.Thread(target=interrupt, daemon=True).start()
-        try:
-            cgfast.score(X, y, max_block=4000, repeats=1, n_jobs=1, precision="double")
-        except KeyboardInterrupt:
-            print("interrupted", _native._DOOR.inside, flush=True)
-        """
-    )
+    code = interrupted_child(4000, 1, 'print("interrupted", _native._DOOR.inside, flush=True)')
     child = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
