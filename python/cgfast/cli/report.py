@@ -105,8 +105,9 @@ def report(
     With --task regression (Y a real-valued target; or --scores naming the table or the --terms
     .npz of a regression run) it opens with the target issues instead: how many rows are
     flagged, the top ones with their given target, leave-one-out prediction, residual and
-    score, the prediction plotted against the target, and the stability reached. Then the run, one distribution of
-    the scores, and the highest- and lowest-scored rows; nothing about classes.
+    score, the prediction plotted against the target, and the stability reached. Then the run,
+    one distribution of the scores, and the highest- and lowest-scored rows; nothing about
+    classes.
     """
     try:
         import matplotlib  # noqa: F401
