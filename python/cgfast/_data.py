@@ -15,10 +15,11 @@ from . import _native
 from ._files import open_x
 from ._memory import available_bytes
 from ._tensors import detached
+from ._threads import available_cpus
 
 # Threads that read a block's rows from a file (a few suffice: the reads are copies out of the
 # page cache, or waits on the disk).
-READERS = min(4, os.cpu_count() or 1)
+READERS = min(4, available_cpus())
 
 # A memory-mapped X of at most this many bytes, and at most 1 / LOAD_SHARE of the memory
 # available, is read into memory once when the run opens it: reading a block's rows from the
@@ -81,9 +82,9 @@ class Rows:
         positioned reads rather than through its mapping (:meth:`_reads_file`): a file cut
         short at any moment then gives a short read, refused with a ``ValueError``, where a
         read through the map would die of SIGBUS."""
-        self._check_file()
         array = self.array
         if not self._reads_file():
+            self._check_file()
             return np.asarray(array[index])
         if len(index) and (index.min() < 0 or index.max() >= self.n):
             raise IndexError(f"row index out of range for X of {self.n} rows")
@@ -115,11 +116,11 @@ class Rows:
         )
 
     def _check_file(self) -> None:
-        """Refuses to read a memory-mapped X whose file has been cut short since it was opened
-        (one ``stat`` before every block's read). Where rows are read through the map (a view
-        of one, or a Fortran-ordered one), touching a page past the file's end would kill the
-        process with SIGBUS; where they are read from the file (:meth:`_reads_file`), a read
-        that comes back short says so too."""
+        """Refuses to read through a memory map (a view of one, or a Fortran-ordered one:
+        :meth:`_reads_file` is False) whose file has been cut short since it was opened, with
+        one ``stat`` before every block's read: touching a page past the file's end would kill
+        the process with SIGBUS. A file cut short during the read still can. Rows read from the
+        file need no such check: a read that comes back short says so."""
         if not isinstance(self.array, np.memmap) or self.array.filename is None:
             return
         needed = int(self.array.offset) + int(self.array.nbytes)

@@ -2,8 +2,8 @@
 
 A memory map of a file shorter than its header says fails at once; touching a page of a map
 whose file was cut short kills the process with SIGBUS, which no Python code can catch. So the
-size is checked before the run, again before each block's read, and the rows are read from the
-file with positioned reads rather than through the map (``_data.Rows``).
+size is checked before the run, and the rows are read from the file with positioned reads rather
+than through the map (``_data.Rows``), where a file cut short gives a short read.
 """
 
 from __future__ import annotations

@@ -567,8 +567,9 @@ class BlockTask:
         """Writes this block's ``result`` to the checkpoint, if there is one, and returns it;
         not when the run this thread works for was dropped (:class:`_Dropped`)."""
         if self.store is not None:
-            with _Dropped.of_this_thread():
-                self.store.save(self.index, result, self.block)
+            with _Dropped.of_this_thread() as wanted:
+                if wanted:
+                    self.store.save(self.index, result, self.block)
         return result
 
 
@@ -601,21 +602,15 @@ class _Dropped:
 
     @staticmethod
     @contextmanager
-    def of_this_thread() -> Iterator[None]:
-        """Holds the flag of the run this thread works for, if any, around the ``with`` body;
-        raises :class:`_Gone` instead of running it when that run was dropped."""
+    def of_this_thread() -> Iterator[bool]:
+        """Holds the lock of the flag of the run this thread works for, if it has one, around
+        the ``with`` body, and gives whether that run still wants its blocks."""
         flag = getattr(_Dropped._local, "flag", None)
         if flag is None:
-            yield
+            yield True
             return
         with flag.lock:
-            if flag.dropped:
-                raise _Gone
-            yield
-
-
-class _Gone(Exception):
-    """A block finished for a run that was dropped: its result goes nowhere."""
+            yield not flag.dropped
 
 
 @dataclass(frozen=True)
