@@ -1,9 +1,10 @@
 //! The block driver: from a `k x d` block of examples to the scores of its last `p` rows.
 
-use faer::{MatMut, Par};
-use ndarray::{Array2, ArrayView2};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+use ndarray::{s, Array2, ArrayView2};
 
-use crate::element::{normalise_rows, Element};
+use crate::element::{normalise_rows, Element, UnitRows};
 use crate::error::CoreError;
 use crate::gram::kernel_lower;
 use crate::loo::{self, BlockScores, Predictions, TargetScores};
@@ -11,6 +12,8 @@ use crate::precision::Precision;
 use crate::real::Real;
 use crate::threads::with_threads;
 use crate::timing::{NoTiming, Phase, Recorder};
+use crate::transform::kernel_cross_column;
+use crate::views::{col, col_mut};
 
 /// The column stride of a block's H: `k`, or `k + 8` when `k` is a multiple of 64.
 ///
@@ -219,6 +222,296 @@ pub fn predict_cached<E: Real, R: Recorder>(
     })?;
     rec.add_since(Phase::Total, start);
     Ok(out)
+}
+
+/// Out-of-block predictions: the kernel regressor fitted to the first `fitted` rows of `x`
+/// (`k x d`) and their `targets` (`fitted x m`), evaluated at the other `k − fitted` rows.
+/// Returns their `(k − fitted) x m` predictions, row-major, with the ridge the fit needed.
+///
+/// H of the fitted rows is factorised in `precision` and A = H⁻¹ Y solved in f64 from its
+/// factor; each predicted row's kernel values against the fitted rows are built in the same
+/// type as H (the bits the whole kernel of X holds for that pair, so [`predict_out_cached`]
+/// agrees) and multiplied by A in f64. With [`Precision::Single`], a fit float32 cannot
+/// factorise is done in float64 instead, with `fallback` set.
+pub fn predict_out<T: Element, R: Recorder>(
+    x: ArrayView2<'_, T>,
+    fitted: usize,
+    targets: ArrayView2<'_, f64>,
+    threads: usize,
+    precision: Precision,
+    rec: &mut R,
+) -> Result<Predictions, CoreError> {
+    let start = rec.mark();
+    let k = x.nrows();
+    if fitted == 0 || fitted >= k {
+        return Err(CoreError::Shape(format!(
+            "{fitted} fitted rows in a block of {k}: at least one must be fitted and one predicted"
+        )));
+    }
+    check_targets(targets, fitted)?;
+    let out = with_threads(threads, |par| {
+        let fit = rec.time(Phase::Normalise, || {
+            normalise_rows(x.slice(s![..fitted, ..]), par)
+        })?;
+        let query = rec
+            .time(Phase::Normalise, || {
+                normalise_rows(x.slice(s![fitted.., ..]), par)
+            })
+            .map_err(|err| match err {
+                CoreError::BadRow { row, reason } => CoreError::BadRow {
+                    row: row + fitted,
+                    reason,
+                },
+                other => other,
+            })?;
+        if precision == Precision::Single {
+            let mut buf = block_buffer::<f32>(fitted)?;
+            let build = |h: MatMut<'_, f32>, rec: &mut R| kernel_lower(&fit, h, par, rec);
+            let fit_out = single(loo::coefficients(
+                block_view(&mut buf, fitted),
+                targets,
+                par,
+                build,
+                rec,
+            ))?;
+            drop(buf);
+            if let Some((a, ridge)) = fit_out {
+                let values = rows_predictions::<f32, R>(&fit, &query, a.as_ref(), par, rec);
+                return Ok(Predictions {
+                    values,
+                    ridge,
+                    fallback: false,
+                });
+            }
+        }
+        let mut buf = block_buffer::<f64>(fitted)?;
+        let build = |h: MatMut<'_, f64>, rec: &mut R| kernel_lower(&fit, h, par, rec);
+        let (a, ridge) = loo::coefficients(block_view(&mut buf, fitted), targets, par, build, rec)?;
+        drop(buf);
+        let values = rows_predictions::<f64, R>(&fit, &query, a.as_ref(), par, rec);
+        Ok(Predictions {
+            values,
+            ridge,
+            fallback: precision == Precision::Single,
+        })
+    })?;
+    rec.add_since(Phase::Total, start);
+    Ok(out)
+}
+
+/// [`predict_out`] for the rows `index` of X, the first `fitted` of them fitted and the rest
+/// predicted, every kernel value copied from `kernel` (the H of X in `E`, as for
+/// [`score_cached`]): the same bits as [`predict_out`] on those rows in `E`'s precision. An f32
+/// kernel whose fit float32 cannot factorise gives [`CoreError::Unresolved`].
+pub fn predict_out_cached<E: Real, R: Recorder>(
+    kernel: ArrayView2<'_, E>,
+    index: &[usize],
+    fitted: usize,
+    targets: ArrayView2<'_, f64>,
+    threads: usize,
+    rec: &mut R,
+) -> Result<Predictions, CoreError> {
+    let start = rec.mark();
+    check_index(kernel, index)?;
+    if fitted == 0 || fitted >= index.len() {
+        return Err(CoreError::Shape(format!(
+            "{fitted} fitted rows in a block of {}: at least one must be fitted and one predicted",
+            index.len()
+        )));
+    }
+    check_targets(targets, fitted)?;
+    let (fit, query) = index.split_at(fitted);
+    let out = with_threads(threads, |par| {
+        let mut buf = block_buffer::<E>(fitted)?;
+        let (a, ridge) = loo::coefficients(
+            block_view(&mut buf, fitted),
+            targets,
+            par,
+            |h, rec| gather(kernel, fit, h, par, rec),
+            rec,
+        )?;
+        drop(buf);
+        let values = cross_predictions(a.as_ref(), query.len(), par, rec, |first, c| {
+            copy_cross(kernel, fit, &query[first..first + c.nrows()], c, par)
+        });
+        Ok::<_, CoreError>(Predictions {
+            values,
+            ridge,
+            fallback: false,
+        })
+    })?;
+    rec.add_since(Phase::Total, start);
+    Ok(out)
+}
+
+/// Copies H[query[i], fit[j]] out of `kernel` (row a holding H[a, b] for b ≥ a) into `c`
+/// (`query x fit`). With both index lists increasing (as the plan makes them), two passes, each reading kernel rows left to
+/// right: a query row's own kernel row for the fitted rows at or after it, then a fitted row's
+/// kernel row for the query rows after it. A copy: no bit depends on the order.
+fn copy_cross<E: Real>(
+    kernel: ArrayView2<'_, E>,
+    fit: &[usize],
+    query: &[usize],
+    mut c: MatMut<'_, f64>,
+    par: Par,
+) {
+    let increasing = |v: &[usize]| v.windows(2).all(|w| w[0] < w[1]);
+    if !increasing(fit) || !increasing(query) {
+        for (j, &b) in fit.iter().enumerate() {
+            for (v, &a) in col_mut(c.as_mut(), j).iter_mut().zip(query) {
+                *v = if a <= b { kernel[(a, b)] } else { kernel[(b, a)] }.to_f64();
+            }
+        }
+        return;
+    }
+    // A chunk of query rows at a time, fitted row by fitted row: the writes run down a column
+    // of `c`, the reads along the chunk's kernel rows.
+    let by_query = |(chunk, mut rows): (usize, MatMut<'_, f64>)| {
+        let mine = &query[chunk * GATHER_ROWS..chunk * GATHER_ROWS + rows.nrows()];
+        let lines: Vec<_> = mine.iter().map(|&a| kernel.row(a)).collect();
+        let from = fit.partition_point(|&b| b < mine[0]);
+        for (j, &b) in fit.iter().enumerate().skip(from) {
+            let column = col_mut(rows.as_mut(), j);
+            for ((v, &a), line) in column.iter_mut().zip(mine).zip(&lines) {
+                if a <= b {
+                    *v = line[b].to_f64();
+                }
+            }
+        }
+    };
+    let by_fit = |j: usize, column: &mut [f64]| {
+        let b = fit[j];
+        let row = kernel.row(b);
+        let from = query.partition_point(|&a| a <= b);
+        for (v, &a) in column[from..].iter_mut().zip(&query[from..]) {
+            *v = row[a].to_f64();
+        }
+    };
+    match par {
+        Par::Seq => {
+            by_query((0, c.as_mut()));
+            (0..fit.len()).for_each(|j| by_fit(j, col_mut(c.as_mut(), j)));
+        }
+        Par::Rayon(_) => {
+            use rayon::prelude::*;
+            c.as_mut()
+                .par_row_chunks_mut(GATHER_ROWS)
+                .enumerate()
+                .for_each(by_query);
+            c.par_col_chunks_mut(1)
+                .enumerate()
+                .for_each(|(j, c)| by_fit(j, col_mut(c, 0)));
+        }
+    }
+}
+
+/// Fewest rows on either side of a cross kernel's product (see [`cross_kernel`]).
+const CROSS_MIN: usize = 16;
+
+/// Predicted rows whose kernel values one pass builds and multiplies: bounds the scratch to
+/// this many rows of the fit's width, and sets no bit (each value is a sum over the fit).
+const CROSS_ROWS: usize = 1024;
+
+/// The predictions `C A` (`q x m`, row-major) of `q` rows whose kernel values C against the
+/// fitted rows (`q x k`, widened to f64) `fill(first, c)` writes, `CROSS_ROWS` rows at a time
+/// from row `first`; the product in f64.
+fn cross_predictions<R: Recorder>(
+    a: MatRef<'_, f64>,
+    q: usize,
+    par: Par,
+    rec: &mut R,
+    mut fill: impl FnMut(usize, MatMut<'_, f64>),
+) -> Vec<f64> {
+    let (k, m) = (a.nrows(), a.ncols());
+    let mut values = vec![0.0; q * m];
+    let mut c = Mat::<f64>::zeros(CROSS_ROWS.min(q), k);
+    let mut out = Mat::<f64>::zeros(CROSS_ROWS.min(q), m);
+    for first in (0..q).step_by(CROSS_ROWS) {
+        let rows = CROSS_ROWS.min(q - first);
+        rec.time(Phase::Gram, || fill(first, c.as_mut().subrows_mut(0, rows)));
+        rec.time(Phase::Solve, || {
+            let mut dst = out.as_mut().subrows_mut(0, rows);
+            matmul(dst.as_mut(), Accum::Replace, c.as_ref().subrows(0, rows), a, 1.0, par);
+            for cl in 0..m {
+                for (i, v) in col(dst.as_ref(), cl).iter().enumerate() {
+                    values[(first + i) * m + cl] = *v;
+                }
+            }
+        });
+    }
+    values
+}
+
+/// [`cross_predictions`] with the kernel values built from the unit rows: the cosines by one
+/// product in `E`, then the transform every block's H gets, near-parallel pairs from the chord.
+fn rows_predictions<E: Real, R: Recorder>(
+    fit: &UnitRows,
+    query: &UnitRows,
+    a: MatRef<'_, f64>,
+    par: Par,
+    rec: &mut R,
+) -> Vec<f64> {
+    let d = fit.dim();
+    let fit_unit = E::narrow_slice(fit.as_slice(), par);
+    let query_unit = E::narrow_slice(query.as_slice(), par);
+    let mut narrow = Mat::<E>::zeros(CROSS_ROWS.min(query.len()), fit.len());
+    cross_predictions(a, query.len(), par, rec, |first, mut c| {
+        let rows = c.nrows();
+        let unit = &query_unit[first * d..(first + rows) * d];
+        let mut part = narrow.as_mut().subrows_mut(0, rows);
+        cross_kernel(&fit_unit, unit, d, part.as_mut(), par);
+        let widen = |(from, to): (&[E], &mut [f64])| {
+            to.iter_mut().zip(from).for_each(|(w, v)| *w = v.to_f64())
+        };
+        let part = part.as_ref();
+        match par {
+            Par::Seq => (0..fit.len()).for_each(|j| widen((col(part, j), col_mut(c.as_mut(), j)))),
+            Par::Rayon(_) => {
+                use rayon::prelude::*;
+                c.par_col_chunks_mut(1)
+                    .enumerate()
+                    .with_min_len(16)
+                    .for_each(|(j, c)| widen((col(part, j), col_mut(c, 0))));
+            }
+        }
+    })
+}
+
+/// Writes the kernel values between the rows `query` and the rows `fit` (unit rows in `E`, `d`
+/// values each) into `c` (`query x fit`): the values the whole kernel of X holds for each pair.
+///
+/// A side of fewer than [`CROSS_MIN`] rows is padded (its rows repeated) and the extra values
+/// dropped, so that the product always takes faer's matrix path, whose sums over the d features
+/// run in the order the whole kernel's do (a single row or column takes a vector path that
+/// sums in another order, and a few values differ in the last bit: `cross_tests`).
+fn cross_kernel<E: Real>(fit: &[E], query: &[E], d: usize, mut c: MatMut<'_, E>, par: Par) {
+    let (k, q) = (fit.len() / d, query.len() / d);
+    if k < CROSS_MIN || q < CROSS_MIN {
+        let pad = |rows: &[E], n: usize| -> Vec<E> {
+            (0..n.max(CROSS_MIN))
+                .flat_map(|i| rows[(i % n) * d..(i % n + 1) * d].iter().copied())
+                .collect()
+        };
+        let mut all = Mat::<E>::zeros(q.max(CROSS_MIN), k.max(CROSS_MIN));
+        cross_kernel(&pad(fit, k), &pad(query, q), d, all.as_mut(), par);
+        c.copy_from(all.as_ref().submatrix(0, 0, q, k));
+        return;
+    }
+    let at = MatRef::from_column_major_slice(fit, d, k);
+    let qt = MatRef::from_column_major_slice(query, d, q);
+    matmul(c.as_mut(), Accum::Replace, qt.transpose(), at, E::narrow(1.0), par);
+    let transform =
+        |j: usize, column: &mut [E]| kernel_cross_column(column, &fit[j * d..(j + 1) * d], query, d);
+    match par {
+        Par::Seq => (0..at.ncols()).for_each(|j| transform(j, col_mut(c.as_mut(), j))),
+        Par::Rayon(_) => {
+            use rayon::prelude::*;
+            c.par_col_chunks_mut(1)
+                .enumerate()
+                .with_min_len(16)
+                .for_each(|(j, c)| transform(j, col_mut(c, 0)));
+        }
+    }
 }
 
 /// Fails unless `kernel` is square and every row of `index` is one of its rows.
@@ -1297,5 +1590,75 @@ mod tests {
         );
         let wide = Array2::<f64>::zeros((2, 3));
         assert!(score_cached(wide.view(), &[0], 1, 1, &mut NoTiming).is_err());
+    }
+}
+
+#[cfg(test)]
+mod cross_tests {
+    use super::*;
+    use crate::gram::tests::sample;
+
+    /// The whole kernel of `n` rows in `E` (row a holds H[a, b], b ≥ a) and the cross kernel
+    /// between rows `split..` and rows `..split` as [`predict_out`] builds it, chunk by chunk.
+    fn both<E: Real>(x: &[f64], n: usize, d: usize, split: usize, par: Par) -> (Array2<E>, Mat<E>) {
+        let view = ArrayView2::from_shape((n, d), x).unwrap();
+        let whole = gram_upper::<E, f64>(view, 2).unwrap();
+        let fit = normalise_rows(view.slice(s![..split, ..]), par).unwrap();
+        let query = normalise_rows(view.slice(s![split.., ..]), par).unwrap();
+        let fu = E::narrow_slice(fit.as_slice(), par);
+        let qu = E::narrow_slice(query.as_slice(), par);
+        let q = n - split;
+        let mut c = Mat::<E>::zeros(q, split);
+        for first in (0..q).step_by(CROSS_ROWS) {
+            let rows = CROSS_ROWS.min(q - first);
+            let part = c.as_mut().subrows_mut(first, rows);
+            cross_kernel(&fu, &qu[first * d..(first + rows) * d], d, part, par);
+        }
+        (whole, c)
+    }
+
+    fn same_bits<E: Real>(n: usize, d: usize, split: usize, par: Par) {
+        let mut x = sample(n, d, (n * 31 + d) as u64);
+        // a duplicate pair across the split, and a near-parallel one
+        if split >= 1 && n > split + 1 {
+            x.copy_within(0..d, split * d);
+            for j in 0..d {
+                x[(split + 1) * d + j] = x[j] * (1.0 + 1e-9 * (j as f64));
+            }
+        }
+        let (whole, c) = both::<E>(&x, n, d, split, par);
+        for i in 0..n - split {
+            for j in 0..split {
+                let want = whole[(j, split + i)];
+                assert!(
+                    c[(i, j)].to_f64().to_bits() == want.to_f64().to_bits(),
+                    "n={n} d={d} split={split} pair ({}, {j}): {} vs {}",
+                    split + i,
+                    c[(i, j)].to_f64(),
+                    want.to_f64()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn cross_kernel_values_are_the_whole_kernels_bits() {
+        for par in [Par::Seq, Par::rayon(3)] {
+            // Every split of kernels from 32 rows (the engine copies no prediction's values
+            // out of a smaller kernel), a fit or a prediction of one row included, and chunks
+            // of CROSS_ROWS with a last chunk of one row.
+            let mut cases = vec![(2 * CROSS_ROWS + 1 + 300, 300), (1500, 1)];
+            for n in [32usize, 33, 48, 100] {
+                for split in [1usize, 2, 3, 4, 8, 15, 16, 17, n / 2, n - 4, n - 2, n - 1] {
+                    cases.push((n, split));
+                }
+            }
+            for &(n, split) in &cases {
+                for d in [1, 3, 7, 16, 33, 130, 784] {
+                    same_bits::<f64>(n, d, split, par);
+                    same_bits::<f32>(n, d, split, par);
+                }
+            }
+        }
     }
 }

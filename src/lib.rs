@@ -31,6 +31,7 @@ use pyo3::types::PyDict;
 use crate::error::CoreError;
 use crate::loo::{BlockScores, Predictions, TargetScores};
 use crate::precision::Precision;
+use crate::real::Real;
 use crate::timing::{NoTiming, PhaseTimes};
 
 pyo3::create_exception!(
@@ -256,23 +257,28 @@ macro_rules! bind_dtype {
         /// column of `targets` (k x m), H factorised in `precision`: (predictions (k, m),
         /// ridge, fallback), fallback True when float32 was asked for and the block was
         /// predicted in float64 instead.
+        ///
+        /// With `fitted`, the regressor is fitted to the first `fitted` rows (`targets` holds
+        /// theirs) and predicts the others: predictions (k − fitted, m).
         #[pyfunction]
-        #[pyo3(signature = (x, targets, threads=0, precision="double"))]
+        #[pyo3(signature = (x, targets, threads=0, precision="double", fitted=None))]
         fn $predict<'py>(
             py: Python<'py>,
             x: PyReadonlyArray2<'py, $t>,
             targets: PyReadonlyArray2<'py, f64>,
             threads: usize,
             precision: &str,
+            fitted: Option<usize>,
         ) -> PyResult<Predicted<'py>> {
             let precision = parse_precision(precision)?;
             let x = x.as_array();
             let targets = targets.as_array();
-            let shape = targets.dim();
-            let out = run_detached(py, || {
-                block::predict(x, targets, threads, precision, &mut NoTiming)
+            let (k, m) = (x.nrows(), targets.ncols());
+            let out = run_detached(py, || match fitted {
+                None => block::predict(x, targets, threads, precision, &mut NoTiming),
+                Some(f) => block::predict_out(x, f, targets, threads, precision, &mut NoTiming),
             })?;
-            predictions_array(py, out, shape)
+            predictions_array(py, out, (k - fitted.unwrap_or(0), m))
         }
 
         /// The arc-cosine kernel matrix H of the rows of `x`, float64 or, with
@@ -396,43 +402,62 @@ fn score_cached_f32<'py>(
 /// `predict_f64` for the rows `index` of X, their H gathered from `kernel` (as `score_cached`
 /// does) in float64: the same bits as precision "double". Returns (predictions (k, m), ridge,
 /// False).
+/// With `fitted`, as `predict_f64` with `fitted`: the first `fitted` rows of `index` fitted, the
+/// others predicted.
 #[pyfunction]
-#[pyo3(signature = (kernel, index, targets, threads=0))]
+#[pyo3(signature = (kernel, index, targets, threads=0, fitted=None))]
 fn predict_cached_f64<'py>(
     py: Python<'py>,
     kernel: PyReadonlyArray2<'py, f64>,
     index: PyReadonlyArray1<'py, i64>,
     targets: PyReadonlyArray2<'py, f64>,
     threads: usize,
+    fitted: Option<usize>,
 ) -> PyResult<Predicted<'py>> {
     let index = row_indices(index)?;
     let kernel = kernel.as_array();
     let targets = targets.as_array();
-    let shape = targets.dim();
+    let shape = (index.len() - fitted.unwrap_or(0).min(index.len()), targets.ncols());
     let out = run_detached(py, || {
-        block::predict_cached(kernel, &index, targets, threads, &mut NoTiming)
+        cached_predictions(kernel, &index, fitted, targets, threads)
     })?;
     predictions_array(py, out, shape)
+}
+
+/// Leave-one-out predictions of the rows `index` of the kernel, or with `fitted` the
+/// out-of-block ones.
+fn cached_predictions<E: Real>(
+    kernel: ndarray::ArrayView2<'_, E>,
+    index: &[usize],
+    fitted: Option<usize>,
+    targets: ndarray::ArrayView2<'_, f64>,
+    threads: usize,
+) -> Result<Predictions, CoreError> {
+    match fitted {
+        None => block::predict_cached(kernel, index, targets, threads, &mut NoTiming),
+        Some(f) => block::predict_out_cached(kernel, index, f, targets, threads, &mut NoTiming),
+    }
 }
 
 /// `predict_cached_f64` from a float32 kernel: the same bits as precision "single" on those
 /// rows, or None when float32 cannot factorise the block, which is then for the caller to
 /// predict from its rows in float64.
 #[pyfunction]
-#[pyo3(signature = (kernel, index, targets, threads=0))]
+#[pyo3(signature = (kernel, index, targets, threads=0, fitted=None))]
 fn predict_cached_f32<'py>(
     py: Python<'py>,
     kernel: PyReadonlyArray2<'py, f32>,
     index: PyReadonlyArray1<'py, i64>,
     targets: PyReadonlyArray2<'py, f64>,
     threads: usize,
+    fitted: Option<usize>,
 ) -> PyResult<Option<Predicted<'py>>> {
     let index = row_indices(index)?;
     let kernel = kernel.as_array();
     let targets = targets.as_array();
-    let shape = targets.dim();
+    let shape = (index.len() - fitted.unwrap_or(0).min(index.len()), targets.ncols());
     let out = run_detached(py, || {
-        match block::predict_cached(kernel, &index, targets, threads, &mut NoTiming) {
+        match cached_predictions(kernel, &index, fitted, targets, threads) {
             Err(CoreError::Unresolved) => Ok(None),
             other => other.map(Some),
         }

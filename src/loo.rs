@@ -239,6 +239,33 @@ pub fn predictions<E: Real, R: Recorder>(
     })
 }
 
+/// The coefficients A = H⁻¹ Y (`k x m`, in f64) of the kernel regressor fitted to every row of
+/// the block whose kernel `build` writes in `E`, for each column of `targets` (`k x m`), solved
+/// in f64 from the factor in `E` (as the leave-one-out predictions are); with the ridge used.
+pub fn coefficients<E: Real, R: Recorder>(
+    h: MatMut<'_, E>,
+    targets: ArrayView2<'_, f64>,
+    par: Par,
+    build: impl FnMut(MatMut<'_, E>, &mut R) -> Result<(), CoreError>,
+    rec: &mut R,
+) -> Result<(Mat<f64>, f64), CoreError> {
+    let (k, m) = targets.dim();
+    if k == 0 || h.nrows() != k || h.ncols() != k {
+        return Err(CoreError::Shape(format!(
+            "{k} rows of targets for a block of {}",
+            h.nrows()
+        )));
+    }
+    let mut a = Mat::<f64>::zeros(k, m);
+    let accept = |l: MatRef<'_, E>, rec: &mut R| {
+        a = Mat::<f64>::from_fn(k, m, |i, c| targets[(i, c)]);
+        rec.time(Phase::Solve, || solve_columns(l, a.as_mut(), par));
+        (0..m).all(|c| col(a.as_ref(), c).iter().all(|v| v.is_finite()))
+    };
+    let ridge = factor_with_ridge(h, par, build, accept, rec)?;
+    Ok((a, ridge))
+}
+
 /// yᵀ H⁻¹ y = ‖L⁻¹ y‖² for every column y of `labels` (`k x m`), from one factorisation of the
 /// kernel `build` writes; returns the m values with the relative ridge used.
 pub fn complexity(

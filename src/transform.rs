@@ -30,6 +30,22 @@ pub fn kernel_column<E: Real>(col: &mut [E], j: usize, unit: &[E], d: usize) {
     }
 }
 
+/// Turns the cosines of one column of a cross kernel, between the predicted rows (`unit`, `d`
+/// values each, one per entry of `column`) and one fitted row `fit`, into kernel values in place:
+/// the values [`kernel_column`] gives the same pairs, the near-parallel ones from the chord.
+pub fn kernel_cross_column<E: Real>(column: &mut [E], fit: &[E], unit: &[E], d: usize) {
+    let near: Vec<(usize, f64)> = column
+        .iter()
+        .map(|u| u.to_f64())
+        .enumerate()
+        .filter(|(_, u)| u.abs() > NEAR_PARALLEL)
+        .collect();
+    kernel_in_place(column);
+    for (i, u) in near {
+        column[i] = E::narrow(kernel_near_parallel(&unit[i * d..(i + 1) * d], fit, u));
+    }
+}
+
 /// Turns the lower triangle of U (cosines, column-major `k x k`) into H in place, `unit` the
 /// block's unit rows in `E`, `d` values each.
 ///

@@ -95,3 +95,11 @@ def loo_predictions(H: np.ndarray, Y: np.ndarray) -> np.ndarray:
         keep = np.arange(len(Y)) != i
         out[i] = H[i, keep] @ np.linalg.solve(H[np.ix_(keep, keep)], Y[keep])
     return out
+
+
+def fitted_predictions(H: np.ndarray, Y: np.ndarray, fitted: int) -> np.ndarray:
+    """Kernel regression fitted to the first ``fitted`` rows (targets ``Y``, fitted x m),
+    evaluated at the other rows: ``H[q, f] H[f, f]⁻¹ Y``, by an explicit solve."""
+    f = np.arange(fitted)
+    q = np.arange(fitted, len(H))
+    return H[np.ix_(q, f)] @ np.linalg.solve(H[np.ix_(f, f)], Y)

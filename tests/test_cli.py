@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 import cgfast
-from cgfast.suggest import DEFAULT_REPEATS
 
 
 def cgfast_cli(*args, cwd, module="cgfast.cli"):
@@ -197,8 +196,10 @@ def test_job_array_parts_then_assemble(files):
                 "--checkpoint", "run", "--part", part, "--parts", 3, "--no-progress", cwd=tmp,
             )
         )  # fmt: skip
+        # 3 chunks of at most 40 rows: a block predicts the other 2, so each row's 9
+        # predictions take 5 partitions (2, 2, 2, 2 and 1 chunks a block) of 3 blocks
         assert re.fullmatch(
-            rf"cgfast score: part {part} of 3: \d+ of \d+ blocks; \d+ of {3 * DEFAULT_REPEATS} "
+            rf"cgfast score: part {part} of 3: \d+ of \d+ blocks; \d+ of {5 * 3} "
             r"suggestion blocks, "
             r"[\d.]+ s -> run",
             result.stdout.strip(),

@@ -1,17 +1,18 @@
-"""Suggested labels: the leave-one-out predictions against a NumPy oracle, the plan, recovery of
-planted flips, and the same bits on any thread count, executor and checkpointed rerun."""
+"""Suggested labels: the out-of-block and leave-one-out predictions against a NumPy oracle, the
+plan, recovery of planted flips, and the same bits on any thread count, executor and checkpointed
+rerun."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import gram, loo_predictions
+from oracle import gram, loo_predictions, fitted_predictions
 
 import cgfast
 from cgfast import _native
 from cgfast.engine import LocalExecutor, prepare_suggestions, run_suggestions
 from cgfast.options import Options
-from cgfast.suggest import DEFAULT_REPEATS, plan_suggestions, targets
+from cgfast.suggest import DEFAULT_REPEATS, MAX_PREDICTED, plan_suggestions, targets
 
 
 def clusters(n: int, classes: int, d: int = 6, seed: int = 0, spread: float = 0.6):
@@ -47,6 +48,59 @@ def test_predictions_match_an_explicit_solve_without_each_row(k):
         np.testing.assert_allclose(single.predictions, want, atol=1e-3 * np.abs(want).max())
         if k > 3:
             assert not np.array_equal(single.predictions, out.predictions)
+
+
+@pytest.mark.parametrize("k, fitted", [(2, 1), (20, 1), (20, 19), (90, 40), (1500, 300)])
+def test_out_of_block_predictions_match_an_explicit_fit(k, fitted):
+    X, y = clusters(k, 3, seed=k + fitted)
+    Y = targets(y[:fitted], 3)
+    want = fitted_predictions(gram(X), Y, fitted)
+    for dtype in (np.float64, np.float32):
+        out = _native.predict(X.astype(dtype), Y, 2, fitted=fitted)
+        assert out.predictions.shape == (k - fitted, 3)
+        assert out.ridge == 0.0 and not out.fallback
+        x = X.astype(dtype).astype(np.float64)
+        np.testing.assert_allclose(
+            out.predictions, fitted_predictions(gram(x), Y, fitted), rtol=1e-9, atol=1e-9
+        )
+        single = _native.predict(X.astype(dtype), Y, 2, "single", fitted=fitted)
+        assert not single.fallback
+        np.testing.assert_allclose(single.predictions, want, atol=1e-3 * np.abs(want).max())
+    # the same bits with every kernel value copied out of the whole kernel, rows in any order
+    order = np.random.default_rng(k).permutation(k)
+    for precision, dtype in (("double", np.float64), ("single", np.float32)):
+        kernel = _native.gram(X, 2, whole=False, precision=precision)
+        assert kernel.dtype == dtype
+        for index in (np.arange(k), order):
+            Yi = targets(y[index[:fitted]], 3)
+            direct = _native.predict(X[index], Yi, 2, precision, fitted=fitted)
+            cached = _native.predict_cached(kernel, index, Yi, 3, fitted=fitted)
+            assert cached is not None
+            assert np.array_equal(cached.predictions, direct.predictions), (precision, k)
+
+
+def test_a_predicted_row_that_duplicates_a_fitted_one_gets_its_target():
+    # Its kernel values are the fitted row's (1/2 against itself, from the chord rather than a
+    # rounded cosine), so the regressor, which interpolates its fit, predicts that row's target.
+    X, y = clusters(40, 3, seed=7)
+    X[30] = X[4]
+    Y = targets(y[:20], 3)
+    out = _native.predict(X, Y, 2, fitted=20)
+    np.testing.assert_allclose(out.predictions[10], Y[4], rtol=0, atol=1e-12)
+
+
+def test_bad_splits_of_a_prediction_block_are_refused():
+    X, y = clusters(10, 2)
+    with pytest.raises(ValueError, match="at least one must be fitted and one predicted"):
+        _native.predict(X, targets(y, 2), 1, fitted=10)
+    with pytest.raises(ValueError, match="at least one must be fitted"):
+        _native.predict(X, targets(y[:0], 2), 1, fitted=0)
+    with pytest.raises(ValueError, match="rows of targets"):
+        _native.predict(X, targets(y[:4], 2), 1, fitted=5)
+    bad = X.copy()
+    bad[7, 1] = np.nan
+    with pytest.raises(ValueError, match="row 7"):
+        _native.predict(bad, targets(y[:4], 2), 1, fitted=4)
 
 
 def test_real_valued_targets_are_predicted_too():
@@ -85,28 +139,62 @@ def test_a_block_float32_cannot_factorise_is_predicted_in_double_with_a_warning(
         assert np.array_equal(single.predictions, double.predictions)
 
 
-def test_the_plan_deals_every_example_once_per_repeat_into_balanced_blocks():
+def test_each_block_fits_one_chunk_and_predicts_rows_it_never_saw():
     _, y = clusters(1003, 4, seed=2)
-    blocks = plan_suggestions(y, repeats=3, max_block=250, seed=5)
-    assert len(blocks) == 3 * 5
     shares = np.bincount(y) / len(y)
-    for repeat in range(3):
-        mine = [b for b in blocks if b.repeat == repeat]
-        rows = np.concatenate([b.positives for b in mine])
-        assert np.array_equal(np.sort(rows), np.arange(len(y)))
-        sizes = [b.size for b in mine]
-        assert max(sizes) <= 250 and max(sizes) - min(sizes) <= 1
-        for b in mine:
-            assert np.all(np.diff(b.positives) > 0) and len(b.negatives) == 0
-            # every class in proportion: within one example of its share
-            counts = np.bincount(y[b.positives], minlength=4)
-            assert np.all(np.abs(counts - shares * b.size) <= 1 + 1e-9)
-    # fresh deals in each repeat, the same for the same seed
-    assert not np.array_equal(blocks[0].positives, blocks[5].positives)
-    again = plan_suggestions(y, repeats=3, max_block=250, seed=5)
-    assert all(np.array_equal(a.positives, b.positives) for a, b in zip(blocks, again))
-    # one block holding everything is the same in every repeat: one repeat
-    assert len(plan_suggestions(y, repeats=3, max_block=2000, seed=5)) == 1
+    # 5 chunks of at most 250 rows: 4 others to predict from, so 9 predictions a row take
+    # partitions that predict 4, 4 and 1 chunks; 3 predictions a row take one partition.
+    for repeats, partitions in ((9, [4, 4, 1]), (3, [3]), (1, [1])):
+        blocks = plan_suggestions(y, repeats=repeats, max_block=250, seed=5)
+        assert len(blocks) == 5 * len(partitions)
+        counts = np.zeros(len(y), int)
+        for repeat, q in enumerate(partitions):
+            mine = [b for b in blocks if b.repeat == repeat]
+            fitted = np.concatenate([b.negatives for b in mine])
+            assert np.array_equal(np.sort(fitted), np.arange(len(y)))  # a partition
+            sizes = [len(b.negatives) for b in mine]
+            assert max(sizes) <= 250 and max(sizes) - min(sizes) <= 1
+            for c, b in enumerate(mine):
+                assert np.all(np.diff(b.negatives) > 0) and np.all(np.diff(b.positives) > 0)
+                # every class in proportion: within one example of its share
+                got = np.bincount(y[b.negatives], minlength=4)
+                assert np.all(np.abs(got - shares * len(b.negatives)) <= 1 + 1e-9)
+                # the q chunks after it, never its own rows
+                after = np.concatenate([mine[(c + j) % 5].negatives for j in range(1, q + 1)])
+                assert np.array_equal(b.positives, np.sort(after))
+                assert not np.intersect1d(b.positives, b.negatives).size
+                counts[b.positives] += 1
+        assert np.all(counts == repeats)
+    # fresh deals in each partition, the same for the same seed
+    blocks = plan_suggestions(y, repeats=9, max_block=250, seed=5)
+    assert not np.array_equal(blocks[0].negatives, blocks[5].negatives)
+    again = plan_suggestions(y, repeats=9, max_block=250, seed=5)
+    assert all(
+        np.array_equal(a.negatives, b.negatives) and np.array_equal(a.positives, b.positives)
+        for a, b in zip(blocks, again)
+    )
+    # a block predicts at most MAX_PREDICTED chunks: 39 chunks, 12 predictions a row
+    many = plan_suggestions(y, repeats=12, max_block=26, seed=5)
+    assert max(len(b.positives) for b in many) <= MAX_PREDICTED * 26
+    assert len(many) == 39 * 2
+    # one block holding everything predicts its rows leave-one-out, once
+    (one,) = plan_suggestions(y, repeats=3, max_block=2000, seed=5)
+    assert len(one.negatives) == 0 and np.array_equal(one.positives, np.arange(len(y)))
+
+
+def test_predictions_average_the_fits_that_never_saw_the_row():
+    # The whole pass against NumPy: each block's regressor fitted by an explicit solve.
+    X, y = clusters(430, 3, seed=12, spread=0.5)
+    noisy, _ = planted(y, 20, 3)
+    found = cgfast.suggest_labels(X, noisy, max_block=100, precision="double", repeats=5)
+    H, Y = gram(X), targets(noisy, 3)
+    sums, counts = np.zeros((len(y), 3)), np.zeros(len(y))
+    for block in plan_suggestions(noisy, repeats=5, max_block=100, seed=0):
+        fit, rows = block.negatives, block.positives
+        sums[rows] += H[np.ix_(rows, fit)] @ np.linalg.solve(H[np.ix_(fit, fit)], Y[fit])
+        counts[rows] += 1
+    assert np.all(counts == 5) and found.repeats == 5
+    np.testing.assert_allclose(found.predictions, sums / counts[:, None], rtol=1e-9, atol=1e-9)
 
 
 def test_planted_flips_get_their_true_label_back():
@@ -171,7 +259,8 @@ def test_a_checkpointed_rerun_reads_the_suggestion_blocks_back(tmp_path):
     X, y = clusters(500, 3, seed=10)
     first = cgfast.score(X, y, repeats=2, max_block=150, suggest=True, checkpoint=tmp_path)
     blocks = sorted((tmp_path / "suggestions" / "blocks").glob("*.npz"))
-    assert len(blocks) == DEFAULT_REPEATS * 4
+    # 4 chunks of 125: 9 predictions a row take 3 partitions of 4 blocks, each predicting 3
+    assert len(blocks) == 3 * 4
     # a rerun computes nothing: damage no file, and the same bits come back
     again = cgfast.score(X, y, repeats=2, max_block=150, suggest=True, checkpoint=tmp_path)
     assert np.array_equal(first.label_quality, again.label_quality)
@@ -179,20 +268,21 @@ def test_a_checkpointed_rerun_reads_the_suggestion_blocks_back(tmp_path):
         cgfast.suggest_labels(X, y, max_block=150, seed=1, checkpoint=tmp_path)
 
 
-def test_a_suggestion_checkpoint_of_0_2_0_reads_as_double(tmp_path):
-    # 0.2.0 predicted in float64 and its manifests (format 1) name no precision.
+def test_a_suggestion_checkpoint_of_0_2_0_is_refused_with_what_to_do(tmp_path):
+    # 0.2.0 predicted every block's rows leave-one-out, in float64; its manifests (format 1)
+    # name neither the plan nor the precision. Its blocks are not this plan's.
     import json
 
     X, y = clusters(300, 3, seed=3)
-    first = cgfast.suggest_labels(X, y, max_block=100, precision="double", checkpoint=tmp_path)
+    cgfast.suggest_labels(X, y, max_block=100, precision="double", checkpoint=tmp_path)
     path = tmp_path / "suggestions" / "manifest.json"
     manifest = json.loads(path.read_text())
-    del manifest["suggest"]["precision"], manifest["digest"]
+    del manifest["suggest"]["precision"], manifest["suggest"]["plan"], manifest["digest"]
     path.write_text(json.dumps({**manifest, "format": 1}))
-    again = cgfast.suggest_labels(X, y, max_block=100, precision="double", checkpoint=tmp_path)
-    assert np.array_equal(again.predictions, first.predictions)
-    with pytest.raises(ValueError, match="suggest.precision 'double' there, 'single' now"):
-        cgfast.suggest_labels(X, y, max_block=100, checkpoint=tmp_path)
+    with pytest.raises(ValueError, match="suggest.plan 1 there, 2 now") as err:
+        cgfast.suggest_labels(X, y, max_block=100, precision="double", checkpoint=tmp_path)
+    assert "planned by an earlier cgfast" in str(err.value)
+    assert "precision" not in str(err.value)  # 0.2.0's precision reads as double
 
 
 def test_bad_arguments_are_refused_before_any_work():
@@ -275,8 +365,8 @@ def test_a_job_array_suggests_its_share_and_one_local_run_gathers_it(
         if sum(counts) == 0:
             break
     suggestion_blocks = sorted((tmp_path / "suggestions" / "blocks").glob("*.npz"))
-    # 500 rows in blocks of at most 150, in each of the default repeats
-    assert len(suggestion_blocks) == DEFAULT_REPEATS * 4
+    # 500 rows in 4 chunks of at most 150: 9 predictions a row take 3 partitions of 4 blocks
+    assert len(suggestion_blocks) == 3 * 4
     computed = []
     original = LocalExecutor.__call__
 
@@ -309,7 +399,8 @@ def test_cli_parts_suggest_and_the_table_comes_from_the_checkpoint(tmp_path):
     for p in range(2):
         common = ["--no-progress", "--checkpoint", run, "--part", p, "--parts", "2"]
         assert run_cli("score", *data, *common) == 0
-    assert len(list((run / "suggestions" / "blocks").glob("*.npz"))) == DEFAULT_REPEATS * 4
+    # 4 chunks of at most 120: 3 partitions of 4 blocks give each row its 9 predictions
+    assert len(list((run / "suggestions" / "blocks").glob("*.npz"))) == 3 * 4
     assert (
         run_cli("score", *data, "--no-progress", "--checkpoint", run, "-o", tmp_path / "a.csv") == 0
     )

@@ -234,25 +234,36 @@ class PredictOutput:
 
 
 def predict(
-    x: np.ndarray, targets: np.ndarray, threads: int, precision: str = "double"
+    x: np.ndarray,
+    targets: np.ndarray,
+    threads: int,
+    precision: str = "double",
+    fitted: int | None = None,
 ) -> PredictOutput:
     """Leave-one-out predictions (k, m) of the kernel regressor on the rows of ``x`` for each
     column of ``targets`` (k x m), from one factorisation in ``precision``; the ridge it
-    needed; and whether a "single" block was predicted in float64 (``fallback``)."""
+    needed; and whether a "single" block was predicted in float64 (``fallback``).
+
+    With ``fitted``: the regressor fitted to the first ``fitted`` rows (``targets`` holds
+    theirs) predicts the other rows, (k - fitted, m)."""
     targets = np.asarray(targets, dtype=np.float64)
-    return PredictOutput(*_entry("predict", x)(x, targets, threads, precision))
+    return PredictOutput(*_entry("predict", x)(x, targets, threads, precision, fitted))
 
 
 def predict_cached(
-    kernel: np.ndarray, index: np.ndarray, targets: np.ndarray, threads: int
+    kernel: np.ndarray,
+    index: np.ndarray,
+    targets: np.ndarray,
+    threads: int,
+    fitted: int | None = None,
 ) -> PredictOutput | None:
-    """:func:`predict` on the rows ``index`` of X, their H copied out of ``kernel`` (as for
-    :func:`score_cached`): the same bits in the kernel's precision; None when the kernel is
-    float32 and float32 cannot factorise the block (the caller predicts ``X[index]`` with
-    ``precision="double"``)."""
+    """:func:`predict` on the rows ``index`` of X, every kernel value copied out of ``kernel``
+    (as for :func:`score_cached`): the same bits in the kernel's precision; None when the
+    kernel is float32 and float32 cannot factorise the fitted rows (the caller predicts from
+    ``X[index]`` with ``precision="double"``)."""
     index = np.ascontiguousarray(index, dtype=np.int64)
     targets = np.asarray(targets, dtype=np.float64)
-    out = _entry("predict_cached", kernel)(kernel, index, targets, threads)
+    out = _entry("predict_cached", kernel)(kernel, index, targets, threads, fitted)
     return None if out is None else PredictOutput(*out)
 
 

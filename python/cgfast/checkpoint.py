@@ -109,8 +109,10 @@ def _upgrade(manifest: Any) -> Any:
             manifest.setdefault("plan", 1)
     suggest = manifest.get("suggest") if isinstance(manifest, dict) else None
     if isinstance(suggest, dict):
-        # Before suggestion blocks took the run's precision, they were predicted in float64.
+        # Before suggestion blocks took the run's precision, they were predicted in float64;
+        # before suggest.SUGGEST_PLAN_VERSION was recorded, they were plan 1's (leave-one-out).
         suggest.setdefault("precision", "double")
+        suggest.setdefault("plan", 1)
     return manifest
 
 
@@ -165,9 +167,16 @@ class Checkpoint:
                 for key in sorted(set(there) | set(now))
                 if there.get(key) != now.get(key)
             ]
+            advice = "use a new directory or the original arguments"
+            if there.get("suggest.plan") != now.get("suggest.plan"):
+                advice = (
+                    "its suggestion blocks were planned by an earlier cgfast; remove the "
+                    "directory (or, in a scoring checkpoint, its 'suggestions' folder) to "
+                    "compute them again"
+                )
             raise ValueError(
                 f"checkpoint directory {str(self.directory)!r} belongs to a different run "
-                f"({'; '.join(diffs)}); use a new directory or the original arguments"
+                f"({'; '.join(diffs)}); {advice}"
             )
         return self
 

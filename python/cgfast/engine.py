@@ -46,6 +46,8 @@ from .plan import PLAN_VERSION, Block, Plan, TargetPlan
 from .stability import advice_at_cap, repeats_for, split_half
 from .suggest import (
     DEFAULT_REPEATS,
+    MAX_PREDICTED,
+    SUGGEST_PLAN_VERSION,
     LabelSuggestions,
     checkpoint_dir,
     plan_suggestions,
@@ -123,7 +125,25 @@ class Run:
 
     def work(self, block: Block) -> int:
         """Flops of a block, Gram included: what the progress bar counts."""
+        if self.predicts:
+            return suggestion_block_work(block, self.rows.d, len(self.classes))
         return block_work(block.size, len(block.positives), self.rows.d)
+
+    def gram_entries(self, block: Block) -> int:
+        """Entries of the kernel a block needs: its H, and a suggestion block's values between
+        its fitted and its predicted rows."""
+        if self.predicts and len(block.negatives):
+            return len(block.negatives) * block.size
+        return block.size**2
+
+    def block_bytes(self, block: Block) -> int:
+        """Peak bytes of computing ``block`` (:func:`~cgfast._memory.block_bytes`)."""
+        d, itemsize = self.rows.d, self.rows.dtype.itemsize
+        if self.predicts and len(block.negatives):
+            return suggestion_block_bytes(
+                len(block.negatives), len(block.positives), d, itemsize, len(self.classes)
+            )
+        return block_bytes(block.size, d, itemsize)
 
     def manifest(self) -> dict[str, Any]:
         """What identifies this run in a checkpoint directory.
@@ -135,6 +155,7 @@ class Run:
         if self.predicts:
             keep = ("repeats", "seed", "max_block", "precision")
             what = {"suggest": {name: arguments[name] for name in keep}}
+            what["suggest"]["plan"] = SUGGEST_PLAN_VERSION
         else:
             # The cover's plan changed after 0.2.0 (plan.PLAN_VERSION); the independent one did not.
             what = {"arguments": arguments}
@@ -150,6 +171,29 @@ class Run:
             # What turns the assembled residuals back into the target's units (parts.assemble).
             data["target"] = {"mean": self.targets.mean, "scale": self.targets.scale}
         return {**what, "data": data, "blocks": len(self.blocks)}
+
+
+def suggestion_block_work(block: Block, d: int, classes: int, copied: bool = False) -> int:
+    """Flops of a suggestion block of ``classes`` targets (rows of ``d`` features), Grams
+    included, or with ``copied`` its kernel values copied out of a kept kernel instead
+    (:data:`COPY_WORK` each): a block that fits ``f`` rows and predicts ``q`` others builds
+    ``f (f + q)`` kernel values, factorises (f³/3), solves (2f²·classes) and multiplies
+    (2qf·classes); a leave-one-out block of ``k`` rows builds k² values and does 2k³/3 flops."""
+    per_entry = COPY_WORK if copied else d
+    if not len(block.negatives):
+        k = len(block.positives)
+        return per_entry * k**2 + (2 * k**3) // 3
+    f, q = len(block.negatives), len(block.positives)
+    return per_entry * f * (f + q) + f**3 // 3 + 2 * f * (f + q) * classes
+
+
+def suggestion_block_bytes(fitted: int, predicted: int, d: int, itemsize: int, classes: int) -> int:
+    """Peak bytes of a suggestion block that fits ``fitted`` rows and predicts ``predicted``:
+    the fit's working set (:func:`~cgfast._memory.block_bytes`), the predicted rows (gathered
+    and normalised), a pass of the product (``CROSS_ROWS`` rows of kernel values in float32 or
+    float64, and in float64) and the predictions."""
+    rows = (8 + itemsize) * predicted * d
+    return block_bytes(fitted, d, itemsize) + rows + 16 * 1024 * fitted + 8 * predicted * classes
 
 
 def block_work(size: int, positives: int, d: int) -> int:
@@ -170,6 +214,10 @@ def block_weight(run: Run, index: int, kernel_rows: Any = None) -> int:
     (:meth:`Run.work`), or, where it copies its H out of the kernel the executor keeps for
     ``kernel_rows``, its factorisation and the copy."""
     block = run.blocks[index]
+    if run.predicts:
+        copied = kernel_rows is not None and kernel_rows is run.rows
+        copied = copied and KERNEL_DTYPES.get(run.options.precision) is not None
+        return suggestion_block_work(block, run.rows.d, len(run.classes), copied)
     if (
         kernel_rows is not None
         and kernel_rows is run.rows
@@ -282,8 +330,12 @@ def suggestion_run(run: Run, repeats: int) -> Run:
     blocks = plan_suggestions(
         run.codes, repeats=repeats, max_block=run.options.max_block, seed=run.options.seed
     )
-    largest = max(block.size for block in blocks)
-    check_fits(largest, largest, run.rows.d, run.rows.dtype.itemsize)
+    largest = max(blocks, key=lambda block: (len(block.negatives) or block.size, block.size))
+    fitted = len(largest.negatives) or largest.size
+    extra = suggestion_block_bytes(
+        fitted, largest.size - fitted, run.rows.d, run.rows.dtype.itemsize, len(run.classes)
+    ) - block_bytes(fitted, run.rows.d, run.rows.dtype.itemsize)
+    check_fits(fitted, fitted, run.rows.d, run.rows.dtype.itemsize, extra=extra)
     # The blocks are factorised in the scoring run's precision: a "single" scoring run's kernel
     # serves its suggestion blocks too.
     options = run.options.replace(repeats=blocks[-1].repeat + 1)
@@ -295,13 +347,23 @@ def suggestion_work(run: Run, repeats: int, kernel_rows: Any = None) -> int:
     without planning them: what the progress total expects of the suggestion pass."""
     n = run.rows.n
     per = -(-n // int(run.options.max_block or n))
+    copied = kernel_rows is run.rows and KERNEL_DTYPES.get(run.options.precision) is not None
+    d, classes = run.rows.d, len(run.classes)
+    none = np.empty(0, dtype=np.intp)
     if per == 1:
-        repeats = 1
-    # plan_suggestions deals the examples in turn into `per` blocks: chunk c holds rows c, c+per...
+        return suggestion_block_work(Block(0, -1, 0, none, np.arange(n)), d, classes, copied)
+    # plan_suggestions deals the examples in turn into `per` chunks: chunk c holds rows c, c+per...
     sizes = [-(-(n - chunk) // per) for chunk in range(per)]
-    if kernel_rows is run.rows and KERNEL_DTYPES.get(run.options.precision) is not None:
-        return repeats * sum((2 * k**3) // 3 + COPY_WORK * k**2 for k in sizes)
-    return repeats * sum(block_work(k, k, run.rows.d) for k in sizes)
+    each = min(per - 1, repeats, MAX_PREDICTED)
+    total, left = 0, repeats
+    while left > 0:
+        q = min(each, left)
+        for c in range(per):
+            predicted = sum(sizes[(c + j) % per] for j in range(1, q + 1))
+            block = Block(0, -1, c, np.empty(sizes[c]), np.empty(predicted))
+            total += suggestion_block_work(block, d, classes, copied)
+        left -= q
+    return total
 
 
 def prepare_suggestions(
@@ -350,12 +412,8 @@ def run_suggestions(
             PrecisionWarning,
             stacklevel=4,
         )
-    return suggestions(
-        predictions(results, run.rows.n, len(run.classes)),
-        run.classes,
-        run.codes,
-        run.options.planned_repeats,
-    )
+    predicted, count = predictions(results, run.rows.n, len(run.classes))
+    return suggestions(predicted, run.classes, run.codes, count)
 
 
 def shared_rows(blocks: Sequence[Block], per: int) -> dict[int, tuple[int, ...]]:
@@ -437,27 +495,39 @@ def predict_block(
     precision: str = "double",
     kernel: np.ndarray | None = None,
 ) -> BlockResult:
-    """Leave-one-out predictions of every row of the suggestion ``block`` (rows ``codes``) for
-    each of ``classes`` one-vs-rest targets, H factorised in ``precision``: ``terms`` is
-    (classes, k).
+    """Predictions of the suggestion ``block``'s predicted rows (``positives``) for each of
+    ``classes`` one-vs-rest targets, ``codes`` the classes of its rows in block order: ``terms``
+    is (classes, len(positives)).
 
-    ``source`` is X as :class:`Rows`, or the block's rows gathered in its order; with ``kernel``
-    (the H of X in the block's precision, :data:`KERNEL_DTYPES`) the block's H is copied out of
-    it: the same bits. A block float32 cannot factorise is predicted from its rows in float64,
-    as a "single" block without the kernel falls back.
+    The regressor is fitted to the block's ``negatives`` and predicts its ``positives``; a block
+    without negatives (all of X in one block) predicts its rows leave-one-out. H is factorised in
+    ``precision``. ``source`` is X as :class:`Rows`, or the block's rows gathered in its order;
+    with ``kernel`` (the H of X in the block's precision, :data:`KERNEL_DTYPES`) every kernel
+    value is copied out of it: the same bits. A fit float32 cannot factorise is done from the
+    rows in float64, as a "single" block without the kernel falls back.
     """
-    y = targets(codes, classes)
+    fitted = len(block.negatives) or None
+    y = targets(codes[: fitted or len(codes)], classes)
     out = None
+    # A prediction's kernel values are copied only out of a kernel of MIN_CROSS_KERNEL rows or
+    # more: below, faer may sum a tiny kernel's entries in another order (src/block.rs).
+    if kernel is not None and fitted is not None and len(kernel) < MIN_CROSS_KERNEL:
+        kernel = None
     if kernel is not None:
         if KERNEL_DTYPES.get(precision) != kernel.dtype:
             raise InternalError(f"a {kernel.dtype} kernel was passed to a {precision!r} block")
-        out = _native.predict_cached(kernel, block.rows, y, threads)
+        out = _native.predict_cached(kernel, block.rows, y, threads, fitted)
     if out is None:
         x = source.take(block.rows) if isinstance(source, Rows) else np.asarray(source)
         # Without the kernel in hand, or with one float32 could not factorise the block from.
-        out = _native.predict(x, y, threads, "double" if kernel is not None else precision)
+        precision = "double" if kernel is not None else precision
+        out = _native.predict(x, y, threads, precision, fitted)
         out = dataclasses.replace(out, fallback=out.fallback or kernel is not None)
     return BlockResult(block.positives, out.predictions.T, out.ridge, out.fallback)
+
+
+# The fewest rows of a kernel that a suggestion block copies its predictions' values from.
+MIN_CROSS_KERNEL = 32
 
 
 def score_block(
@@ -750,8 +820,7 @@ def lanes(
     """
     if not groups:
         return 1, threads
-    largest = max(run.blocks[task.index].size for group in groups for task in group.tasks)
-    per = block_bytes(largest, run.rows.d, run.rows.dtype.itemsize)
+    per = max(run.block_bytes(run.blocks[task.index]) for group in groups for task in group.tasks)
     room = int(available_bytes() * DEFAULT_FRACTION) // max(per, 1)
     most = max(1, min(threads, len(groups), room, threads if cap is None else cap))
     wide = (most, threads // most)
@@ -780,7 +849,7 @@ def kernel_pays(run: Run, tasks: Sequence[BlockTask]) -> bool:
     n, d = run.rows.n, run.rows.d
     # Blocks that share their rows build their H once, without the kernel.
     sizes = [task.block.size for task in tasks if not run.group_of(task.index)]
-    squares = sum(size**2 for size in sizes)
+    squares = sum(run.gram_entries(task.block) for task in tasks if not run.group_of(task.index))
     if run.options.auto:
         # The rest of the plan from this round on counts; every repeat holds blocks of the same
         # sizes, so the repeats after this one count as many times this one's blocks.
@@ -795,6 +864,8 @@ def kernel_pays(run: Run, tasks: Sequence[BlockTask]) -> bool:
     if not sizes or squares * d < KERNEL_MARGIN * n * n * (d + 100):
         return False
     largest = max(sizes)
+    if run.predicts:  # a suggestion block's H is of its fitted rows alone
+        largest = max(len(task.block.negatives) or task.block.size for task in tasks)
     return kernel_fits(n, run.rows.d, run.rows.dtype.itemsize, largest, dtype.itemsize)
 
 

@@ -40,6 +40,14 @@ from .plan import _SUGGEST, Block, _rng
 # between similar classes, for 2.7x the time of the pass.
 DEFAULT_REPEATS = 9
 
+# Most chunks one suggestion block predicts: its rows in memory are at most this many chunks
+# and its own. Nine predictions a row come from one partition once there are ten chunks.
+MAX_PREDICTED = 9
+
+# The version of the suggestion plan, recorded in a checkpoint's manifest: 2 since blocks fit
+# one chunk and predict others (cgfast 0.3); 0.2's blocks predicted their own rows leave-one-out.
+SUGGEST_PLAN_VERSION = 2
+
 # Subdirectory of a scoring run's checkpoint that holds its suggestion blocks.
 CHECKPOINT_DIR = "suggestions"
 
@@ -69,26 +77,40 @@ class LabelSuggestions:
 
 
 def plan_suggestions(codes: np.ndarray, *, repeats: int, max_block: int, seed: int) -> list[Block]:
-    """The suggestion plan: per repeat, every example in exactly one block of all classes.
+    """The suggestion plan: blocks of all classes, each fitted once and predicting other blocks.
 
-    Each repeat orders the examples class by class, randomly within a class, and deals them in
-    turn into ``ceil(n / max_block)`` blocks, so every block holds each class in proportion
-    and blocks differ in size by at most one. A block's rows are its ``positives`` (all of them
-    are predicted), in increasing order; ``label`` is -1 (all classes). When one block holds
-    every example, every repeat would be the same block: the plan then has one repeat.
+    A partition orders the examples class by class, randomly within a class, and deals them in
+    turn into ``per = ceil(n / max_block)`` chunks, so every chunk holds each class in
+    proportion and chunks differ in size by at most one. Chunk ``c``'s block fits the regressor
+    to its rows (``negatives``) and predicts the rows (``positives``, in increasing order) of the
+    ``q`` chunks after it, cyclically: each row is then predicted by ``q`` regressors that never
+    saw it. ``q = min(per - 1, repeats, MAX_PREDICTED)``, and partitions follow one another, each
+    drawn anew, until every row has ``repeats`` predictions (the last partition's blocks predict
+    fewer chunks where fewer are missing). ``label`` is -1 (all classes); ``repeat`` is the
+    partition.
+
+    When one chunk holds every example (``n <= max_block``) there is nothing outside it: the plan
+    is one block of all of them, ``negatives`` empty, whose rows are predicted leave-one-out.
     """
     n = len(codes)
     per = -(-n // max_block)
+    index_type = np.int32 if n <= np.iinfo(np.int32).max else np.int64
     if per == 1:
-        repeats = 1
+        rows = np.arange(n, dtype=index_type)
+        return [Block(0, -1, 0, rows[:0], rows)]
+    each = min(per - 1, repeats, MAX_PREDICTED)
     blocks = []
-    for repeat in range(repeats):
-        order = _rng(seed, repeat, 0, 0, _SUGGEST).permutation(n)
+    left, partition = repeats, 0
+    while left > 0:
+        q = min(each, left)
+        order = _rng(seed, partition, 0, 0, _SUGGEST).permutation(n)
         order = order[np.argsort(codes[order], kind="stable")]
-        index_type = np.int32 if n <= np.iinfo(np.int32).max else np.int64
-        for chunk in range(per):
-            rows = np.sort(order[chunk::per]).astype(index_type)
-            blocks.append(Block(repeat, -1, chunk, rows[:0], rows))
+        chunks = [np.sort(order[c::per]).astype(index_type) for c in range(per)]
+        for c in range(per):
+            predicted = np.sort(np.concatenate([chunks[(c + j) % per] for j in range(1, q + 1)]))
+            blocks.append(Block(partition, -1, c, chunks[c], predicted))
+        left -= q
+        partition += 1
     return blocks
 
 
@@ -99,8 +121,9 @@ def targets(codes: np.ndarray, classes: int) -> np.ndarray:
     return out
 
 
-def predictions(results: list[BlockResult | None], n: int, classes: int) -> np.ndarray:
-    """The leave-one-out predictions (n, classes) averaged over the repeats, in plan order."""
+def predictions(results: list[BlockResult | None], n: int, classes: int) -> tuple[np.ndarray, int]:
+    """The predictions (n, classes) averaged over the regressors that predicted each row, in plan
+    order, and how many there were a row (the plan gives every row as many)."""
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:
         raise ValueError(
@@ -112,7 +135,7 @@ def predictions(results: list[BlockResult | None], n: int, classes: int) -> np.n
         assert result is not None
         sums[:, result.positives] += result.terms
         counts[result.positives] += 1
-    return (sums / counts).T
+    return (sums / counts).T, int(counts.min())
 
 
 def suggestions(
