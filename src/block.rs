@@ -359,7 +359,12 @@ fn copy_cross<E: Real>(
     if !increasing(fit) || !increasing(query) {
         for (j, &b) in fit.iter().enumerate() {
             for (v, &a) in col_mut(c.as_mut(), j).iter_mut().zip(query) {
-                *v = if a <= b { kernel[(a, b)] } else { kernel[(b, a)] }.to_f64();
+                *v = if a <= b {
+                    kernel[(a, b)]
+                } else {
+                    kernel[(b, a)]
+                }
+                .to_f64();
             }
         }
         return;
@@ -431,7 +436,14 @@ fn cross_predictions<R: Recorder>(
         rec.time(Phase::Gram, || fill(first, c.as_mut().subrows_mut(0, rows)));
         rec.time(Phase::Solve, || {
             let mut dst = out.as_mut().subrows_mut(0, rows);
-            matmul(dst.as_mut(), Accum::Replace, c.as_ref().subrows(0, rows), a, 1.0, par);
+            matmul(
+                dst.as_mut(),
+                Accum::Replace,
+                c.as_ref().subrows(0, rows),
+                a,
+                1.0,
+                par,
+            );
             for cl in 0..m {
                 for (i, v) in col(dst.as_ref(), cl).iter().enumerate() {
                     values[(first + i) * m + cl] = *v;
@@ -499,9 +511,17 @@ fn cross_kernel<E: Real>(fit: &[E], query: &[E], d: usize, mut c: MatMut<'_, E>,
     }
     let at = MatRef::from_column_major_slice(fit, d, k);
     let qt = MatRef::from_column_major_slice(query, d, q);
-    matmul(c.as_mut(), Accum::Replace, qt.transpose(), at, E::narrow(1.0), par);
-    let transform =
-        |j: usize, column: &mut [E]| kernel_cross_column(column, &fit[j * d..(j + 1) * d], query, d);
+    matmul(
+        c.as_mut(),
+        Accum::Replace,
+        qt.transpose(),
+        at,
+        E::narrow(1.0),
+        par,
+    );
+    let transform = |j: usize, column: &mut [E]| {
+        kernel_cross_column(column, &fit[j * d..(j + 1) * d], query, d)
+    };
     match par {
         Par::Seq => (0..at.ncols()).for_each(|j| transform(j, col_mut(c.as_mut(), j))),
         Par::Rayon(_) => {

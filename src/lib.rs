@@ -417,7 +417,10 @@ fn predict_cached_f64<'py>(
     let index = row_indices(index)?;
     let kernel = kernel.as_array();
     let targets = targets.as_array();
-    let shape = (index.len() - fitted.unwrap_or(0).min(index.len()), targets.ncols());
+    let shape = (
+        index.len() - fitted.unwrap_or(0).min(index.len()),
+        targets.ncols(),
+    );
     let out = run_detached(py, || {
         cached_predictions(kernel, &index, fitted, targets, threads)
     })?;
@@ -455,7 +458,10 @@ fn predict_cached_f32<'py>(
     let index = row_indices(index)?;
     let kernel = kernel.as_array();
     let targets = targets.as_array();
-    let shape = (index.len() - fitted.unwrap_or(0).min(index.len()), targets.ncols());
+    let shape = (
+        index.len() - fitted.unwrap_or(0).min(index.len()),
+        targets.ncols(),
+    );
     let out = run_detached(py, || {
         match cached_predictions(kernel, &index, fitted, targets, threads) {
             Err(CoreError::Unresolved) => Ok(None),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import gram, loo_predictions, fitted_predictions
+from oracle import fitted_predictions, gram, loo_predictions
 
 import cgfast
 from cgfast import _native

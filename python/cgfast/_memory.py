@@ -137,9 +137,7 @@ def kernel_fits(n: int, d: int, itemsize: int, block: int, entry: int = 8) -> bo
     return need <= available_bytes() * DEFAULT_FRACTION
 
 
-def check_fits(
-    k: int, p: int, d: int, itemsize: int, whole: bool = False, extra: int = 0
-) -> None:
+def check_fits(k: int, p: int, d: int, itemsize: int, whole: bool = False, extra: int = 0) -> None:
     """Refuses, before any allocation, a block that would not fit in this process's memory.
 
     ``whole``: the block is all of X (``gram``, ``complexity``), which cannot be split.
