@@ -67,16 +67,32 @@ def score_block_targets_f64(
     x: _F64, targets: _F64, threads: int = 0, precision: str = "double"
 ) -> tuple[_F64, float, bool]: ...
 def predict_f32(
-    x: npt.NDArray[np.float32], targets: _F64, threads: int = 0, precision: str = "double"
+    x: npt.NDArray[np.float32],
+    targets: _F64,
+    threads: int = 0,
+    precision: str = "double",
+    fitted: int | None = None,
 ) -> tuple[_F64, float, bool]: ...
 def predict_f64(
-    x: _F64, targets: _F64, threads: int = 0, precision: str = "double"
+    x: _F64,
+    targets: _F64,
+    threads: int = 0,
+    precision: str = "double",
+    fitted: int | None = None,
 ) -> tuple[_F64, float, bool]: ...
 def predict_cached_f32(
-    kernel: npt.NDArray[np.float32], index: npt.NDArray[np.int64], targets: _F64, threads: int = 0
+    kernel: npt.NDArray[np.float32],
+    index: npt.NDArray[np.int64],
+    targets: _F64,
+    threads: int = 0,
+    fitted: int | None = None,
 ) -> tuple[_F64, float, bool] | None: ...
 def predict_cached_f64(
-    kernel: _F64, index: npt.NDArray[np.int64], targets: _F64, threads: int = 0
+    kernel: _F64,
+    index: npt.NDArray[np.int64],
+    targets: _F64,
+    threads: int = 0,
+    fitted: int | None = None,
 ) -> tuple[_F64, float, bool]: ...
 def gram_f32(
     x: npt.NDArray[np.float32], threads: int = 0, whole: bool = True, precision: str = "double"
