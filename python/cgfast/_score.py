@@ -228,10 +228,12 @@ def suggest_labels(
 ) -> LabelSuggestions:
     """A suggested label and a label-quality score for every example, without training a model.
 
-    The score's own kernel regressor (arc-cosine kernel, one-vs-rest targets) predicts each
-    example from the others of its block; the suggestion is the class it predicts highest and
-    ``label_quality`` the estimated probability of the given label (low = likely wrong). Blocks
-    hold every class in proportion; predictions are averaged over ``repeats`` random blocks.
+    The score's own kernel regressor (arc-cosine kernel, one-vs-rest targets) is fitted to
+    chunks of at most ``max_block`` rows, each holding every class in proportion, and predicts
+    the rows of other chunks: every example gets ``repeats`` predictions from regressors that
+    never saw it, averaged (one, leave-one-out, when one chunk holds every example). The
+    suggestion is the class predicted highest and ``label_quality`` the estimated probability of
+    the given label (low = likely wrong).
     Use it with :func:`cgfast.find_label_issues`: a flagged example whose suggestion is its own
     label is irregular rather than mislabelled.
 
@@ -242,12 +244,14 @@ def suggest_labels(
     y : sequence of n hashable labels
         The given (possibly noisy) labels.
     repeats : int, default 9
-        Random block plans to average over (one when a single block holds every example).
+        Predictions averaged for each example (one when a single block holds every example).
+        A chunk's regressor predicts at most 9 other chunks; more, or more than the other
+        chunks there are, take further random partitions.
     seed : int, None, numpy.random.Generator or numpy.random.RandomState, default 0
         Seed of the block plan; same seed, same suggestions, to the bit. As for
         :func:`cgfast.score`: ``None`` draws a fresh seed, so it cannot go with a ``checkpoint``.
     max_block : int, optional
-        Most rows in one block (default as for :func:`cgfast.score`).
+        Most rows a regressor is fitted to (default as for :func:`cgfast.score`).
     n_jobs, progress, checkpoint, client
         As for :func:`cgfast.score`; the progress (bar or callable) covers the suggestion
         blocks, in the phase ``"suggesting labels"``.
