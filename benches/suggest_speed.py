@@ -11,11 +11,12 @@ so that load which comes and goes on a shared machine moves them alike):
 
 Reported per round and as the median of the rounds: ``score(suggest=True)`` over ``score`` alone,
 and the GFLOP/s of the scoring run and of the suggestion pass, each also as a share of the same
-round's float32 GEMM rate. The flops are those done: each block's factorisation, k³/3 + p³/3 for
-a scored block of p positives and 2k³/3 for a suggestion block (its Cholesky and the diagonal of
-H⁻¹ for all k rows it predicts); its Gram k²d where it builds its H from its rows; the n x n
-kernel's n²d where a run builds it to copy its blocks' H out of it. The progress bar counts
-every block's Gram, copied or not: its rates are reported beside.
+round's float32 GEMM rate. The flops are those done: a scored block's factorisation, k³/3 +
+p³/3 for p positives, and its Gram k²d where it builds its H from its rows; a suggestion block
+that fits f rows and predicts q others, its Cholesky f³/3, the solves and product of every class
+(2f(f + q) per class) and its kernel values f(f + q)d where it builds them; the n x n kernel's
+n²d where a run builds it to copy its blocks' values out of it. The progress bar counts every
+block's Gram, copied or not: its rates are reported beside.
 
 ``--agreement`` adds a check of precision "single" against "double" on the same images with
 ``--noise`` of the labels flipped at random: suggested labels, label quality and the flags of
@@ -91,9 +92,24 @@ def work(run: engine.Run, repeats: int, copied: bool, built: bool) -> tuple[int,
     blocks = [run.blocks[i] for i in range(repeats * run.per_repeat)]
     bar = sum(run.work(block) for block in blocks)
     n, d = run.rows.n, run.rows.d
+    if run.predicts:
+        done = sum(suggestion_flops(block, d, len(run.classes), copied) for block in blocks)
+        return bar, done + (n * n * d if built else 0)
     grams = 0 if copied else sum(block.size**2 * d for block in blocks)
     done = sum(block.flops for block in blocks) + grams + (n * n * d if built else 0)
     return bar, done
+
+
+def suggestion_flops(block, d: int, classes: int, copied: bool) -> int:
+    """Flops a suggestion block does: one that fits f rows and predicts q others factorises
+    (f³/3), solves every class (2f²·classes), multiplies (2qf·classes) and, unless its kernel
+    values are copied out of a kept kernel, builds them (f²d + qfd); a leave-one-out block of k
+    rows does its Cholesky and diag(H⁻¹) (2k³/3) and its Gram (k²d)."""
+    if not len(block.negatives):
+        k = len(block.positives)
+        return (2 * k**3) // 3 + (0 if copied else k * k * d)
+    f, q = len(block.negatives), len(block.positives)
+    return f**3 // 3 + 2 * f * (f + q) * classes + (0 if copied else f * (f + q) * d)
 
 
 class Spy:
@@ -188,7 +204,8 @@ def main() -> None:
             "pass_rate": pass_done / spy.seconds / 1e9, "pass_bar": pass_bar / spy.seconds / 1e9,
             "score_flops": score_done, "pass_flops": pass_done,
             "score_kernel": alone.built[False], "pass_kernel": spy.copied[True],
-            "blocks": len(suggesting.blocks), "block": max(b.size for b in suggesting.blocks),
+            "blocks": len(suggesting.blocks),
+            "block": max(len(b.negatives) or b.size for b in suggesting.blocks),
             "pass_repeats": suggesting.options.planned_repeats,
         })  # fmt: skip
     load_end = os.getloadavg()[0]
@@ -209,13 +226,15 @@ def main() -> None:
         "",
         "Each round runs the GEMM, `score(X, y)` and `score(X, y, suggest=True)` in turn, the "
         "order reversed every other round; the suggestion pass is the part of "
-        "`score(suggest=True)` after scoring. GFLOP/s are of the arithmetic done: each block's "
-        "factorisation (k³/3 + p³/3 for a scored block of p positives, 2k³/3 for a suggestion "
-        "block: its Cholesky and diag(H⁻¹) of all k rows it predicts), its Gram k²d where it "
-        "builds its H from its rows, and the kernel's n²d where a run builds the n x n kernel "
-        "and copies its blocks' H out of it; in brackets, the share of the same round's float32 "
-        f"GEMM rate ({GEMM_SIZE} x {GEMM_SIZE}, NumPy, on the same threads). The progress bar "
-        "counts every block's Gram, copied or not: its rates are in the last columns.",
+        "`score(suggest=True)` after scoring. GFLOP/s are of the arithmetic done: a scored "
+        "block's factorisation (k³/3 + p³/3 for p positives) and its Gram k²d where it builds "
+        "its H from its rows; a suggestion block that fits f rows and predicts q others, its "
+        "Cholesky f³/3, the solves and product of every class (2f(f + q) each) and its kernel "
+        "values f(f + q)d where it builds them; the kernel's n²d where a run builds the n x n "
+        "kernel and copies its blocks' values out of it; in brackets, the share of the same "
+        f"round's float32 GEMM rate ({GEMM_SIZE} x {GEMM_SIZE}, NumPy, on the same threads). "
+        "The progress bar counts every block's Gram, copied or not: its rates are in the last "
+        "columns.",
         "",
         "| round | GEMM f32 / f64 GFLOP/s | `score` s (repeats) | `score` GFLOP/s "
         "| `suggest=True` s | ratio | suggestion pass s | pass GFLOP/s | pass / scoring rate "
@@ -247,7 +266,8 @@ def main() -> None:
         f"({last['repeats']} repeats, "
         + ("the kernel built" if last["score_kernel"] else "no kernel")
         + f"); the suggestion pass {last['pass_flops'] / 1e9:.0f} GFLOP ({last['blocks']} "
-        f"blocks of up to {last['block']} rows, {last['pass_repeats']} repeats, their H "
+        f"blocks fitting up to {last['block']} rows, {last['pass_repeats']} partition(s), their "
+        "kernel values "
         + (copied if last["pass_kernel"] else "built from their rows")
         + f"): {last['pass_flops'] / last['score_flops']:.2f}x the scoring run's, so that at "
         f"equal rates `score(suggest=True)` would take "
