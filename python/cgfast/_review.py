@@ -374,7 +374,7 @@ def noise_html(matrix: NoiseMatrix | None) -> str:
     share = 100.0 * matrix.errors / total if total else 0.0
     parts.append(
         f"<p>About <strong>{matrix.errors:.0f}</strong> labels ({share:.1f}%) are estimated "
-        "wrong (confident learning on the leave-one-out probabilities; it counts ambiguous "
+        "wrong (confident learning on the out-of-sample probabilities; it counts ambiguous "
         "examples of look-alike classes too).</p>"
     )
     cells = [c for c in matrix.confusions(5) if c[2] >= 0.5]

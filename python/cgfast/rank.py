@@ -233,7 +233,7 @@ def find_label_issues(
     Three rules, each without a tuned cut-off:
 
     - ``"confusion"`` (the default) reads the suggestion pass (:func:`cgfast.suggest_labels`):
-      every row's leave-one-out class probabilities from the score's own kernel, blocks of all
+      every row's out-of-sample class probabilities from the score's own kernel, blocks of all
       classes. From them it estimates the noise matrix (which classes the wrong labels of each
       class truly belong to, as :func:`cgfast.noise_matrix` reports) and flags a row when, in a
       balanced comparison, it resembles those classes more than its given one: its ``issue``
@@ -461,7 +461,7 @@ def noise_matrix(
     each class, and the share of it that is wrong.
 
     Confident learning's joint (Northcutt, Jiang & Chuang, JAIR 2021) on the suggestion pass's
-    calibrated leave-one-out probabilities: a row labelled ``i`` counts towards class ``j``
+    calibrated out-of-sample probabilities: a row labelled ``i`` counts towards class ``j``
     when its probability of ``j`` reaches the mean probability of ``j`` over the rows labelled
     ``j``; each given class's counts are then rescaled to its size. The off-diagonal cells
     say *which* classes are confused and how much; the confusion rule of
