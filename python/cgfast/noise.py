@@ -1,7 +1,8 @@
 """Label noise from the out-of-sample predictions: calibration, the noise matrix, the issue rules.
 
 The suggestion pass (:mod:`cgfast.suggest`) predicts every row, for every class at once, by
-regressors fitted to chunks of the data that do not hold it. This module turns those predictions into decisions about the labels:
+regressors fitted to chunks of the data that do not hold it. This module turns those
+predictions into decisions about the labels:
 
 1. **Calibration.** The predictions are least-squares fits to ±1 targets, not probabilities.
    ``softmax(f / T)`` with one temperature ``T``, fitted by maximising the likelihood of the
