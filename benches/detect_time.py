@@ -9,8 +9,8 @@ noise models. One round times, in turn:
 - ``cgfast PCA-50``: the same on the 50-component PCA that cleanlab's regression sees (the PCA's
   fit counted in the time);
 - ``cgfast, blocks of 1024``: the default rule on the pixels with
-  ``suggest_labels(max_block=1024)``, suggestion blocks half the default's size: each costs an
-  eighth, a repeat a quarter;
+  ``suggest_labels(max_block=1024)``: regressors fitted to chunks half the default's size (a
+  factorisation an eighth of the default's, each prediction's kernel values half);
 - ``cleanlab LR``: the PCA-50 (fit counted), 5-fold out-of-fold ``predict_proba`` of
   ``LogisticRegression(max_iter=1000)``, ``cleanlab.filter.find_label_issues`` and
   ``cleanlab.rank.get_label_quality_scores``, as in ``benches/noise.py`` (one BLAS thread);
