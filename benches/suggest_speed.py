@@ -14,7 +14,7 @@ and the GFLOP/s of the scoring run and of the suggestion pass, each also as a sh
 round's float32 GEMM rate. The flops are those done: a scored block's factorisation, k³/3 +
 p³/3 for p positives, and its Gram k²d where it builds its H from its rows; a suggestion block
 that fits f rows and predicts q others, its Cholesky f³/3, the solves and product of every class
-(2f(f + q) per class) and its kernel values f(f + q)d where it builds them; the n x n kernel's
+(2f(f + q) per class) and its kernel values f(f + 2q)d where it builds them; the n x n kernel's
 n²d where a run builds it to copy its blocks' values out of it. The progress bar counts every
 block's Gram, copied or not: its rates are reported beside.
 
@@ -103,13 +103,14 @@ def work(run: engine.Run, repeats: int, copied: bool, built: bool) -> tuple[int,
 def suggestion_flops(block, d: int, classes: int, copied: bool) -> int:
     """Flops a suggestion block does: one that fits f rows and predicts q others factorises
     (f³/3), solves every class (2f²·classes), multiplies (2qf·classes) and, unless its kernel
-    values are copied out of a kept kernel, builds them (f²d + qfd); a leave-one-out block of k
-    rows does its Cholesky and diag(H⁻¹) (2k³/3) and its Gram (k²d)."""
+    values are copied out of a kept kernel, builds them: its H's triangle (f²d) and the q x f
+    rectangle (2qfd); a leave-one-out block of k rows does its Cholesky and diag(H⁻¹) (2k³/3)
+    and its Gram (k²d)."""
     if not len(block.negatives):
         k = len(block.positives)
         return (2 * k**3) // 3 + (0 if copied else k * k * d)
     f, q = len(block.negatives), len(block.positives)
-    return f**3 // 3 + 2 * f * (f + q) * classes + (0 if copied else f * (f + q) * d)
+    return f**3 // 3 + 2 * f * (f + q) * classes + (0 if copied else f * (f + 2 * q) * d)
 
 
 class Spy:
@@ -230,7 +231,7 @@ def main() -> None:
         "block's factorisation (k³/3 + p³/3 for p positives) and its Gram k²d where it builds "
         "its H from its rows; a suggestion block that fits f rows and predicts q others, its "
         "Cholesky f³/3, the solves and product of every class (2f(f + q) each) and its kernel "
-        "values f(f + q)d where it builds them; the kernel's n²d where a run builds the n x n "
+        "values f(f + 2q)d where it builds them; the kernel's n²d where a run builds the n x n "
         "kernel and copies its blocks' values out of it; in brackets, the share of the same "
         f"round's float32 GEMM rate ({GEMM_SIZE} x {GEMM_SIZE}, NumPy, on the same threads). "
         "The progress bar counts every block's Gram, copied or not: its rates are in the last "

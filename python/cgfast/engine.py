@@ -169,15 +169,16 @@ class Run:
 def suggestion_block_work(block: Block, d: int, classes: int, copied: bool = False) -> int:
     """Flops of a suggestion block of ``classes`` targets (rows of ``d`` features), Grams
     included, or with ``copied`` its kernel values copied out of a kept kernel instead
-    (:data:`COPY_WORK` each): a block that fits ``f`` rows and predicts ``q`` others builds
-    ``f (f + q)`` kernel values, factorises (f³/3), solves (2f²·classes) and multiplies
-    (2qf·classes); a leave-one-out block of ``k`` rows builds k² values and does 2k³/3 flops."""
-    per_entry = COPY_WORK if copied else d
+    (:data:`COPY_WORK` each): a block that fits ``f`` rows and predicts ``q`` others builds the
+    triangle of its H (f²d) and a q x f rectangle (2qfd), factorises (f³/3), solves
+    (2f²·classes) and multiplies (2qf·classes); a leave-one-out block of ``k`` rows builds its
+    triangle (k²d) and does 2k³/3 flops."""
     if not len(block.negatives):
         k = len(block.positives)
-        return per_entry * k**2 + (2 * k**3) // 3
+        return (COPY_WORK if copied else d) * k**2 + (2 * k**3) // 3
     f, q = len(block.negatives), len(block.positives)
-    return per_entry * f * (f + q) + f**3 // 3 + 2 * f * (f + q) * classes
+    grams = COPY_WORK * f * (f + q) if copied else d * f * (f + 2 * q)
+    return grams + f**3 // 3 + 2 * f * (f + q) * classes
 
 
 def suggestion_block_bytes(fitted: int, predicted: int, d: int, itemsize: int, classes: int) -> int:
