@@ -242,13 +242,7 @@ pub fn predict_out<T: Element, R: Recorder>(
     rec: &mut R,
 ) -> Result<Predictions, CoreError> {
     let start = rec.mark();
-    let k = x.nrows();
-    if fitted == 0 || fitted >= k {
-        return Err(CoreError::Shape(format!(
-            "{fitted} fitted rows in a block of {k}: at least one must be fitted and one predicted"
-        )));
-    }
-    check_targets(targets, fitted)?;
+    check_split(fitted, x.nrows(), targets)?;
     let out = with_threads(threads, |par| {
         let fit = rec.time(Phase::Normalise, || {
             normalise_rows(x.slice(s![..fitted, ..]), par)
@@ -265,38 +259,41 @@ pub fn predict_out<T: Element, R: Recorder>(
                 other => other,
             })?;
         if precision == Precision::Single {
-            let mut buf = block_buffer::<f32>(fitted)?;
-            let build = |h: MatMut<'_, f32>, rec: &mut R| kernel_lower(&fit, h, par, rec);
-            let fit_out = single(loo::coefficients(
-                block_view(&mut buf, fitted),
-                targets,
-                par,
-                build,
-                rec,
-            ))?;
-            drop(buf);
-            if let Some((a, ridge)) = fit_out {
-                let values = rows_predictions::<f32, R>(&fit, &query, a.as_ref(), par, rec);
-                return Ok(Predictions {
-                    values,
-                    ridge,
-                    fallback: false,
-                });
+            if let Some(out) = single(fit_and_predict::<f32, R>(&fit, &query, targets, par, rec))? {
+                return Ok(out);
             }
         }
-        let mut buf = block_buffer::<f64>(fitted)?;
-        let build = |h: MatMut<'_, f64>, rec: &mut R| kernel_lower(&fit, h, par, rec);
-        let (a, ridge) = loo::coefficients(block_view(&mut buf, fitted), targets, par, build, rec)?;
-        drop(buf);
-        let values = rows_predictions::<f64, R>(&fit, &query, a.as_ref(), par, rec);
+        let out = fit_and_predict::<f64, R>(&fit, &query, targets, par, rec)?;
         Ok(Predictions {
-            values,
-            ridge,
             fallback: precision == Precision::Single,
+            ..out
         })
     })?;
     rec.add_since(Phase::Total, start);
     Ok(out)
+}
+
+/// The regressor fitted to the unit rows `fit` with H in `E` (its buffer freed before the
+/// predictions, as [`block_in`] frees a float32 attempt's), evaluated at the rows `query`.
+fn fit_and_predict<E: Real, R: Recorder>(
+    fit: &UnitRows,
+    query: &UnitRows,
+    targets: ArrayView2<'_, f64>,
+    par: Par,
+    rec: &mut R,
+) -> Result<Predictions, CoreError> {
+    let k = fit.len();
+    let (a, ridge) = {
+        let mut buf = block_buffer::<E>(k)?;
+        let build = |h: MatMut<'_, E>, rec: &mut R| kernel_lower(fit, h, par, rec);
+        loo::coefficients(block_view(&mut buf, k), targets, par, build, rec)?
+    };
+    let values = rows_predictions::<E, R>(fit, query, a.as_ref(), par, rec);
+    Ok(Predictions {
+        values,
+        ridge,
+        fallback: false,
+    })
 }
 
 /// [`predict_out`] for the rows `index` of X, the first `fitted` of them fitted and the rest
@@ -313,13 +310,7 @@ pub fn predict_out_cached<E: Real, R: Recorder>(
 ) -> Result<Predictions, CoreError> {
     let start = rec.mark();
     check_index(kernel, index)?;
-    if fitted == 0 || fitted >= index.len() {
-        return Err(CoreError::Shape(format!(
-            "{fitted} fitted rows in a block of {}: at least one must be fitted and one predicted",
-            index.len()
-        )));
-    }
-    check_targets(targets, fitted)?;
+    check_split(fitted, index.len(), targets)?;
     let (fit, query) = index.split_at(fitted);
     let out = with_threads(threads, |par| {
         let mut buf = block_buffer::<E>(fitted)?;
@@ -550,6 +541,17 @@ fn check_index<E>(kernel: ArrayView2<'_, E>, index: &[usize]) -> Result<(), Core
         return Err(CoreError::Shape(format!("row {i} of a kernel of {n} rows")));
     }
     Ok(())
+}
+
+/// Fails unless a block of `k` rows fits its first `fitted` (at least one) and predicts the rest
+/// (at least one), with one row of finite `targets` per fitted row.
+fn check_split(fitted: usize, k: usize, targets: ArrayView2<'_, f64>) -> Result<(), CoreError> {
+    if fitted == 0 || fitted >= k {
+        return Err(CoreError::Shape(format!(
+            "{fitted} fitted rows in a block of {k}: at least one must be fitted and one predicted"
+        )));
+    }
+    check_targets(targets, fitted)
 }
 
 /// Fails unless `targets` has one row per row of a block of `k` and only finite values.

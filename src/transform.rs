@@ -16,33 +16,29 @@ use crate::views::{col_mut, cols_mut};
 /// `E`.
 pub fn kernel_column<E: Real>(col: &mut [E], j: usize, unit: &[E], d: usize) {
     col[0] = E::narrow(0.5);
-    let below = &mut col[1..];
-    let near: Vec<(usize, f64)> = below
-        .iter()
-        .map(|u| u.to_f64())
-        .enumerate()
-        .filter(|(_, u)| u.abs() > NEAR_PARALLEL)
-        .collect();
-    kernel_in_place(below);
     let row = |i: usize| &unit[i * d..(i + 1) * d];
-    for (i, u) in near {
-        below[i] = E::narrow(kernel_near_parallel(row(j + 1 + i), row(j), u));
-    }
+    kernel_values(&mut col[1..], |i| row(j + 1 + i), row(j));
 }
 
 /// Turns the cosines of one column of a cross kernel, between the predicted rows (`unit`, `d`
 /// values each, one per entry of `column`) and one fitted row `fit`, into kernel values in place:
 /// the values [`kernel_column`] gives the same pairs, the near-parallel ones from the chord.
 pub fn kernel_cross_column<E: Real>(column: &mut [E], fit: &[E], unit: &[E], d: usize) {
-    let near: Vec<(usize, f64)> = column
+    kernel_values(column, |i| &unit[i * d..(i + 1) * d], fit);
+}
+
+/// The cosines `values` between the rows `row(i)` and the row `other` turned into kernel values
+/// in place, pairs with |cosine| above [`NEAR_PARALLEL`] from their chord.
+fn kernel_values<'a, E: Real + 'a>(values: &mut [E], row: impl Fn(usize) -> &'a [E], other: &[E]) {
+    let near: Vec<(usize, f64)> = values
         .iter()
         .map(|u| u.to_f64())
         .enumerate()
         .filter(|(_, u)| u.abs() > NEAR_PARALLEL)
         .collect();
-    kernel_in_place(column);
+    kernel_in_place(values);
     for (i, u) in near {
-        column[i] = E::narrow(kernel_near_parallel(&unit[i * d..(i + 1) * d], fit, u));
+        values[i] = E::narrow(kernel_near_parallel(row(i), other, u));
     }
 }
 
