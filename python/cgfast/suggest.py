@@ -15,9 +15,10 @@ the predictions are averaged. When all of X is one chunk, its rows are predicted
 
 Measured on Fashion-MNIST (20,000 rows, blocks of 2048, the confusion rule's precision / recall;
 ``benches/noise.py``), these predictions against 0.2's (each row predicted leave-one-out inside
-its own block, averaged over 9 random plans): 0.82 / 0.96 against 0.81 / 0.96 under symmetric
-noise, 0.66 / 0.85 against 0.63 / 0.83 under confusions between similar classes, for a seventh
-of the factorisation flops (one Cholesky a chunk, no inverse, one partition instead of 9).
+its own block, averaged over 9 random plans): 0.82 / 0.96 against 0.81 / 0.95 under symmetric
+noise, 0.66 / 0.85 against 0.63 / 0.84 under confusions between similar classes, for an
+eighteenth of the factorisation flops (one Cholesky of each chunk, k³/3, against nine of a
+Cholesky and the diagonal of H⁻¹, 2k³/3 each).
 
 The predictions are least-squares fits to ±1 targets; ``softmax(f / T)``, with the one
 temperature ``T`` that makes the given labels most likely (:mod:`cgfast.noise`), turns them into
