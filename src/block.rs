@@ -336,9 +336,10 @@ pub fn predict_out_cached<E: Real, R: Recorder>(
 }
 
 /// Copies H[query[i], fit[j]] out of `kernel` (row a holding H[a, b] for b ≥ a) into `c`
-/// (`query x fit`). With both index lists increasing (as the plan makes them), two passes, each reading kernel rows left to
-/// right: a query row's own kernel row for the fitted rows at or after it, then a fitted row's
-/// kernel row for the query rows after it. A copy: no bit depends on the order.
+/// (`query x fit`). With both index lists increasing (as the plan makes them), in two passes
+/// that each read kernel rows left to right: a query row's own kernel row for the fitted rows
+/// at or after it, then a fitted row's kernel row for the query rows after it. A copy: no bit
+/// depends on the order.
 fn copy_cross<E: Real>(
     kernel: ArrayView2<'_, E>,
     fit: &[usize],

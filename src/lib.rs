@@ -278,7 +278,7 @@ macro_rules! bind_dtype {
                 None => block::predict(x, targets, threads, precision, &mut NoTiming),
                 Some(f) => block::predict_out(x, f, targets, threads, precision, &mut NoTiming),
             })?;
-            predictions_array(py, out, (k - fitted.unwrap_or(0), m))
+            predictions_array(py, out, (predicted_rows(k, fitted), m))
         }
 
         /// The arc-cosine kernel matrix H of the rows of `x`, float64 or, with
@@ -417,14 +417,16 @@ fn predict_cached_f64<'py>(
     let index = row_indices(index)?;
     let kernel = kernel.as_array();
     let targets = targets.as_array();
-    let shape = (
-        index.len() - fitted.unwrap_or(0).min(index.len()),
-        targets.ncols(),
-    );
+    let shape = (predicted_rows(index.len(), fitted), targets.ncols());
     let out = run_detached(py, || {
         cached_predictions(kernel, &index, fitted, targets, threads)
     })?;
     predictions_array(py, out, shape)
+}
+
+/// Rows a block of `k` predicts: all of them leave-one-out, or those after the `fitted` ones.
+fn predicted_rows(k: usize, fitted: Option<usize>) -> usize {
+    k - fitted.unwrap_or(0).min(k)
 }
 
 /// Leave-one-out predictions of the rows `index` of the kernel, or with `fitted` the
@@ -458,10 +460,7 @@ fn predict_cached_f32<'py>(
     let index = row_indices(index)?;
     let kernel = kernel.as_array();
     let targets = targets.as_array();
-    let shape = (
-        index.len() - fitted.unwrap_or(0).min(index.len()),
-        targets.ncols(),
-    );
+    let shape = (predicted_rows(index.len(), fitted), targets.ncols());
     let out = run_detached(py, || {
         match cached_predictions(kernel, &index, fitted, targets, threads) {
             Err(CoreError::Unresolved) => Ok(None),

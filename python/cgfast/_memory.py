@@ -137,14 +137,17 @@ def kernel_fits(n: int, d: int, itemsize: int, block: int, entry: int = 8) -> bo
     return need <= available_bytes() * DEFAULT_FRACTION
 
 
-def check_fits(k: int, p: int, d: int, itemsize: int, whole: bool = False, extra: int = 0) -> None:
+def check_fits(
+    k: int, p: int, d: int, itemsize: int, whole: bool = False, need: int | None = None
+) -> None:
     """Refuses, before any allocation, a block that would not fit in this process's memory.
 
     ``whole``: the block is all of X (``gram``, ``complexity``), which cannot be split.
-    ``extra``: bytes the block needs beside its H and rows (a suggestion block's predicted rows).
+    ``need``: the block's peak bytes where they are not :func:`block_bytes`' (a suggestion
+    block's predicted rows besides its fit of ``k``).
     """
     room = available_bytes()
-    need = block_bytes(k, d, itemsize, p) + extra
+    need = block_bytes(k, d, itemsize, p) if need is None else need
     if need > room * HARD_FRACTION:
         fit = max(2, largest_block(d, itemsize, int(room * DEFAULT_FRACTION)))
         what = f"a block of {k} rows" if not whole else f"the kernel matrix of all {k} rows"

@@ -126,7 +126,9 @@ class Run:
     def work(self, block: Block) -> int:
         """Flops of a block, Gram included: what the progress bar counts."""
         if self.predicts:
-            return suggestion_block_work(block, self.rows.d, len(self.classes))
+            return suggestion_work_of(
+                len(block.negatives), len(block.positives), self.rows.d, len(self.classes)
+            )
         return block_work(block.size, len(block.positives), self.rows.d)
 
     def block_bytes(self, block: Block) -> int:
@@ -166,17 +168,15 @@ class Run:
         return {**what, "data": data, "blocks": len(self.blocks)}
 
 
-def suggestion_block_work(block: Block, d: int, classes: int, copied: bool = False) -> int:
+def suggestion_work_of(f: int, q: int, d: int, classes: int, copied: bool = False) -> int:
     """Flops of a suggestion block of ``classes`` targets (rows of ``d`` features), Grams
     included, or with ``copied`` its kernel values copied out of a kept kernel instead
     (:data:`COPY_WORK` each): a block that fits ``f`` rows and predicts ``q`` others builds the
     triangle of its H (f²d) and a q x f rectangle (2qfd), factorises (f³/3), solves
-    (2f²·classes) and multiplies (2qf·classes); a leave-one-out block of ``k`` rows builds its
-    triangle (k²d) and does 2k³/3 flops."""
-    if not len(block.negatives):
-        k = len(block.positives)
-        return (COPY_WORK if copied else d) * k**2 + (2 * k**3) // 3
-    f, q = len(block.negatives), len(block.positives)
+    (2f²·classes) and multiplies (2qf·classes); with ``f`` 0, a leave-one-out block of ``q``
+    rows builds its triangle (q²d) and does 2q³/3 flops."""
+    if not f:
+        return (COPY_WORK if copied else d) * q**2 + (2 * q**3) // 3
     grams = COPY_WORK * f * (f + q) if copied else d * f * (f + 2 * q)
     return grams + f**3 // 3 + 2 * f * (f + q) * classes
 
@@ -209,9 +209,9 @@ def block_weight(run: Run, index: int, kernel_rows: Any = None) -> int:
     ``kernel_rows``, its factorisation and the copy."""
     block = run.blocks[index]
     if run.predicts:
-        copied = kernel_rows is not None and kernel_rows is run.rows
-        copied = copied and KERNEL_DTYPES.get(run.options.precision) is not None
-        return suggestion_block_work(block, run.rows.d, len(run.classes), copied)
+        copied = kernel_rows is run.rows and KERNEL_DTYPES.get(run.options.precision) is not None
+        f, q = len(block.negatives), len(block.positives)
+        return suggestion_work_of(f, q, run.rows.d, len(run.classes), copied)
     if (
         kernel_rows is not None
         and kernel_rows is run.rows
@@ -324,16 +324,15 @@ def suggestion_run(run: Run, repeats: int) -> Run:
     blocks = plan_suggestions(
         run.codes, repeats=repeats, max_block=run.options.max_block, seed=run.options.seed
     )
-    largest = max(blocks, key=lambda block: (len(block.negatives) or block.size, block.size))
-    fitted = len(largest.negatives) or largest.size
-    extra = suggestion_block_bytes(
-        fitted, largest.size - fitted, run.rows.d, run.rows.dtype.itemsize, len(run.classes)
-    ) - block_bytes(fitted, run.rows.d, run.rows.dtype.itemsize)
-    check_fits(fitted, fitted, run.rows.d, run.rows.dtype.itemsize, extra=extra)
     # The blocks are factorised in the scoring run's precision: a "single" scoring run's kernel
     # serves its suggestion blocks too.
     options = run.options.replace(repeats=blocks[-1].repeat + 1)
-    return Run(options, run.rows, run.classes, run.codes, blocks, run.fingerprint, predicts=True)
+    out = Run(options, run.rows, run.classes, run.codes, blocks, run.fingerprint, predicts=True)
+    largest = max(blocks, key=out.block_bytes)
+    fitted = len(largest.negatives) or largest.size
+    need = out.block_bytes(largest)
+    check_fits(fitted, fitted, run.rows.d, run.rows.dtype.itemsize, need=need)
+    return out
 
 
 def suggestion_work(run: Run, repeats: int, kernel_rows: Any = None) -> int:
@@ -343,9 +342,8 @@ def suggestion_work(run: Run, repeats: int, kernel_rows: Any = None) -> int:
     per = -(-n // int(run.options.max_block or n))
     copied = kernel_rows is run.rows and KERNEL_DTYPES.get(run.options.precision) is not None
     d, classes = run.rows.d, len(run.classes)
-    none = np.empty(0, dtype=np.intp)
     if per == 1:
-        return suggestion_block_work(Block(0, -1, 0, none, np.arange(n)), d, classes, copied)
+        return suggestion_work_of(0, n, d, classes, copied)
     # plan_suggestions deals the examples in turn into `per` chunks: chunk c holds rows c, c+per...
     sizes = [-(-(n - chunk) // per) for chunk in range(per)]
     each = min(per - 1, repeats, MAX_PREDICTED)
@@ -354,8 +352,7 @@ def suggestion_work(run: Run, repeats: int, kernel_rows: Any = None) -> int:
         q = min(each, left)
         for c in range(per):
             predicted = sum(sizes[(c + j) % per] for j in range(1, q + 1))
-            block = Block(0, -1, c, np.empty(sizes[c]), np.empty(predicted))
-            total += suggestion_block_work(block, d, classes, copied)
+            total += suggestion_work_of(sizes[c], predicted, d, classes, copied)
         left -= q
     return total
 
