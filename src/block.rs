@@ -161,11 +161,13 @@ pub fn score_cached<E: Real, R: Recorder>(
 }
 
 /// Leave-one-out predictions of the kernel regressor on the block `x` (`k x d`) for each column
-/// of `targets` (`k x m`), with H factorised in `precision` (see [`loo::predictions`]).
+/// of `targets` (`k x m`), with H factorised in `precision` (see [`loo::predictions`]);
+/// `shift > 0` makes it kernel ridge regression, H + shift · mean(diag H) · I.
 /// [`Precision::Single`] predicts a block float32 cannot resolve in float64, with `fallback` set.
 pub fn predict<T: Element, R: Recorder>(
     x: ArrayView2<'_, T>,
     targets: ArrayView2<'_, f64>,
+    shift: f64,
     threads: usize,
     precision: Precision,
     rec: &mut R,
@@ -173,19 +175,20 @@ pub fn predict<T: Element, R: Recorder>(
     let start = rec.mark();
     let k = x.nrows();
     check_targets(targets, k)?;
+    check_shift(shift)?;
     let out = with_threads(threads, |par| {
         let rows = rec.time(Phase::Normalise, || normalise_rows(x, par))?;
         if precision == Precision::Single {
             let mut buf = block_buffer::<f32>(k)?;
             let build = |h: MatMut<'_, f32>, rec: &mut R| kernel_lower(&rows, h, par, rec);
             let h = block_view(&mut buf, k);
-            if let Some(out) = single(loo::predictions(h, targets, par, build, rec))? {
+            if let Some(out) = single(loo::predictions(h, targets, shift, par, build, rec))? {
                 return Ok(out);
             }
         }
         let mut buf = block_buffer::<f64>(k)?;
         let build = |h: MatMut<'_, f64>, rec: &mut R| kernel_lower(&rows, h, par, rec);
-        let out = loo::predictions(block_view(&mut buf, k), targets, par, build, rec)?;
+        let out = loo::predictions(block_view(&mut buf, k), targets, shift, par, build, rec)?;
         Ok(Predictions {
             fallback: precision == Precision::Single,
             ..out
@@ -193,6 +196,15 @@ pub fn predict<T: Element, R: Recorder>(
     })?;
     rec.add_since(Phase::Total, start);
     Ok(out)
+}
+
+/// A ridge shift is a finite number ≥ 0 (the Python side says so to the user first).
+fn check_shift(shift: f64) -> Result<(), CoreError> {
+    if shift.is_finite() && shift >= 0.0 {
+        Ok(())
+    } else {
+        Err(CoreError::Shape(format!("a ridge shift of {shift}")))
+    }
 }
 
 /// [`predict`] for the rows `index` of X, their H gathered from `kernel` (the H of X in `E`, as
@@ -203,6 +215,7 @@ pub fn predict_cached<E: Real, R: Recorder>(
     kernel: ArrayView2<'_, E>,
     index: &[usize],
     targets: ArrayView2<'_, f64>,
+    shift: f64,
     threads: usize,
     rec: &mut R,
 ) -> Result<Predictions, CoreError> {
@@ -210,11 +223,13 @@ pub fn predict_cached<E: Real, R: Recorder>(
     let k = index.len();
     check_index(kernel, index)?;
     check_targets(targets, k)?;
+    check_shift(shift)?;
     let mut buf = block_buffer::<E>(k)?;
     let out = with_threads(threads, |par| {
         loo::predictions(
             block_view(&mut buf, k),
             targets,
+            shift,
             par,
             |h, rec| gather(kernel, index, h, par, rec),
             rec,
@@ -964,6 +979,7 @@ mod tests {
             predict(
                 block.view(),
                 targets.view(),
+                0.0,
                 threads,
                 precision,
                 &mut NoTiming,
@@ -982,6 +998,7 @@ mod tests {
                         upper64.view(),
                         &index,
                         targets.view(),
+                        0.0,
                         threads,
                         &mut NoTiming,
                     ),
@@ -989,6 +1006,7 @@ mod tests {
                         upper32.view(),
                         &index,
                         targets.view(),
+                        0.0,
                         threads,
                         &mut NoTiming,
                     ),
@@ -1001,6 +1019,7 @@ mod tests {
         let err = predict(
             block.view(),
             nan.view(),
+            0.0,
             1,
             Precision::Double,
             &mut NoTiming,
@@ -1010,7 +1029,70 @@ mod tests {
             .to_string()
             .contains("targets must be finite"));
         let short = Array2::<f64>::zeros((3, 1));
-        assert!(predict_cached(upper64.view(), &index, short.view(), 1, &mut NoTiming).is_err());
+        assert!(
+            predict_cached(upper64.view(), &index, short.view(), 0.0, 1, &mut NoTiming).is_err()
+        );
+    }
+
+    #[test]
+    fn ridge_predictions_are_the_same_bits_on_any_thread_count_and_differ_from_none() {
+        // Kernel ridge regression (a shift of H's diagonal): the same bits from the rows on 1 to
+        // 3 threads and from a kept kernel; a shift changes the predictions; a bad one is refused.
+        let x = sample(120, 5);
+        let targets = Array2::from_shape_fn((120, 3), |(i, c)| if i % 3 == c { 1.0 } else { -1.0 });
+        let index: Vec<usize> = (0..120).collect();
+        let upper64 = gram_upper::<f64, _>(x.view(), 2).unwrap();
+        let upper32 = gram_upper::<f32, _>(x.view(), 2).unwrap();
+        for precision in [Precision::Double, Precision::Single] {
+            let run = |shift, threads| {
+                predict(
+                    x.view(),
+                    targets.view(),
+                    shift,
+                    threads,
+                    precision,
+                    &mut NoTiming,
+                )
+                .unwrap()
+            };
+            let want = run(0.3, 1);
+            assert!(want.ridge == 0.0 && !want.fallback);
+            assert_ne!(
+                want.values,
+                run(0.0, 1).values,
+                "{precision:?}: the shift did nothing"
+            );
+            for threads in [2, 3] {
+                assert_eq!(run(0.3, threads), want, "{precision:?}, {threads} threads");
+                let cached = match precision {
+                    Precision::Double => predict_cached(
+                        upper64.view(),
+                        &index,
+                        targets.view(),
+                        0.3,
+                        threads,
+                        &mut NoTiming,
+                    ),
+                    Precision::Single => predict_cached(
+                        upper32.view(),
+                        &index,
+                        targets.view(),
+                        0.3,
+                        threads,
+                        &mut NoTiming,
+                    ),
+                };
+                assert_eq!(
+                    cached.unwrap(),
+                    want,
+                    "{precision:?}, {threads} threads, cached"
+                );
+            }
+            for bad in [-0.1, f64::NAN, f64::INFINITY] {
+                let err = predict(x.view(), targets.view(), bad, 1, precision, &mut NoTiming);
+                assert!(matches!(err, Err(CoreError::Shape(_))), "shift {bad}");
+            }
+        }
     }
 
     #[test]
@@ -1029,6 +1111,7 @@ mod tests {
         let double = predict(
             x.view(),
             targets.view(),
+            0.0,
             2,
             Precision::Double,
             &mut NoTiming,
@@ -1036,6 +1119,7 @@ mod tests {
         let single = predict(
             x.view(),
             targets.view(),
+            0.0,
             2,
             Precision::Single,
             &mut NoTiming,
@@ -1055,6 +1139,7 @@ mod tests {
             let again = predict(
                 x.view(),
                 targets.view(),
+                0.0,
                 threads,
                 Precision::Single,
                 &mut NoTiming,
@@ -1066,6 +1151,7 @@ mod tests {
         let single = predict(
             dup.view(),
             targets.view(),
+            0.0,
             2,
             Precision::Single,
             &mut NoTiming,
@@ -1073,6 +1159,7 @@ mod tests {
         let double = predict(
             dup.view(),
             targets.view(),
+            0.0,
             2,
             Precision::Double,
             &mut NoTiming,
@@ -1082,7 +1169,7 @@ mod tests {
         assert_eq!(single.values, double.values);
         let upper = gram_upper::<f32, _>(dup.view(), 2).unwrap();
         let index: Vec<usize> = (0..k).collect();
-        let err = predict_cached(upper.view(), &index, targets.view(), 2, &mut NoTiming);
+        let err = predict_cached(upper.view(), &index, targets.view(), 0.0, 2, &mut NoTiming);
         assert_eq!(err.unwrap_err(), CoreError::Unresolved);
     }
 
@@ -1115,7 +1202,7 @@ mod tests {
             if precision == Precision::Single {
                 continue;
             }
-            let predicted = predict(x.view(), targets.view(), 2, precision, &mut NoTiming);
+            let predicted = predict(x.view(), targets.view(), 0.0, 2, precision, &mut NoTiming);
             let predicted = predicted.unwrap().values;
             for (c, out) in all.iter().enumerate() {
                 for i in 0..k {

@@ -82,8 +82,22 @@ pub fn cholesky_lower<E: Real>(mut h: MatMut<'_, E>, par: Par) -> bool {
 /// A type that takes no ridge ([`Real::RIDGES`], f32) stops at the first failure with
 /// [`CoreError::Unresolved`]: the block is one for float64.
 pub fn factor_with_ridge<E: Real, R: Recorder>(
+    h: MatMut<'_, E>,
+    par: Par,
+    build: impl FnMut(MatMut<'_, E>, &mut R) -> Result<(), CoreError>,
+    accept: impl FnMut(MatRef<'_, E>, &mut R) -> bool,
+    rec: &mut R,
+) -> Result<f64, CoreError> {
+    factor_shifted(h, par, 0.0, build, accept, rec)
+}
+
+/// [`factor_with_ridge`] of `H + shift · mean(diag H) · I`: the kernel ridge regressor's matrix
+/// when `shift > 0`. The shift is part of the matrix asked for, in every precision; the ridge
+/// returned is only what was added to it because the shifted matrix could not be factorised.
+pub fn factor_shifted<E: Real, R: Recorder>(
     mut h: MatMut<'_, E>,
     par: Par,
+    shift: f64,
     mut build: impl FnMut(MatMut<'_, E>, &mut R) -> Result<(), CoreError>,
     mut accept: impl FnMut(MatRef<'_, E>, &mut R) -> bool,
     rec: &mut R,
@@ -92,10 +106,14 @@ pub fn factor_with_ridge<E: Real, R: Recorder>(
     build(h.as_mut(), rec)?;
     let scale = mean_diag(h.as_ref());
     let mut ridge = 0.0;
+    let mut fresh = true;
     loop {
-        if ridge > 0.0 {
+        if !fresh {
             build(h.as_mut(), rec)?;
-            let add = ridge * scale;
+        }
+        fresh = false;
+        if shift + ridge > 0.0 {
+            let add = (shift + ridge) * scale;
             (0..k).for_each(|j| {
                 let d = &mut col_mut(h.as_mut(), j)[j];
                 *d = E::narrow(d.to_f64() + add);

@@ -259,9 +259,10 @@ macro_rules! bind_dtype {
         /// predicted in float64 instead.
         ///
         /// With `fitted`, the regressor is fitted to the first `fitted` rows (`targets` holds
-        /// theirs) and predicts the others: predictions (k − fitted, m).
+        /// theirs) and predicts the others: predictions (k − fitted, m). `shift > 0` (leave-one-out
+        /// only) predicts with kernel ridge regression, H + shift · mean(diag H) · I.
         #[pyfunction]
-        #[pyo3(signature = (x, targets, threads=0, precision="double", fitted=None))]
+        #[pyo3(signature = (x, targets, threads=0, precision="double", fitted=None, shift=0.0))]
         fn $predict<'py>(
             py: Python<'py>,
             x: PyReadonlyArray2<'py, $t>,
@@ -269,13 +270,15 @@ macro_rules! bind_dtype {
             threads: usize,
             precision: &str,
             fitted: Option<usize>,
+            shift: f64,
         ) -> PyResult<Predicted<'py>> {
             let precision = parse_precision(precision)?;
+            check_shift(fitted, shift)?;
             let x = x.as_array();
             let targets = targets.as_array();
             let (k, m) = (x.nrows(), targets.ncols());
             let out = run_detached(py, || match fitted {
-                None => block::predict(x, targets, threads, precision, &mut NoTiming),
+                None => block::predict(x, targets, shift, threads, precision, &mut NoTiming),
                 Some(f) => block::predict_out(x, f, targets, threads, precision, &mut NoTiming),
             })?;
             predictions_array(py, out, (predicted_rows(k, fitted), m))
@@ -405,7 +408,7 @@ fn score_cached_f32<'py>(
 /// With `fitted`, as `predict_f64` with `fitted`: the first `fitted` rows of `index` fitted, the
 /// others predicted.
 #[pyfunction]
-#[pyo3(signature = (kernel, index, targets, threads=0, fitted=None))]
+#[pyo3(signature = (kernel, index, targets, threads=0, fitted=None, shift=0.0))]
 fn predict_cached_f64<'py>(
     py: Python<'py>,
     kernel: PyReadonlyArray2<'py, f64>,
@@ -413,15 +416,32 @@ fn predict_cached_f64<'py>(
     targets: PyReadonlyArray2<'py, f64>,
     threads: usize,
     fitted: Option<usize>,
+    shift: f64,
 ) -> PyResult<Predicted<'py>> {
+    check_shift(fitted, shift)?;
     let index = row_indices(index)?;
     let kernel = kernel.as_array();
     let targets = targets.as_array();
     let shape = (predicted_rows(index.len(), fitted), targets.ncols());
     let out = run_detached(py, || {
-        cached_predictions(kernel, &index, fitted, targets, threads)
+        cached_predictions(kernel, &index, fitted, targets, shift, threads)
     })?;
     predictions_array(py, out, shape)
+}
+
+/// A ridge `shift` is a finite number ≥ 0, and only for leave-one-out predictions.
+fn check_shift(fitted: Option<usize>, shift: f64) -> PyResult<()> {
+    if !(shift.is_finite() && shift >= 0.0) {
+        return Err(PyValueError::new_err(format!(
+            "shift must be a finite number >= 0, got {shift}"
+        )));
+    }
+    if fitted.is_some() && shift != 0.0 {
+        return Err(PyValueError::new_err(
+            "shift applies to leave-one-out predictions, not with fitted",
+        ));
+    }
+    Ok(())
 }
 
 /// Rows a block of `k` predicts: all of them leave-one-out, or those after the `fitted` ones.
@@ -436,10 +456,11 @@ fn cached_predictions<E: Real>(
     index: &[usize],
     fitted: Option<usize>,
     targets: ndarray::ArrayView2<'_, f64>,
+    shift: f64,
     threads: usize,
 ) -> Result<Predictions, CoreError> {
     match fitted {
-        None => block::predict_cached(kernel, index, targets, threads, &mut NoTiming),
+        None => block::predict_cached(kernel, index, targets, shift, threads, &mut NoTiming),
         Some(f) => block::predict_out_cached(kernel, index, f, targets, threads, &mut NoTiming),
     }
 }
@@ -448,7 +469,7 @@ fn cached_predictions<E: Real>(
 /// rows, or None when float32 cannot factorise the block, which is then for the caller to
 /// predict from its rows in float64.
 #[pyfunction]
-#[pyo3(signature = (kernel, index, targets, threads=0, fitted=None))]
+#[pyo3(signature = (kernel, index, targets, threads=0, fitted=None, shift=0.0))]
 fn predict_cached_f32<'py>(
     py: Python<'py>,
     kernel: PyReadonlyArray2<'py, f32>,
@@ -456,13 +477,15 @@ fn predict_cached_f32<'py>(
     targets: PyReadonlyArray2<'py, f64>,
     threads: usize,
     fitted: Option<usize>,
+    shift: f64,
 ) -> PyResult<Option<Predicted<'py>>> {
+    check_shift(fitted, shift)?;
     let index = row_indices(index)?;
     let kernel = kernel.as_array();
     let targets = targets.as_array();
     let shape = (predicted_rows(index.len(), fitted), targets.ncols());
     let out = run_detached(py, || {
-        match cached_predictions(kernel, &index, fitted, targets, threads) {
+        match cached_predictions(kernel, &index, fitted, targets, shift, threads) {
             Err(CoreError::Unresolved) => Ok(None),
             other => other.map(Some),
         }

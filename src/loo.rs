@@ -7,7 +7,7 @@
 use faer::{Mat, MatMut, MatRef, Par};
 use ndarray::ArrayView2;
 
-use crate::cholesky::factor_with_ridge;
+use crate::cholesky::{factor_shifted, factor_with_ridge};
 use crate::error::CoreError;
 use crate::real::Real;
 use crate::solve::{solve, solve_columns, solve_lower, trailing_inverse_diagonal};
@@ -204,9 +204,13 @@ pub struct Predictions {
 /// the m columns of A solved together (2k²m flops, L read twice in all) and the whole diagonal
 /// of G (k³/3 flops, once) give all k·m of them. As for the scores, diag(G) is solved in `E` and
 /// A in f64 from the factor in `E`.
+///
+/// With `shift > 0` the regressor is kernel ridge regression, H + shift · mean(diag H) · I in
+/// place of H ([`factor_shifted`]): the same formula, exact for it too.
 pub fn predictions<E: Real, R: Recorder>(
     h: MatMut<'_, E>,
     targets: ArrayView2<'_, f64>,
+    shift: f64,
     par: Par,
     build: impl FnMut(MatMut<'_, E>, &mut R) -> Result<(), CoreError>,
     rec: &mut R,
@@ -231,7 +235,7 @@ pub fn predictions<E: Real, R: Recorder>(
         }
         diag.iter().all(|&d| d > 0.0) && values.iter().all(|v| v.is_finite())
     };
-    let ridge = factor_with_ridge(h, par, build, accept, rec)?;
+    let ridge = factor_shifted(h, par, shift, build, accept, rec)?;
     Ok(Predictions {
         values,
         ridge,

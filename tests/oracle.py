@@ -87,13 +87,16 @@ def class_scores(X, y, terms: bool = False):
     return tuple(out) if terms else out[0]
 
 
-def loo_predictions(H: np.ndarray, Y: np.ndarray) -> np.ndarray:
+def loo_predictions(H: np.ndarray, Y: np.ndarray, shift: float = 0.0) -> np.ndarray:
     """Kernel regression fitted without row i, evaluated at row i, for every row and column of
-    ``Y`` (k x m): ``H[i, −i] (H₋ᵢ)⁻¹ Y₋ᵢ``, by an explicit re-solve per row."""
+    ``Y`` (k x m): ``H[i, −i] (H₋ᵢ + λI)⁻¹ Y₋ᵢ``, by an explicit re-solve per row; ``λ`` is
+    ``shift`` times the mean of the whole block's diagonal (kernel ridge regression)."""
     out = np.empty_like(Y, dtype=np.float64)
+    ridge = shift * np.mean(np.diag(H))
     for i in range(len(Y)):
         keep = np.arange(len(Y)) != i
-        out[i] = H[i, keep] @ np.linalg.solve(H[np.ix_(keep, keep)], Y[keep])
+        inner = H[np.ix_(keep, keep)] + ridge * np.eye(len(Y) - 1)
+        out[i] = H[i, keep] @ np.linalg.solve(inner, Y[keep])
     return out
 
 

@@ -12,7 +12,14 @@ import cgfast
 from cgfast import _native
 from cgfast.engine import LocalExecutor, prepare_suggestions, run_suggestions
 from cgfast.options import Options
-from cgfast.suggest import DEFAULT_REPEATS, MAX_PREDICTED, plan_suggestions, targets
+from cgfast.suggest import (
+    DEFAULT_REPEATS,
+    MAX_PREDICTED,
+    RIDGES,
+    SUGGEST_PLAN_VERSION,
+    plan_suggestions,
+    targets,
+)
 
 
 def clusters(n: int, classes: int, d: int = 6, seed: int = 0, spread: float = 0.6):
@@ -48,6 +55,63 @@ def test_predictions_match_an_explicit_solve_without_each_row(k):
         np.testing.assert_allclose(single.predictions, want, atol=1e-3 * np.abs(want).max())
         if k > 3:
             assert not np.array_equal(single.predictions, out.predictions)
+
+
+@pytest.mark.parametrize("shift", [0.01, 1.0, 100.0])
+def test_ridge_predictions_match_an_explicit_ridge_solve_without_each_row(shift):
+    X, y = clusters(40, 3, seed=3)
+    Y = targets(y, 3)
+    want = loo_predictions(gram(X), Y, shift)
+    out = _native.predict(X, Y, 2, shift=shift)
+    assert out.ridge == 0.0 and not out.fallback
+    np.testing.assert_allclose(out.predictions, want, rtol=1e-10, atol=1e-10)
+    single = _native.predict(X.astype(np.float32), Y, 2, "single", shift=shift)
+    assert not single.fallback
+    np.testing.assert_allclose(single.predictions, want, atol=1e-3 * np.abs(want).max())
+    kernel = _native.gram(X, 2)
+    index = np.arange(len(X))
+    cached = _native.predict_cached(kernel, index, Y, 3, shift=shift)
+    assert np.array_equal(cached.predictions, out.predictions)
+    # The shift of the kernel asked for, or the same shift added to the kernel first: the bits.
+    shifted = kernel.copy()
+    shifted[index, index] += shift * np.mean(np.diag(kernel))
+    assert np.array_equal(
+        _native.predict_cached(shifted, index, Y, 1).predictions, out.predictions
+    )
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="shift must be a finite number"):
+            _native.predict(X, Y, 2, shift=bad)
+    with pytest.raises(ValueError, match="leave-one-out"):
+        _native.predict(X, Y[:10], 2, fitted=10, shift=1.0)
+
+
+def calibrated_loss(F: np.ndarray, codes: np.ndarray) -> float:
+    """The least mean negative log likelihood of the labels under softmax(F / T) over T, by
+    SciPy's bounded scalar search (independent of cgfast.noise's Newton steps)."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import logsumexp
+
+    def loss(log_b: float) -> float:
+        z = F * np.exp(log_b)
+        return float(np.mean(logsumexp(z, axis=1) - z[np.arange(len(codes)), codes]))
+
+    return minimize_scalar(loss, bounds=(-3.0, 7.0), method="bounded").fun
+
+
+def test_one_block_predicts_with_the_ridge_that_makes_the_labels_most_likely():
+    X, y = clusters(150, 3, seed=8, spread=1.0)
+    noisy, _ = planted(y, 30, 3)
+    H, Y = gram(X), targets(noisy, 3)
+    candidates = [loo_predictions(H, Y, shift) for shift in RIDGES]
+    losses = [calibrated_loss(F, noisy) for F in candidates]
+    best = int(np.argmin(losses))
+    # the choice is clear on this set: no tie within the two searches' tolerances
+    assert sorted(losses)[1] - losses[best] > 1e-4
+    found = cgfast.suggest_labels(X, noisy, precision="double")
+    assert found.ridge == RIDGES[best] > 0
+    np.testing.assert_allclose(found.predictions, candidates[best], rtol=1e-9, atol=1e-9)
+    # ... and it finds the planted flips better than the interpolating regressor (λ = 0)
+    assert losses[best] < losses[0]
 
 
 @pytest.mark.parametrize("k, fitted", [(2, 1), (20, 1), (20, 19), (90, 40), (1500, 300)])
@@ -123,9 +187,12 @@ def test_single_precision_suggests_the_labels_of_double_and_flags_alike():
     assert np.array_equal(*flags)
 
 
-def test_a_block_float32_cannot_factorise_is_predicted_in_double_with_a_warning():
+def test_a_block_float32_cannot_factorise_is_predicted_in_double_with_a_warning(monkeypatch):
     X, y = clusters(300, 3, seed=5)
     X[7] = X[200]  # a duplicate row: float32 hands the block to float64, which takes a ridge
+    # ... unless a kernel ridge is chosen (it makes the block positive definite): the
+    # interpolating regressor alone here, as a block of chunks fits it.
+    monkeypatch.setattr("cgfast.engine.RIDGES", (0.0,))
     with pytest.warns(cgfast.RidgeWarning):
         double = cgfast.suggest_labels(X, y, precision="double")
     run = prepare_suggestions(X, y, Options(n_jobs=2), DEFAULT_REPEATS)
@@ -224,7 +291,7 @@ def test_one_block_of_everything_is_the_exact_leave_one_out_prediction():
     X, y = clusters(80, 2, seed=6)
     found = cgfast.suggest_labels(X, y, repeats=4)
     assert found.repeats == 1
-    F = loo_predictions(gram(X), targets(y, 2))
+    F = loo_predictions(gram(X), targets(y, 2), found.ridge)
     assert np.array_equal(found.suggested_label, np.argmax(F, axis=1))
 
 
@@ -279,7 +346,7 @@ def test_a_suggestion_checkpoint_of_0_2_0_is_refused_with_what_to_do(tmp_path):
     manifest = json.loads(path.read_text())
     del manifest["suggest"]["precision"], manifest["suggest"]["plan"], manifest["digest"]
     path.write_text(json.dumps({**manifest, "format": 1}))
-    with pytest.raises(ValueError, match="suggest.plan 1 there, 2 now") as err:
+    with pytest.raises(ValueError, match=f"suggest.plan 1 there, {SUGGEST_PLAN_VERSION} now") as err:
         cgfast.suggest_labels(X, y, max_block=100, precision="double", checkpoint=tmp_path)
     assert "planned by an earlier cgfast" in str(err.value)
     assert "precision" not in str(err.value)  # 0.2.0's precision reads as double

@@ -239,15 +239,18 @@ def predict(
     threads: int,
     precision: str = "double",
     fitted: int | None = None,
+    shift: float = 0.0,
 ) -> PredictOutput:
     """Leave-one-out predictions (k, m) of the kernel regressor on the rows of ``x`` for each
     column of ``targets`` (k x m), from one factorisation in ``precision``; the ridge it
     needed; and whether a "single" block was predicted in float64 (``fallback``).
 
     With ``fitted``: the regressor fitted to the first ``fitted`` rows (``targets`` holds
-    theirs) predicts the other rows, (k - fitted, m)."""
+    theirs) predicts the other rows, (k - fitted, m). ``shift > 0`` (leave-one-out only): kernel
+    ridge regression, H + shift · mean(diag H) · I in place of H; the ridge returned is what
+    was added beyond it."""
     targets = np.asarray(targets, dtype=np.float64)
-    return PredictOutput(*_entry("predict", x)(x, targets, threads, precision, fitted))
+    return PredictOutput(*_entry("predict", x)(x, targets, threads, precision, fitted, shift))
 
 
 def predict_cached(
@@ -256,6 +259,7 @@ def predict_cached(
     targets: np.ndarray,
     threads: int,
     fitted: int | None = None,
+    shift: float = 0.0,
 ) -> PredictOutput | None:
     """:func:`predict` on the rows ``index`` of X, every kernel value copied out of ``kernel``
     (as for :func:`score_cached`): the same bits in the kernel's precision; None when the
@@ -263,7 +267,7 @@ def predict_cached(
     ``X[index]`` with ``precision="double"``)."""
     index = np.ascontiguousarray(index, dtype=np.int64)
     targets = np.asarray(targets, dtype=np.float64)
-    out = _entry("predict_cached", kernel)(kernel, index, targets, threads, fitted)
+    out = _entry("predict_cached", kernel)(kernel, index, targets, threads, fitted, shift)
     return None if out is None else PredictOutput(*out)
 
 

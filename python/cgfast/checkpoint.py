@@ -3,8 +3,8 @@
 Layout::
 
     DIR/manifest.json          arguments, data fingerprint, number of blocks, digest of itself
-    DIR/blocks/000042.npz      positives, terms (score, a2, ab, b2), ridge, fallback, identity,
-                               checksum
+    DIR/blocks/000042.npz      positives, terms (score, a2, ab, b2), ridge, fallback, shift,
+                               identity, checksum
     DIR/lock                   the advisory lock of the run that uses DIR (:mod:`cgfast._lock`)
 
 Every file is written to a temporary name and renamed into place, so a run killed at any moment
@@ -47,10 +47,16 @@ class BlockResult:
     terms: np.ndarray  # (4, p): score, a2, ab, b2; a suggestion block: (classes, k) predictions
     ridge: float
     fallback: bool = False  # precision="single" asked, float64 used: float32 could not resolve it
+    shift: float = 0.0  # a leave-one-out suggestion block's kernel ridge (cgfast.suggest.RIDGES)
 
 
 def _checksum(
-    positives: np.ndarray, terms: np.ndarray, ridge: float, fallback: bool, identity: str = ""
+    positives: np.ndarray,
+    terms: np.ndarray,
+    ridge: float,
+    fallback: bool,
+    identity: str = "",
+    shift: float = 0.0,
 ) -> str:
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(positives, dtype=np.int64).tobytes())
@@ -59,6 +65,8 @@ def _checksum(
     if fallback:  # absent from files of 0.1.0, which had no float32 factorisation
         h.update(b"fallback")
     h.update(identity.encode())  # absent from files of format 1
+    if shift:  # absent from files before cgfast 0.3, whose predictions took no ridge
+        h.update(np.float64(shift).tobytes())
     return h.hexdigest()
 
 
@@ -226,9 +234,17 @@ class Checkpoint:
             "terms": np.asarray(result.terms, dtype=np.float64),
             "ridge": np.float64(result.ridge),
             "fallback": np.bool_(result.fallback),
+            "shift": np.float64(result.shift),
             "identity": np.array(identity),
             "checksum": np.array(
-                _checksum(result.positives, result.terms, result.ridge, result.fallback, identity)
+                _checksum(
+                    result.positives,
+                    result.terms,
+                    result.ridge,
+                    result.fallback,
+                    identity,
+                    result.shift,
+                )
             ),
         }
         write_atomic(self._path(index), lambda f: np.savez(f, **payload))
@@ -251,12 +267,13 @@ class Checkpoint:
             with np.load(path, allow_pickle=False) as data:
                 fallback = bool(data["fallback"]) if "fallback" in data.files else False
                 identity = str(data["identity"]) if "identity" in data.files else ""
+                shift = float(data["shift"]) if "shift" in data.files else 0.0
                 result = BlockResult(
-                    data["positives"], data["terms"], float(data["ridge"]), fallback
+                    data["positives"], data["terms"], float(data["ridge"]), fallback, shift
                 )
                 stored = str(data["checksum"])
             fields = (result.positives, result.terms, result.ridge, result.fallback)
-            intact = stored == _checksum(*fields, identity)
+            intact = stored == _checksum(*fields, identity, result.shift)
             # (4, p) for a scored block, (classes, k) for a suggestion block
             intact &= result.terms.ndim == 2 and result.terms.shape[1] == len(result.positives)
             found = json.loads(identity) if identity and intact else None

@@ -50,6 +50,8 @@ from .suggest import (
     SUGGEST_PLAN_VERSION,
     LabelSuggestions,
     checkpoint_dir,
+    RIDGES,
+    choose_ridge,
     plan_suggestions,
     predictions,
     suggestions,
@@ -404,7 +406,8 @@ def run_suggestions(
             stacklevel=4,
         )
     predicted, count = predictions(results, run.rows.n, len(run.classes))
-    return suggestions(predicted, run.classes, run.codes, count)
+    ridge = max(r.shift for r in results if r is not None)
+    return suggestions(predicted, run.classes, run.codes, count, ridge)
 
 
 def shared_rows(blocks: Sequence[Block], per: int) -> dict[int, tuple[int, ...]]:
@@ -490,31 +493,47 @@ def predict_block(
     ``classes`` one-vs-rest targets, ``codes`` the classes of its rows in block order: ``terms``
     is (classes, len(positives)).
 
-    The regressor is fitted to the block's ``negatives`` and predicts its ``positives``; a block
-    without negatives (all of X in one block) predicts its rows leave-one-out. H is factorised in
-    ``precision``. ``source`` is X as :class:`Rows`, or the block's rows gathered in its order;
-    with ``kernel`` (the H of X in the block's precision, :data:`KERNEL_DTYPES`) every kernel
-    value is copied out of it: the same bits. A fit float32 cannot factorise is done from the
-    rows in float64, as a "single" block without the kernel falls back.
+    The regressor is fitted to the block's ``negatives`` and predicts its ``positives``. A block
+    without negatives (all of X in one block) predicts its rows leave-one-out, once for each
+    kernel ridge of :data:`~cgfast.suggest.RIDGES`, and keeps the predictions that make the
+    given labels most likely (:func:`~cgfast.suggest.choose_ridge`; its ``shift``). H is
+    factorised in ``precision``. ``source`` is X as :class:`Rows`, or the block's rows gathered
+    in its order; with ``kernel`` (the H of X in the block's precision, :data:`KERNEL_DTYPES`)
+    every kernel value is copied out of it: the same bits. A fit float32 cannot factorise is
+    done from the rows in float64, as a "single" block without the kernel falls back.
     """
     fitted = len(block.negatives) or None
     y = targets(codes[: fitted or len(codes)], classes)
-    out = None
     # A prediction's kernel values are copied only out of a kernel of MIN_CROSS_KERNEL rows or
     # more: below, faer may sum a tiny kernel's entries in another order (src/block.rs).
     if kernel is not None and fitted is not None and len(kernel) < MIN_CROSS_KERNEL:
         kernel = None
-    if kernel is not None:
-        if KERNEL_DTYPES.get(precision) != kernel.dtype:
-            raise InternalError(f"a {kernel.dtype} kernel was passed to a {precision!r} block")
-        out = _native.predict_cached(kernel, block.rows, y, threads, fitted)
-    if out is None:
-        x = source.take(block.rows) if isinstance(source, Rows) else np.asarray(source)
-        # Without the kernel in hand, or with one float32 could not factorise the block from.
-        precision = "double" if kernel is not None else precision
-        out = _native.predict(x, y, threads, precision, fitted)
-        out = dataclasses.replace(out, fallback=out.fallback or kernel is not None)
-    return BlockResult(block.positives, out.predictions.T, out.ridge, out.fallback)
+    if kernel is not None and KERNEL_DTYPES.get(precision) != kernel.dtype:
+        raise InternalError(f"a {kernel.dtype} kernel was passed to a {precision!r} block")
+    x = None
+
+    def predicted(shift: float) -> _native.PredictOutput:
+        nonlocal x
+        out = None
+        if kernel is not None:
+            out = _native.predict_cached(kernel, block.rows, y, threads, fitted, shift)
+        if out is None:
+            if x is None:
+                x = source.take(block.rows) if isinstance(source, Rows) else np.asarray(source)
+            # Without the kernel in hand, or with one float32 could not factorise the block from.
+            out = _native.predict(
+                x, y, threads, "double" if kernel is not None else precision, fitted, shift
+            )
+            out = dataclasses.replace(out, fallback=out.fallback or kernel is not None)
+        return out
+
+    if fitted is not None:
+        out = predicted(0.0)
+        return BlockResult(block.positives, out.predictions.T, out.ridge, out.fallback)
+    candidates = [predicted(shift) for shift in RIDGES]
+    best = choose_ridge([c.predictions for c in candidates], codes)
+    out = candidates[best]
+    return BlockResult(block.positives, out.predictions.T, out.ridge, out.fallback, RIDGES[best])
 
 
 # The fewest rows of a kernel that a suggestion block copies its predictions' values from.
