@@ -75,9 +75,7 @@ def test_ridge_predictions_match_an_explicit_ridge_solve_without_each_row(shift)
     # The shift of the kernel asked for, or the same shift added to the kernel first: the bits.
     shifted = kernel.copy()
     shifted[index, index] += shift * np.mean(np.diag(kernel))
-    assert np.array_equal(
-        _native.predict_cached(shifted, index, Y, 1).predictions, out.predictions
-    )
+    assert np.array_equal(_native.predict_cached(shifted, index, Y, 1).predictions, out.predictions)
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="shift must be a finite number"):
             _native.predict(X, Y, 2, shift=bad)
@@ -346,7 +344,9 @@ def test_a_suggestion_checkpoint_of_0_2_0_is_refused_with_what_to_do(tmp_path):
     manifest = json.loads(path.read_text())
     del manifest["suggest"]["precision"], manifest["suggest"]["plan"], manifest["digest"]
     path.write_text(json.dumps({**manifest, "format": 1}))
-    with pytest.raises(ValueError, match=f"suggest.plan 1 there, {SUGGEST_PLAN_VERSION} now") as err:
+    with pytest.raises(
+        ValueError, match=f"suggest.plan 1 there, {SUGGEST_PLAN_VERSION} now"
+    ) as err:
         cgfast.suggest_labels(X, y, max_block=100, precision="double", checkpoint=tmp_path)
     assert "planned by an earlier cgfast" in str(err.value)
     assert "precision" not in str(err.value)  # 0.2.0's precision reads as double

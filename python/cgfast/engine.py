@@ -47,10 +47,10 @@ from .stability import advice_at_cap, repeats_for, split_half
 from .suggest import (
     DEFAULT_REPEATS,
     MAX_PREDICTED,
+    RIDGES,
     SUGGEST_PLAN_VERSION,
     LabelSuggestions,
     checkpoint_dir,
-    RIDGES,
     choose_ridge,
     plan_suggestions,
     predictions,
