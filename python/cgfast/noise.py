@@ -111,15 +111,6 @@ def temperature(predictions: np.ndarray, codes: np.ndarray) -> float:
     return float(1.0 / b)
 
 
-def likelihood_loss(predictions: np.ndarray, codes: np.ndarray) -> float:
-    """The mean negative log likelihood of the given labels under the calibrated
-    ``softmax(predictions / T)`` (:func:`temperature`): how well the predictions, at their best
-    scale, explain the labels. Non-finite predictions give +inf."""
-    if not np.isfinite(predictions).all():
-        return float("inf")
-    return _nll(predictions, codes, 1.0 / temperature(predictions, codes))
-
-
 def calibrated(predictions: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Class probabilities (n, C) from leave-one-out predictions: ``softmax(f / T)``, ``T`` fitted
     to the given labels (:func:`temperature`)."""
