@@ -72,6 +72,7 @@ def predict_f32(
     threads: int = 0,
     precision: str = "double",
     fitted: int | None = None,
+    shift: float = 0.0,
 ) -> tuple[_F64, float, bool]: ...
 def predict_f64(
     x: _F64,
@@ -79,6 +80,7 @@ def predict_f64(
     threads: int = 0,
     precision: str = "double",
     fitted: int | None = None,
+    shift: float = 0.0,
 ) -> tuple[_F64, float, bool]: ...
 def predict_cached_f32(
     kernel: npt.NDArray[np.float32],
@@ -86,6 +88,7 @@ def predict_cached_f32(
     targets: _F64,
     threads: int = 0,
     fitted: int | None = None,
+    shift: float = 0.0,
 ) -> tuple[_F64, float, bool] | None: ...
 def predict_cached_f64(
     kernel: _F64,
@@ -93,6 +96,7 @@ def predict_cached_f64(
     targets: _F64,
     threads: int = 0,
     fitted: int | None = None,
+    shift: float = 0.0,
 ) -> tuple[_F64, float, bool]: ...
 def gram_f32(
     x: npt.NDArray[np.float32], threads: int = 0, whole: bool = True, precision: str = "double"

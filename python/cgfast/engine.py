@@ -495,8 +495,8 @@ def predict_block(
 
     The regressor is fitted to the block's ``negatives`` and predicts its ``positives``. A block
     without negatives (all of X in one block) predicts its rows leave-one-out, once for each
-    kernel ridge of :data:`~cgfast.suggest.RIDGES`, and keeps the predictions that make the
-    given labels most likely (:func:`~cgfast.suggest.choose_ridge`; its ``shift``). H is
+    kernel ridge of :data:`~cgfast.suggest.RIDGES`, and keeps the predictions closest to the
+    targets (:func:`~cgfast.suggest.choose_ridge`; its ``shift``). H is
     factorised in ``precision``. ``source`` is X as :class:`Rows`, or the block's rows gathered
     in its order; with ``kernel`` (the H of X in the block's precision, :data:`KERNEL_DTYPES`)
     every kernel value is copied out of it: the same bits. A fit float32 cannot factorise is

@@ -493,7 +493,7 @@ def noise_matrix(
     >>> matrix.classes.tolist()
     ['left', 'right']
     >>> round(matrix.counts[0, 1])                 # rows labelled "left" that are "right"
-    23
+    16
     >>> matrix.to_frame().columns.tolist()
     ['left', 'right', 'rows', 'error_share']
     """
