@@ -231,9 +231,11 @@ def suggest_labels(
     The score's own kernel regressor (arc-cosine kernel, one-vs-rest targets) is fitted to
     chunks of at most ``max_block`` rows, each holding every class in proportion, and predicts
     the rows of other chunks: every example gets ``repeats`` predictions from regressors that
-    never saw it, averaged (one, leave-one-out, when one chunk holds every example). The
-    suggestion is the class predicted highest and ``label_quality`` the estimated probability of
-    the given label (low = likely wrong).
+    never saw it, averaged. When one chunk holds every example, each is predicted leave-one-out
+    by kernel ridge regression, the ridge the one of ten whose predictions are closest to the
+    targets (``LabelSuggestions.ridge``; the user guide's "Label review"). The suggestion is the
+    class predicted highest and ``label_quality`` the estimated probability of the given label
+    (low = likely wrong).
     Use it with :func:`cgfast.find_label_issues`: a flagged example whose suggestion is its own
     label is irregular rather than mislabelled.
 
