@@ -962,6 +962,7 @@ mod tests {
 
     #[test]
     fn cached_predictions_are_the_bits_of_built_ones_on_any_threads() {
+        // With and without a ridge shift of H's diagonal (kernel ridge regression).
         let x = sample(90, 5);
         let index: Vec<usize> = (0..90).filter(|i| i % 3 != 1).collect();
         let targets = Array2::from_shape_fn(
@@ -975,11 +976,11 @@ mod tests {
             },
         );
         let block = x.select(ndarray::Axis(0), &index);
-        let predicted = |threads, precision| {
+        let predicted = |shift, threads, precision| {
             predict(
                 block.view(),
                 targets.view(),
-                0.0,
+                shift,
                 threads,
                 precision,
                 &mut NoTiming,
@@ -988,17 +989,20 @@ mod tests {
         };
         let upper64 = gram_upper::<f64, _>(x.view(), 1).unwrap();
         let upper32 = gram_upper::<f32, _>(x.view(), 2).unwrap();
-        for precision in [Precision::Double, Precision::Single] {
-            let want = predicted(1, precision);
+        for (precision, shift) in [Precision::Double, Precision::Single]
+            .into_iter()
+            .flat_map(|p| [(p, 0.0), (p, 0.3)])
+        {
+            let want = predicted(shift, 1, precision);
             assert_eq!(want.values.len(), index.len() * 3);
-            assert!(!want.fallback);
+            assert!(!want.fallback && want.ridge == 0.0);
             for threads in [1, 2, 3] {
                 let cached = match precision {
                     Precision::Double => predict_cached(
                         upper64.view(),
                         &index,
                         targets.view(),
-                        0.0,
+                        shift,
                         threads,
                         &mut NoTiming,
                     ),
@@ -1006,13 +1010,14 @@ mod tests {
                         upper32.view(),
                         &index,
                         targets.view(),
-                        0.0,
+                        shift,
                         threads,
                         &mut NoTiming,
                     ),
                 };
-                assert_eq!(predicted(threads, precision), want, "{threads} threads");
-                assert_eq!(cached.unwrap(), want, "{threads} threads, cached");
+                let what = format!("{precision:?}, shift {shift}, {threads} threads");
+                assert_eq!(predicted(shift, threads, precision), want, "{what}");
+                assert_eq!(cached.unwrap(), want, "{what}, cached");
             }
         }
         let nan = Array2::from_elem((index.len(), 1), f64::NAN);
@@ -1035,62 +1040,19 @@ mod tests {
     }
 
     #[test]
-    fn ridge_predictions_are_the_same_bits_on_any_thread_count_and_differ_from_none() {
-        // Kernel ridge regression (a shift of H's diagonal): the same bits from the rows on 1 to
-        // 3 threads and from a kept kernel; a shift changes the predictions; a bad one is refused.
+    fn a_ridge_shift_changes_the_predictions_and_a_bad_one_is_refused() {
+        // Thread and cache invariance with a shift: cached_predictions_are_the_bits_of_...
         let x = sample(120, 5);
         let targets = Array2::from_shape_fn((120, 3), |(i, c)| if i % 3 == c { 1.0 } else { -1.0 });
-        let index: Vec<usize> = (0..120).collect();
-        let upper64 = gram_upper::<f64, _>(x.view(), 2).unwrap();
-        let upper32 = gram_upper::<f32, _>(x.view(), 2).unwrap();
         for precision in [Precision::Double, Precision::Single] {
-            let run = |shift, threads| {
-                predict(
-                    x.view(),
-                    targets.view(),
-                    shift,
-                    threads,
-                    precision,
-                    &mut NoTiming,
-                )
-                .unwrap()
-            };
-            let want = run(0.3, 1);
-            assert!(want.ridge == 0.0 && !want.fallback);
+            let run = |shift| predict(x.view(), targets.view(), shift, 2, precision, &mut NoTiming);
+            let (none, some) = (run(0.0).unwrap(), run(0.3).unwrap());
             assert_ne!(
-                want.values,
-                run(0.0, 1).values,
+                none.values, some.values,
                 "{precision:?}: the shift did nothing"
             );
-            for threads in [2, 3] {
-                assert_eq!(run(0.3, threads), want, "{precision:?}, {threads} threads");
-                let cached = match precision {
-                    Precision::Double => predict_cached(
-                        upper64.view(),
-                        &index,
-                        targets.view(),
-                        0.3,
-                        threads,
-                        &mut NoTiming,
-                    ),
-                    Precision::Single => predict_cached(
-                        upper32.view(),
-                        &index,
-                        targets.view(),
-                        0.3,
-                        threads,
-                        &mut NoTiming,
-                    ),
-                };
-                assert_eq!(
-                    cached.unwrap(),
-                    want,
-                    "{precision:?}, {threads} threads, cached"
-                );
-            }
             for bad in [-0.1, f64::NAN, f64::INFINITY] {
-                let err = predict(x.view(), targets.view(), bad, 1, precision, &mut NoTiming);
-                assert!(matches!(err, Err(CoreError::Shape(_))), "shift {bad}");
+                assert!(matches!(run(bad), Err(CoreError::Shape(_))), "shift {bad}");
             }
         }
     }
