@@ -317,6 +317,28 @@ def test_a_checkpointed_rerun_reads_the_suggestion_blocks_back(tmp_path):
         cgfast.suggest_labels(X, y, max_block=150, seed=1, checkpoint=tmp_path)
 
 
+def test_a_checkpointed_block_of_all_rows_keeps_its_ridge_and_a_changed_ridge_is_caught(
+    tmp_path,
+):
+    X, y = clusters(150, 3, seed=8, spread=1.0)
+    noisy, _ = planted(y, 30, 3)
+    first = cgfast.suggest_labels(X, noisy, checkpoint=tmp_path)
+    assert first.ridge > 0
+    (block,) = (tmp_path / "suggestions" / "blocks").glob("*.npz")
+    with np.load(block) as data:
+        assert float(data["shift"]) == first.ridge
+        saved = dict(data)
+    again = cgfast.suggest_labels(X, noisy, checkpoint=tmp_path)
+    assert again.ridge == first.ridge
+    assert np.array_equal(again.predictions, first.predictions)
+    # a file whose ridge was changed fails its checksum: reported, and the block computed again
+    np.savez(block, **{**saved, "shift": np.float64(first.ridge * 10)})
+    with pytest.warns(cgfast.CheckpointWarning, match="checksum"):
+        third = cgfast.suggest_labels(X, noisy, checkpoint=tmp_path)
+    assert third.ridge == first.ridge
+    assert np.array_equal(third.predictions, first.predictions)
+
+
 def test_a_suggestion_checkpoint_of_0_2_0_is_refused_with_what_to_do(tmp_path):
     # 0.2.0 predicted every block's rows leave-one-out, in float64; its manifests (format 1)
     # name neither the plan nor the precision. Its blocks are not this plan's.
