@@ -10,6 +10,7 @@ use crate::gram::kernel_lower;
 use crate::loo::{self, BlockScores, Predictions, TargetScores};
 use crate::precision::Precision;
 use crate::real::Real;
+use crate::simd::{dispatch, Simd};
 use crate::threads::with_threads;
 use crate::timing::{NoTiming, Phase, Recorder};
 use crate::transform::kernel_cross_column;
@@ -359,7 +360,7 @@ fn copy_cross<E: Real>(
     kernel: ArrayView2<'_, E>,
     fit: &[usize],
     query: &[usize],
-    mut c: MatMut<'_, f64>,
+    mut c: MatMut<'_, E>,
     par: Par,
 ) {
     let increasing = |v: &[usize]| v.windows(2).all(|w| w[0] < w[1]);
@@ -370,15 +371,14 @@ fn copy_cross<E: Real>(
                     kernel[(a, b)]
                 } else {
                     kernel[(b, a)]
-                }
-                .to_f64();
+                };
             }
         }
         return;
     }
     // A chunk of query rows at a time, fitted row by fitted row: the writes run down a column
     // of `c`, the reads along the chunk's kernel rows.
-    let by_query = |(chunk, mut rows): (usize, MatMut<'_, f64>)| {
+    let by_query = |(chunk, mut rows): (usize, MatMut<'_, E>)| {
         let mine = &query[chunk * GATHER_ROWS..chunk * GATHER_ROWS + rows.nrows()];
         let lines: Vec<_> = mine.iter().map(|&a| kernel.row(a)).collect();
         let from = fit.partition_point(|&b| b < mine[0]);
@@ -386,17 +386,17 @@ fn copy_cross<E: Real>(
             let column = col_mut(rows.as_mut(), j);
             for ((v, &a), line) in column.iter_mut().zip(mine).zip(&lines) {
                 if a <= b {
-                    *v = line[b].to_f64();
+                    *v = line[b];
                 }
             }
         }
     };
-    let by_fit = |j: usize, column: &mut [f64]| {
+    let by_fit = |j: usize, column: &mut [E]| {
         let b = fit[j];
         let row = kernel.row(b);
         let from = query.partition_point(|&a| a <= b);
         for (v, &a) in column[from..].iter_mut().zip(&query[from..]) {
-            *v = row[a].to_f64();
+            *v = row[a];
         }
     };
     match par {
@@ -425,40 +425,117 @@ const CROSS_MIN: usize = 16;
 const CROSS_ROWS: usize = 1024;
 
 /// The predictions `C A` (`q x m`, row-major) of `q` rows whose kernel values C against the
-/// fitted rows (`q x k`, widened to f64) `fill(first, c)` writes, `CROSS_ROWS` rows at a time
-/// from row `first`; the product in f64.
-fn cross_predictions<R: Recorder>(
+/// fitted rows (`q x k`, in `E`) `fill(first, c)` writes, `CROSS_ROWS` rows at a time from row
+/// `first`; the product in f64 ([`times_coefficients`]).
+fn cross_predictions<E: Real, R: Recorder>(
     a: MatRef<'_, f64>,
     q: usize,
     par: Par,
     rec: &mut R,
-    mut fill: impl FnMut(usize, MatMut<'_, f64>),
+    mut fill: impl FnMut(usize, MatMut<'_, E>),
 ) -> Vec<f64> {
     let (k, m) = (a.nrows(), a.ncols());
     let mut values = vec![0.0; q * m];
-    let mut c = Mat::<f64>::zeros(CROSS_ROWS.min(q), k);
-    let mut out = Mat::<f64>::zeros(CROSS_ROWS.min(q), m);
+    let mut c = Mat::<E>::zeros(CROSS_ROWS.min(q), k);
+    // A's rows, each class's coefficient of one fitted row side by side, read once per row.
+    let a_rows: Vec<f64> = (0..k)
+        .flat_map(|j| (0..m).map(move |cl| a[(j, cl)]))
+        .collect();
     for first in (0..q).step_by(CROSS_ROWS) {
         let rows = CROSS_ROWS.min(q - first);
         rec.time(Phase::Gram, || fill(first, c.as_mut().subrows_mut(0, rows)));
         rec.time(Phase::Solve, || {
-            let mut dst = out.as_mut().subrows_mut(0, rows);
-            matmul(
-                dst.as_mut(),
-                Accum::Replace,
-                c.as_ref().subrows(0, rows),
-                a,
-                1.0,
-                par,
-            );
-            for cl in 0..m {
-                for (i, v) in col(dst.as_ref(), cl).iter().enumerate() {
-                    values[(first + i) * m + cl] = *v;
-                }
-            }
+            let out = &mut values[first * m..(first + rows) * m];
+            times_coefficients(c.as_ref().subrows(0, rows), &a_rows, m, out, par)
         });
     }
     values
+}
+
+/// Rows a product group sums side by side, and fitted rows (columns of `c`) a pass of every
+/// group reads before the next (see [`times_coefficients`]).
+const PRODUCT_ROWS: usize = 64;
+const PRODUCT_COLUMNS: usize = 64;
+
+/// `out[i m + cl] = Σ_j c_ij a_j,cl` for the rows of `c` (`r x k`, in `E`) and `a_rows` (`k x m`,
+/// row-major, f64): each value widened to f64 as it is read, each sum taken over `j` in
+/// increasing order. A row's sum is one chain of additions, whichever thread or SIMD width
+/// computes it, so the bits depend on neither; the rows of a group of [`PRODUCT_ROWS`] are the
+/// vector lanes. Reading `c` in its own precision, this takes no f64 copy of it.
+///
+/// Every group reads [`PRODUCT_COLUMNS`] columns of `c` before any reads the next ones: a column
+/// of `c` is a page of memory or more apart from the next, and a group that read all `k` in turn
+/// would touch `k` pages, more than the address cache holds (this ran at half the speed).
+fn times_coefficients<E: Real>(
+    c: MatRef<'_, E>,
+    a_rows: &[f64],
+    m: usize,
+    out: &mut [f64],
+    par: Par,
+) {
+    let r = c.nrows();
+    // Class-major sums per group: group g's lanes of class cl at g·G·m + cl·G.
+    let mut sums = vec![0.0f64; r.div_ceil(PRODUCT_ROWS) * PRODUCT_ROWS * m];
+    for from in (0..c.ncols()).step_by(PRODUCT_COLUMNS) {
+        let to = (from + PRODUCT_COLUMNS).min(c.ncols());
+        let group = |(g, sums): (usize, &mut [f64])| {
+            let first = g * PRODUCT_ROWS;
+            dispatch(Product {
+                c: c.subcols(from, to - from),
+                rows: first..(first + PRODUCT_ROWS).min(r),
+                a_rows: &a_rows[from * m..to * m],
+                m,
+                sums,
+            })
+        };
+        match par {
+            Par::Seq => sums
+                .chunks_mut(PRODUCT_ROWS * m)
+                .enumerate()
+                .for_each(group),
+            Par::Rayon(_) => {
+                use rayon::prelude::*;
+                sums.par_chunks_mut(PRODUCT_ROWS * m)
+                    .enumerate()
+                    .for_each(group)
+            }
+        }
+    }
+    for (i, row) in out.chunks_exact_mut(m).enumerate() {
+        let (g, lane) = (i / PRODUCT_ROWS, i % PRODUCT_ROWS);
+        for (cl, v) in row.iter_mut().enumerate() {
+            *v = sums[(g * m + cl) * PRODUCT_ROWS + lane];
+        }
+    }
+}
+
+/// One pass of one group of [`times_coefficients`]: adds `Σ_j c_ij a_j,cl` over the columns of
+/// `c` to the group's class-major `sums`, for its `rows` of `c`.
+struct Product<'a, E> {
+    c: MatRef<'a, E>,
+    rows: std::ops::Range<usize>,
+    a_rows: &'a [f64],
+    m: usize,
+    sums: &'a mut [f64],
+}
+
+impl<E: Real> Simd for Product<'_, E> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let mut wide = [0.0f64; PRODUCT_ROWS];
+        for (j, a) in self.a_rows.chunks_exact(self.m).enumerate() {
+            let column = &col(self.c, j)[self.rows.clone()];
+            for (w, v) in wide.iter_mut().zip(column) {
+                *w = v.to_f64();
+            }
+            for (lanes, &coefficient) in self.sums.chunks_exact_mut(PRODUCT_ROWS).zip(a) {
+                for (s, w) in lanes.iter_mut().zip(&wide) {
+                    *s += w * coefficient;
+                }
+            }
+        }
+    }
 }
 
 /// [`cross_predictions`] with the kernel values built from the unit rows: the cosines by one
@@ -473,26 +550,9 @@ fn rows_predictions<E: Real, R: Recorder>(
     let d = fit.dim();
     let fit_unit = E::narrow_slice(fit.as_slice(), par);
     let query_unit = E::narrow_slice(query.as_slice(), par);
-    let mut narrow = Mat::<E>::zeros(CROSS_ROWS.min(query.len()), fit.len());
-    cross_predictions(a, query.len(), par, rec, |first, mut c| {
-        let rows = c.nrows();
-        let unit = &query_unit[first * d..(first + rows) * d];
-        let mut part = narrow.as_mut().subrows_mut(0, rows);
-        cross_kernel(&fit_unit, unit, d, part.as_mut(), par);
-        let widen = |(from, to): (&[E], &mut [f64])| {
-            to.iter_mut().zip(from).for_each(|(w, v)| *w = v.to_f64())
-        };
-        let part = part.as_ref();
-        match par {
-            Par::Seq => (0..fit.len()).for_each(|j| widen((col(part, j), col_mut(c.as_mut(), j)))),
-            Par::Rayon(_) => {
-                use rayon::prelude::*;
-                c.par_col_chunks_mut(1)
-                    .enumerate()
-                    .with_min_len(16)
-                    .for_each(|(j, c)| widen((col(part, j), col_mut(c, 0))));
-            }
-        }
+    cross_predictions::<E, R>(a, query.len(), par, rec, |first, c| {
+        let unit = &query_unit[first * d..(first + c.nrows()) * d];
+        cross_kernel(&fit_unit, unit, d, c, par);
     })
 }
 
@@ -1687,6 +1747,42 @@ mod cross_tests {
             cross_kernel(&fu, &qu[first * d..(first + rows) * d], d, part, par);
         }
         (whole, c)
+    }
+
+    /// `times_coefficients` against the plain loop it must equal to the bit: each sum over the
+    /// fitted rows in increasing order, in f64.
+    fn product_bits<E: Real>(r: usize, k: usize, m: usize) {
+        let x = sample(r + k, m.max(2), (r * 7 + k * 3 + m) as u64);
+        let c = Mat::<E>::from_fn(r, k, |i, j| E::narrow(x[(i * 13 + j * 7) % x.len()] - 0.3));
+        let a_rows: Vec<f64> = (0..k * m)
+            .map(|t| x[(t * 11) % x.len()] * 5.0 - 2.0)
+            .collect();
+        let mut want = vec![0.0f64; r * m];
+        for i in 0..r {
+            for cl in 0..m {
+                let mut sum = 0.0f64;
+                for j in 0..k {
+                    sum += c[(i, j)].to_f64() * a_rows[j * m + cl];
+                }
+                want[i * m + cl] = sum;
+            }
+        }
+        for par in [Par::Seq, Par::rayon(3)] {
+            let mut got = vec![f64::NAN; r * m];
+            times_coefficients(c.as_ref(), &a_rows, m, &mut got, par);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{r} x {k}, m = {m}, {par:?}");
+        }
+    }
+
+    #[test]
+    fn the_product_with_the_coefficients_sums_each_row_in_order() {
+        for (r, k) in [(1, 1), (1, 40), (63, 17), (64, 64), (65, 5), (130, 300)] {
+            for m in [1, 3, 10] {
+                product_bits::<f64>(r, k, m);
+                product_bits::<f32>(r, k, m);
+            }
+        }
     }
 
     fn same_bits<E: Real>(n: usize, d: usize, split: usize, par: Par) {

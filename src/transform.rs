@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use crate::arccos::kernel_in_place;
 use crate::near::{kernel_near_parallel, NEAR_PARALLEL};
 use crate::real::Real;
+use crate::simd::{dispatch, Simd};
 use crate::views::{col_mut, cols_mut};
 
 /// Turns the cosines of column `j` of H, from its diagonal down (`col[0]` is row j, `col[i]` row
@@ -30,15 +31,36 @@ pub fn kernel_cross_column<E: Real>(column: &mut [E], fit: &[E], unit: &[E], d: 
 /// The cosines `values` between the rows `row(i)` and the row `other` turned into kernel values
 /// in place, pairs with |cosine| above [`NEAR_PARALLEL`] from their chord.
 fn kernel_values<'a, E: Real + 'a>(values: &mut [E], row: impl Fn(usize) -> &'a [E], other: &[E]) {
-    let near: Vec<(usize, f64)> = values
-        .iter()
-        .map(|u| u.to_f64())
-        .enumerate()
-        .filter(|(_, u)| u.abs() > NEAR_PARALLEL)
-        .collect();
+    // Most columns hold no near-parallel pair: a vectorised count finds them before any list is
+    // made (the list, element by element, cost a tenth of a suggestion pass on 50 features).
+    let near: Vec<(usize, f64)> = if dispatch(NearCount(values)) == 0 {
+        Vec::new()
+    } else {
+        values
+            .iter()
+            .map(|u| u.to_f64())
+            .enumerate()
+            .filter(|(_, u)| u.abs() > NEAR_PARALLEL)
+            .collect()
+    };
     kernel_in_place(values);
     for (i, u) in near {
         values[i] = E::narrow(kernel_near_parallel(row(i), other, u));
+    }
+}
+
+/// How many of the cosines are near-parallel (|u| above [`NEAR_PARALLEL`]), counted without a
+/// branch so that the loop vectorises.
+struct NearCount<'a, E>(&'a [E]);
+
+impl<E: Real> Simd for NearCount<'_, E> {
+    type Output = usize;
+    #[inline(always)]
+    fn run(self) -> usize {
+        self.0
+            .iter()
+            .map(|u| usize::from(u.to_f64().abs() > NEAR_PARALLEL))
+            .sum()
     }
 }
 
