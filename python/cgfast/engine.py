@@ -176,9 +176,10 @@ def suggestion_work_of(f: int, q: int, d: int, classes: int, copied: bool = Fals
     (:data:`COPY_WORK` each): a block that fits ``f`` rows and predicts ``q`` others builds the
     triangle of its H (f²d) and a q x f rectangle (2qfd), factorises (f³/3), solves
     (2f²·classes) and multiplies (2qf·classes); with ``f`` 0, a leave-one-out block of ``q``
-    rows builds its triangle (q²d) and does 2q³/3 flops."""
+    rows builds its triangle (q²d) and does 2q³/3 flops, once for each ridge it tries
+    (:data:`~cgfast.suggest.RIDGES`)."""
     if not f:
-        return (COPY_WORK if copied else d) * q**2 + (2 * q**3) // 3
+        return len(RIDGES) * ((COPY_WORK if copied else d) * q**2 + (2 * q**3) // 3)
     grams = COPY_WORK * f * (f + q) if copied else d * f * (f + 2 * q)
     return grams + f**3 // 3 + 2 * f * (f + q) * classes
 
@@ -186,8 +187,9 @@ def suggestion_work_of(f: int, q: int, d: int, classes: int, copied: bool = Fals
 def suggestion_block_bytes(fitted: int, predicted: int, d: int, itemsize: int, classes: int) -> int:
     """Peak bytes of a suggestion block that fits ``fitted`` rows and predicts ``predicted``:
     the fit's working set (:func:`~cgfast._memory.block_bytes`), the predicted rows (gathered
-    and normalised), a pass of the product (``CROSS_ROWS`` rows of kernel values in float32 or
-    float64, and in float64) and the predictions."""
+    and normalised), a pass of the product (``CROSS_ROWS`` rows of kernel values; counted at
+    16 bytes a value, more than the 4 or 8 they take since the product reads them in their own
+    precision) and the predictions."""
     rows = (8 + itemsize) * predicted * d
     return block_bytes(fitted, d, itemsize) + rows + 16 * 1024 * fitted + 8 * predicted * classes
 
