@@ -474,6 +474,9 @@ fn times_coefficients<E: Real>(
     par: Par,
 ) {
     let r = c.nrows();
+    if m == 0 {
+        return; // no targets, nothing to predict
+    }
     // Class-major sums per group: group g's lanes of class cl at g·G·m + cl·G.
     let mut sums = vec![0.0f64; r.div_ceil(PRODUCT_ROWS) * PRODUCT_ROWS * m];
     for from in (0..c.ncols()).step_by(PRODUCT_COLUMNS) {
@@ -1778,7 +1781,7 @@ mod cross_tests {
     #[test]
     fn the_product_with_the_coefficients_sums_each_row_in_order() {
         for (r, k) in [(1, 1), (1, 40), (63, 17), (64, 64), (65, 5), (130, 300)] {
-            for m in [1, 3, 10] {
+            for m in [0, 1, 3, 10] {
                 product_bits::<f64>(r, k, m);
                 product_bits::<f32>(r, k, m);
             }

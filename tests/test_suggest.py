@@ -17,6 +17,7 @@ from cgfast.suggest import (
     MAX_PREDICTED,
     RIDGES,
     SUGGEST_PLAN_VERSION,
+    choose_ridge,
     plan_suggestions,
     targets,
 )
@@ -94,6 +95,31 @@ def test_one_block_predicts_with_the_ridge_whose_predictions_are_closest_to_the_
     found = cgfast.suggest_labels(X, noisy, precision="double")
     assert found.ridge == RIDGES[best] > 0
     np.testing.assert_allclose(found.predictions, candidates[best], rtol=1e-9, atol=1e-9)
+
+
+def test_choose_ridge_takes_the_least_squared_error_first_on_ties_and_skips_non_finite():
+    codes = np.array([0, 1, 1, 0])
+    y = targets(codes, 2)
+    far, near = y * 0.2, y * 0.9
+    made = []
+
+    def candidates(*arrays):
+        for i, f in enumerate(arrays):
+            made.append(i)
+            yield i, f
+
+    def pick(*arrays):
+        return choose_ridge(candidates(*arrays), codes, lambda c: c[1])[0]
+
+    assert pick(far, near, far) == 1
+    assert pick(near, near.copy()) == 0  # a tie: the earlier, smaller ridge
+    assert pick(np.full_like(y, np.nan), far, near) == 2
+    assert pick(np.full_like(y, np.inf), np.full_like(y, np.nan)) == 0
+    made.clear()
+    pick(far, near, far)
+    assert made == [0, 1, 2]  # drawn one at a time, each once
+    with pytest.raises(ValueError, match="no candidate"):
+        choose_ridge(iter(()), codes, lambda c: c)
 
 
 @pytest.mark.parametrize("k, fitted", [(2, 1), (20, 1), (20, 19), (90, 40), (1500, 300)])

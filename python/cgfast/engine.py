@@ -532,10 +532,10 @@ def predict_block(
     if fitted is not None:
         out = predicted(0.0)
         return BlockResult(block.positives, out.predictions.T, out.ridge, out.fallback)
-    candidates = [predicted(shift) for shift in RIDGES]
-    best = choose_ridge([c.predictions for c in candidates], codes)
-    out = candidates[best]
-    return BlockResult(block.positives, out.predictions.T, out.ridge, out.fallback, RIDGES[best])
+    shift, out = choose_ridge(
+        ((shift, predicted(shift)) for shift in RIDGES), codes, lambda c: c[1].predictions
+    )
+    return BlockResult(block.positives, out.predictions.T, out.ridge, out.fallback, shift)
 
 
 # The fewest rows of a kernel that a suggestion block copies its predictions' values from.

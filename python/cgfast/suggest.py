@@ -47,8 +47,10 @@ bits). ``cgfast.suggest_labels`` is the public door.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -75,6 +77,8 @@ SUGGEST_PLAN_VERSION = 3
 # regressor, which interpolates) and 0.01 to 100 in steps of about √10. The measured choices on
 # the benchmark's small sets were 0.3 to 10.
 RIDGES = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+
+T = TypeVar("T")
 
 # Subdirectory of a scoring run's checkpoint that holds its suggestion blocks.
 CHECKPOINT_DIR = "suggestions"
@@ -169,11 +173,15 @@ def predictions(results: list[BlockResult | None], n: int, classes: int) -> tupl
     return (sums / counts).T, int(counts.min())
 
 
-def choose_ridge(candidates: list[np.ndarray], codes: np.ndarray) -> int:
-    """Which of the leave-one-out predictions (n, C each, one per ridge of :data:`RIDGES`) are
-    closest to the one-vs-rest targets of the given labels ``codes``: the least mean squared
-    error, the regressor's own loss (Allen's PRESS, the classical choice of a ridge). Ties, and
-    predictions that are not finite: the smaller ridge.
+def choose_ridge(
+    candidates: Iterable[T], codes: np.ndarray, predictions: Callable[[T], np.ndarray]
+) -> T:
+    """The candidate (one per ridge of :data:`RIDGES`, in order) whose leave-one-out predictions
+    ``predictions(candidate)`` (n, C) are closest to the one-vs-rest targets of the given labels
+    ``codes``: the least mean squared error, the regressor's own loss (Allen's PRESS, the
+    classical choice of a ridge). Ties, and predictions that are not finite: the earlier, smaller
+    ridge. The candidates are drawn one at a time and only the best so far is kept, so that ten
+    sets of predictions of many classes are never held at once.
 
     Squared error, not the likelihood that sets the temperature: a wrong label costs a
     prediction at most ``(1 + |f|)²`` here, but ``-log p`` without bound there, so the
@@ -182,12 +190,14 @@ def choose_ridge(candidates: list[np.ndarray], codes: np.ndarray) -> int:
     interpolating regressor's; the penguins' swapped pair: ``λ = 100``, AP 0.974 where
     ``λ = 3`` gives 0.994).
     """
-    y = targets(codes, candidates[0].shape[1])
-    best, least = 0, np.inf
-    for i, f in enumerate(candidates):
-        value = float(np.mean((f - y) ** 2))
-        if value < least:
-            best, least = i, value
+    best, least = None, np.inf
+    for candidate in candidates:
+        f = predictions(candidate)
+        value = float(np.mean((f - targets(codes, f.shape[1])) ** 2))
+        if best is None or value < least:
+            best, least = candidate, value if np.isfinite(value) else np.inf
+    if best is None:
+        raise ValueError("no candidate predictions to choose a ridge from")
     return best
 
 
