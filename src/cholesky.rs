@@ -106,12 +106,10 @@ pub fn factor_shifted<E: Real, R: Recorder>(
     build(h.as_mut(), rec)?;
     let scale = mean_diag(h.as_ref());
     let mut ridge = 0.0;
-    let mut fresh = true;
     loop {
-        if !fresh {
-            build(h.as_mut(), rec)?;
+        if ridge > 0.0 {
+            build(h.as_mut(), rec)?; // a retry: the failed factorisation destroyed H
         }
-        fresh = false;
         if shift + ridge > 0.0 {
             let add = (shift + ridge) * scale;
             (0..k).for_each(|j| {
