@@ -97,6 +97,26 @@ def test_one_block_predicts_with_the_ridge_whose_predictions_are_closest_to_the_
     np.testing.assert_allclose(found.predictions, candidates[best], rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("n", [12, 150])
+@pytest.mark.parametrize("precision", ["double", "single"])
+def test_one_block_builds_its_kernel_once_and_every_ridge_gets_the_bits_of_its_rows(n, precision):
+    """A block of all rows builds its kernel once for the ten ridges: each ridge's predictions
+    are the bits ``_native.predict`` builds from the rows, on any thread count."""
+    from cgfast.engine import Rows, predict_block
+    from cgfast.plan import Block
+
+    X, y = clusters(n, 3, seed=n)
+    noisy, _ = planted(y, n // 6, 3)
+    order = np.random.default_rng(0).permutation(n)  # the block's own order, not X's
+    block = Block(0, 0, 0, np.zeros(0, dtype=np.int64), order)
+    Y = targets(noisy[order], 3)
+    for threads in (1, 3):
+        found = predict_block(Rows(X), block, noisy[order], 3, threads, precision)
+        want = _native.predict(X[order], Y, threads, precision, None, found.shift)
+        assert found.terms.tobytes() == want.predictions.T.tobytes()
+        assert found.shift in RIDGES
+
+
 def test_choose_ridge_takes_the_least_squared_error_first_on_ties_and_skips_non_finite():
     codes = np.array([0, 1, 1, 0])
     y = targets(codes, 2)

@@ -140,7 +140,8 @@ class Run:
             return suggestion_block_bytes(
                 len(block.negatives), len(block.positives), d, itemsize, len(self.classes)
             )
-        return block_bytes(block.size, d, itemsize)
+        kept = 8 * block.size * block.size if self.predicts else 0  # see predict_block
+        return block_bytes(block.size, d, itemsize) + kept
 
     def manifest(self) -> dict[str, Any]:
         """What identifies this run in a checkpoint directory.
@@ -176,10 +177,11 @@ def suggestion_work_of(f: int, q: int, d: int, classes: int, copied: bool = Fals
     (:data:`COPY_WORK` each): a block that fits ``f`` rows and predicts ``q`` others builds the
     triangle of its H (f²d) and a q x f rectangle (2qfd), factorises (f³/3), solves
     (2f²·classes) and multiplies (2qf·classes); with ``f`` 0, a leave-one-out block of ``q``
-    rows builds its triangle (q²d) and does 2q³/3 flops, once for each ridge it tries
-    (:data:`~cgfast.suggest.RIDGES`)."""
+    rows builds its triangle (q²d) once and, for each ridge it tries
+    (:data:`~cgfast.suggest.RIDGES`), copies it and does 2q³/3 flops."""
     if not f:
-        return len(RIDGES) * ((COPY_WORK if copied else d) * q**2 + (2 * q**3) // 3)
+        built = 0 if copied else d * q**2
+        return built + len(RIDGES) * (COPY_WORK * q**2 + (2 * q**3) // 3)
     grams = COPY_WORK * f * (f + q) if copied else d * f * (f + 2 * q)
     return grams + f**3 // 3 + 2 * f * (f + q) * classes
 
@@ -498,7 +500,8 @@ def predict_block(
     The regressor is fitted to the block's ``negatives`` and predicts its ``positives``. A block
     without negatives (all of X in one block) predicts its rows leave-one-out, once for each
     kernel ridge of :data:`~cgfast.suggest.RIDGES`, and keeps the predictions closest to the
-    targets (:func:`~cgfast.suggest.choose_ridge`; its ``shift``). H is
+    targets (:func:`~cgfast.suggest.choose_ridge`; its ``shift``); without ``kernel`` it builds
+    its own once, for all the ridges. H is
     factorised in ``precision``. ``source`` is X as :class:`Rows`, or the block's rows gathered
     in its order; with ``kernel`` (the H of X in the block's precision, :data:`KERNEL_DTYPES`)
     every kernel value is copied out of it: the same bits. A fit float32 cannot factorise is
@@ -513,12 +516,19 @@ def predict_block(
     if kernel is not None and KERNEL_DTYPES.get(precision) != kernel.dtype:
         raise InternalError(f"a {kernel.dtype} kernel was passed to a {precision!r} block")
     x = None
+    index = block.rows
+    if fitted is None and kernel is None:
+        # All of X in one block, predicted once per ridge: its kernel is built once, in the
+        # block's precision, and every ridge copies it (the bits predict would build).
+        x = source.take(block.rows) if isinstance(source, Rows) else np.asarray(source)
+        kernel = _native.gram(x, threads, whole=False, precision=precision)
+        index = np.arange(len(x), dtype=np.int64)
 
     def predicted(shift: float) -> _native.PredictOutput:
         nonlocal x
         out = None
         if kernel is not None:
-            out = _native.predict_cached(kernel, block.rows, y, threads, fitted, shift)
+            out = _native.predict_cached(kernel, index, y, threads, fitted, shift)
         if out is None:
             if x is None:
                 x = source.take(block.rows) if isinstance(source, Rows) else np.asarray(source)
