@@ -121,7 +121,8 @@ def digest(*arrays: np.ndarray) -> str:
 @dataclass
 class Dataset:
     """One training set with its test set. ``X`` is what the detectors see, ``X_model`` what the
-    cleaning model trains on (the same but for Fashion-MNIST's PCA view), ``Z_noise`` what the
+    cleaning model trains on (the same but for Fashion-MNIST's PCA view and the tabular sets'
+    constant column, which only the detectors see), ``Z_noise`` what the
     noise models' logistic regression sees (PCA-50 for Fashion-MNIST, so both views get the same
     noise)."""
 
@@ -219,14 +220,18 @@ def _standardise(train: np.ndarray, test: np.ndarray):
 
 def _tabular(name, X, y, classes, shape, why, notes=(), numeric=None) -> Dataset:
     """Split 75/25 (stratified), standardise the ``numeric`` columns (all by default) by the
-    training split's mean and std; one-hot columns stay 0/1."""
+    training split's mean and std; one-hot columns stay 0/1. The detectors see the training
+    split as ``cgfast.prepare_tabular`` prepares it (its constant column appended, the one-hot
+    columns left as they are); the models train on it without the column."""
     X_train, X_test, y_train, y_test = _split(np.asarray(X, dtype=np.float64), np.asarray(y))
     columns = np.arange(X.shape[1]) if numeric is None else np.asarray(numeric)
     X_train[:, columns], X_test[:, columns] = _standardise(X_train[:, columns], X_test[:, columns])
+    onehot = np.setdiff1d(np.arange(X.shape[1]), columns)
+    detected = cgfast.prepare_tabular(X_train, unscaled=onehot.tolist()).astype(np.float32)
     X_train, X_test = X_train.astype(np.float32), X_test.astype(np.float32)
     return Dataset(
         name,
-        X_train,
+        detected,
         y_train.astype(np.int64),
         X_train,
         X_test,

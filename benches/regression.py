@@ -15,7 +15,7 @@ Three corruptions, each of 8% of the training targets (seeded):
 
 Detections, each timed (wall seconds, this process): cgfast (``score(task="regression")`` with
 its defaults, on the features with a constant column appended, twice the rows' root-mean-square
-norm, as the user guide's "Regression targets" advises (:func:`prepared`); the ranking is the
+norm, as ``cgfast.prepare_tabular`` appends it (:func:`prepared`); the ranking is the
 target-issue z of :func:`cgfast.find_target_issues`, the flags its rule; the AP on the features
 as given, with a column of ones (the guide's advice before), and that of the raw score, are
 shown too), cleanlab's regression label-quality score
@@ -82,23 +82,18 @@ NEIGHBOURS = 10
 RANDOM_DRAWS = 5
 CORRUPTIONS = ("shift", "swap", "noise")
 METHODS = ("cgfast", "cleanlab (GBM)", "GBM residual", "kNN residual")
-# The constant column cgfast's features get, in units of the rows' root-mean-square norm: with
-# standardised columns, twice sqrt(d). Chosen by ``--choices`` (1, 2, 3, 5), checked by
-# ``--held-out`` on sets it was not chosen on.
-CONSTANT = 2.0
+# The constant column cgfast's features get (cgfast.prepare_tabular's default), in units of the
+# rows' root-mean-square norm: with standardised columns, twice sqrt(d). Chosen by
+# ``--choices`` (1, 2, 3, 5), checked by ``--held-out`` on sets it was not chosen on.
+CONSTANT = cgfast.tabular.CONSTANT
 NORMS = (1.0, 2.0, 3.0, 5.0)  # the multiples --choices compares
 DEFAULT_PREP = f"{CONSTANT:g} × norm"
 
 
 def prepared(X: np.ndarray, constant: float = CONSTANT) -> np.ndarray:
-    """``X`` with a constant column appended, ``constant`` times the rows' root-mean-square norm.
-
-    Rows are scaled to unit length before the kernel sees them, so the column is what keeps a
-    row's distance from the centre. Its size sets the angle between rows: a larger one makes the
-    kernel smoother (all rows nearer one pole), a smaller one the rows' directions count more.
-    """
-    rms = float(np.sqrt(np.mean(np.einsum("ij,ij->i", X, X))))
-    return np.c_[X, np.full(len(X), constant * (rms if rms > 0 else 1.0))]
+    """``X`` as :func:`cgfast.prepare_tabular` prepares it: the columns standardised (they are
+    already) and a constant column appended, ``constant`` times the rows' root-mean-square norm."""
+    return cgfast.prepare_tabular(X, constant=constant)
 
 
 def standardised(X: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ from .rank import find_label_issues, noise_matrix, rank
 from .regression import find_target_issues
 from .report import write_report
 from .suggest import LabelSuggestions
+from .tabular import prepare_tabular
 
 __version__ = _version("cgfast")  # Cargo.toml's version, through the package metadata
 
@@ -63,6 +64,7 @@ __all__ = [
     "noise_matrix",
     "open_dataset",
     "plan_blocks",
+    "prepare_tabular",
     "prune",
     "rank",
     "score",

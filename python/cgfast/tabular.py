@@ -1,0 +1,108 @@
+"""Tabular features prepared for the kernel: columns standardised, a constant column appended.
+
+The kernel sees each row scaled to unit length, so only its direction counts. For images and
+embeddings that is what one wants. For a table it loses how far a row lies from the centre of
+the data: a row of typical values and a row of extreme values in the same proportions look
+alike. A constant column keeps that distance. Its size also sets how smooth the kernel is: the
+larger it is, the nearer all rows lie to one direction and the more alike the kernel values of
+neighbouring rows.
+
+:func:`prepare_tabular` centres and scales every column (but those named ``unscaled``), and
+appends a column of ``constant`` times the prepared rows' root-mean-square norm: ``2·√d`` for
+``d`` standardised columns at the default of 2. The default was measured
+(``benches/regression.py --choices`` and ``--held-out``, ``benches/noise.py``); the user guide's
+"Tabular data" section gives the figures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+# The constant column's default size, in units of the prepared rows' root-mean-square norm.
+CONSTANT = 2.0
+
+
+def prepare_tabular(
+    X: Any, *, constant: float | None = CONSTANT, unscaled: Sequence[int] | None = None
+) -> np.ndarray:
+    """Tabular features as the kernel should see them: each column centred and scaled to unit
+    variance, and a constant column appended.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d)
+        Numeric features, one row per example (a NumPy array, a pandas DataFrame of numbers, a
+        list of rows). One-hot encode categorical columns first (``pandas.get_dummies``).
+    constant : float or None, default 2.0
+        The appended column's value, in units of the prepared rows' root-mean-square norm
+        (``√d`` for ``d`` standardised columns). None appends no column.
+    unscaled : sequence of int, optional
+        Columns left as they are (one-hot columns, say, kept at 0 and 1). A column whose values
+        are all equal is centred to 0 and not scaled.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n, d + 1), or (n, d) with ``constant=None``
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not a non-empty 2-D array of finite numbers, ``constant`` is not a positive
+        finite number, or ``unscaled`` names a column ``X`` does not have.
+
+    Examples
+    --------
+    >>> import numpy as np, cgfast
+    >>> X = np.array([[1.0, 200.0], [2.0, 100.0], [3.0, 300.0], [2.0, 200.0]])
+    >>> cgfast.prepare_tabular(X).round(3)  # the rows' rms norm is √2: the column is 2√2
+    array([[-1.414,  0.   ,  2.828],
+           [ 0.   , -1.414,  2.828],
+           [ 1.414,  1.414,  2.828],
+           [ 0.   ,  0.   ,  2.828]])
+    """
+    if constant is not None:
+        if (
+            isinstance(constant, bool)
+            or not isinstance(constant, (int, float, np.integer, np.floating))
+            or not math.isfinite(constant)
+            or constant <= 0
+        ):
+            raise ValueError(f"constant must be a positive finite number or None, got {constant!r}")
+    try:
+        values = np.array(X, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            "X must hold numbers only: one-hot encode categorical columns first "
+            f"(pandas.get_dummies) ({error})"
+        ) from None
+    if values.ndim != 2 or values.shape[0] == 0 or values.shape[1] == 0:
+        raise ValueError(
+            f"X must be a non-empty 2-D table (rows x columns), got shape {values.shape}"
+        )
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        raise ValueError(
+            f"X holds a NaN or infinite value (row {row}, column {column}): impute or drop it first"
+        )
+    d = values.shape[1]
+    keep = np.zeros(d, dtype=bool)
+    for column in [] if unscaled is None else unscaled:
+        if isinstance(column, bool) or not isinstance(column, (int, np.integer)):
+            raise ValueError(f"unscaled must hold column indices, got {column!r}")
+        if not -d <= column < d:
+            raise ValueError(f"unscaled names column {column}, but X has {d} columns")
+        keep[column] = True
+    scaled = ~keep
+    centre = values[:, scaled].mean(axis=0)
+    spread = values[:, scaled].std(axis=0)
+    values[:, scaled] = (values[:, scaled] - centre) / np.where(spread > 0, spread, 1.0)
+    if constant is None:
+        return values
+    norm = math.sqrt(float(np.mean(np.einsum("ij,ij->i", values, values))))
+    column = np.full((len(values), 1), constant * (norm if norm > 0 else 1.0))
+    return np.hstack([values, column])
