@@ -113,3 +113,39 @@ def test_bad_constants_are_refused(constant):
 def test_bad_unscaled_columns_are_refused(unscaled, message):
     with pytest.raises(ValueError, match=message):
         cgfast.prepare_tabular(table(), unscaled=unscaled)
+
+
+def cli(*args, cwd):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "cgfast.cli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_the_command_line_prepares_a_csv_table_with_tabular(tmp_path):
+    """`cgfast score table.csv --tabular` scores the prepared features, bit for bit as
+    ``cgfast.score(cgfast.prepare_tabular(X), ...)``; without the flag, the features as given."""
+    X = table(120, seed=6)[:, :3]
+    y = X[:, 0] * 2.0 - X[:, 1] / 50.0 + np.random.default_rng(0).normal(size=120)
+    header = "a,b,c,price"
+    np.savetxt(tmp_path / "t.csv", np.c_[X, y], delimiter=",", header=header, comments="")
+    common = ["score", "t.csv", "t.csv", "--y-key", "price", "--task", "regression"]
+    for flag, features in (([], X), (["--tabular"], cgfast.prepare_tabular(X))):
+        result = cli(*common, *flag, "--no-progress", "-o", "s.csv", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        got = np.genfromtxt(tmp_path / "s.csv", delimiter=",", names=True)
+        want = cgfast.score(features, y, task="regression", return_terms=True)
+        np.testing.assert_array_equal(got["residual"], want.residual)
+
+
+def test_the_command_line_refuses_tabular_for_images_and_bad_tables(tmp_path):
+    np.save(tmp_path / "images.npy", np.random.default_rng(1).normal(size=(30, 4, 4)))
+    np.save(tmp_path / "y.npy", np.arange(30) % 2)
+    result = cli("score", "images.npy", "y.npy", "--tabular", "-o", "s.npy", cwd=tmp_path)
+    assert result.returncode != 0 and "2-D table" in result.stderr
+    bad = np.ones((30, 2))
+    bad[4, 1] = np.inf
+    np.save(tmp_path / "bad.npy", bad)
+    result = cli("score", "bad.npy", "y.npy", "--tabular", "-o", "s.npy", cwd=tmp_path)
+    assert result.returncode != 0 and "row 4, column 1" in result.stderr

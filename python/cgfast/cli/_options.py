@@ -140,6 +140,13 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 "(default: stop, naming the first).",
             ),
             click.option(
+                "--tabular",
+                is_flag=True,
+                help="X is a table of numeric features: standardise its columns and append a "
+                "constant column before scoring (cgfast.prepare_tabular; the user guide's "
+                "preparation for tables). Read into memory.",
+            ),
+            click.option(
                 "--cache",
                 type=DIRECTORY,
                 metavar="DIR",

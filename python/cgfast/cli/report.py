@@ -85,6 +85,7 @@ def report(
     id_key: str | None,
     image_size: str | None,
     skip_unreadable: bool,
+    tabular: bool,
     cache: Path | None,
     scores: Path | None,
     shape: str | None,
@@ -123,7 +124,7 @@ def report(
     picture = library(parse_shape, shape) if shape is not None else None
     progress = show_progress(progress)
     data, labels, ids = read_data(
-        x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress
+        x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress, tabular
     )
     arguments = {k: v for k, v in ctx.params.items() if v is not None}
     run = None

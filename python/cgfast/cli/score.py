@@ -27,7 +27,7 @@ Examples:
   cgfast score data.npz data.npz --x-key images --y-key labels -o scores.npy
   cgfast score table.csv table.csv --y-key label --repeats 5 -o scores.npy
   cgfast score X.npy y.npy --terms -o terms.npz --checkpoint ckpt/
-  cgfast score table.csv table.csv --y-key price --task regression -o scores.csv
+  cgfast score table.csv table.csv --y-key price --task regression --tabular -o scores.csv
   cgfast score X.npy y.npy --checkpoint /shared/run --part $SLURM_ARRAY_TASK_ID --parts 16
   cgfast score X.npy y.npy --checkpoint /shared/run -o scores.csv   # after the array
 """
@@ -87,6 +87,7 @@ def score(
     id_key: str | None,
     image_size: str | None,
     skip_unreadable: bool,
+    tabular: bool,
     cache: Path | None,
     checkpoint: Path | None,
     terms: bool,
@@ -134,7 +135,7 @@ def score(
         check_not_an_input(output, x, y)
     progress = show_progress(progress)
     data, labels, ids = read_data(
-        x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress
+        x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress, tabular
     )
     options = library(Options.pick, scoring)
     share = None if part is None or parts is None else (part, parts)
