@@ -149,3 +149,22 @@ def test_the_command_line_refuses_tabular_for_images_and_bad_tables(tmp_path):
     np.save(tmp_path / "bad.npy", bad)
     result = cli("score", "bad.npy", "y.npy", "--tabular", "-o", "s.npy", cwd=tmp_path)
     assert result.returncode != 0 and "row 4, column 1" in result.stderr
+
+
+def test_the_report_scores_the_prepared_table_and_shows_the_rows_as_given(tmp_path):
+    rng = np.random.default_rng(7)
+    X = rng.normal(5.0, [1.0, 10.0, 0.1], size=(150, 3))
+    y = X @ [1.0, 0.1, 10.0] + rng.normal(size=150)
+    y[5] += 40.0  # one corrupted target, flagged and shown on the page
+    np.savetxt(tmp_path / "t.csv", np.c_[X, y], delimiter=",", header="a,b,c,price", comments="")
+    common = ["t.csv", "t.csv", "--y-key", "price", "--task", "regression", "--no-progress"]
+    result = cli("report", *common, "--tabular", "-o", "r.html", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    column = cgfast.prepare_tabular(X)[0, -1]
+    assert f"{column:.4g}" not in page  # the constant column is not shown
+    assert f"{X[5, 1]:.4g}" in page  # the flagged row's own values are
+    cli("score", *common, "--tabular", "-o", "s.csv", cwd=tmp_path)
+    refused = cli("report", *common, "--tabular", "--scores", "s.csv", "-o", "q.html", cwd=tmp_path)
+    assert refused.returncode != 0
+    assert "--tabular applies only when report scores X" in refused.stderr

@@ -100,12 +100,12 @@ def read_data(
         x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress
     )
     if tabular:
-        data = _prepared(data, x)
+        data = prepared(data, x)
     return data, labels, ids
 
 
-def _prepared(data: Any, x: Path) -> np.ndarray:
-    """``--tabular``: X standardised by column with the constant column appended."""
+def prepared(data: Any, x: Path) -> np.ndarray:
+    """``--tabular``: X (read from ``x``) standardised by column, the constant column appended."""
     from ..tabular import prepare_tabular
 
     if hasattr(data, "tocsr"):

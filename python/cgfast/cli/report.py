@@ -19,7 +19,7 @@ from .._files import (
 from .._table import TABLE_FORMATS
 from ..options import _CLASS_ONLY, Options
 from ._errors import library
-from ._io import check_not_an_input, check_output, read, read_data, write_by_name
+from ._io import check_not_an_input, check_output, prepared, read, read_data, write_by_name
 from ._options import EXISTING, OUTPUT, data_options, scoring_options
 from ._run import run_score, show_progress
 
@@ -124,7 +124,7 @@ def report(
     picture = library(parse_shape, shape) if shape is not None else None
     progress = show_progress(progress)
     data, labels, ids = read_data(
-        x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress, tabular
+        x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress
     )
     arguments = {k: v for k, v in ctx.params.items() if v is not None}
     run = None
@@ -138,6 +138,8 @@ def report(
             and param.name != "task"
             and ctx.get_parameter_source(param.name) is not click.core.ParameterSource.DEFAULT
         ]
+        if tabular:
+            given.append("--tabular")
         if given:
             raise click.UsageError(
                 f"{given[0]} applies only when report scores X itself; "
@@ -148,8 +150,9 @@ def report(
         found, regression = _read_scores(ctx, scores, regression)
     else:
         options = library(Options.pick, scoring)
+        # --tabular: the run scores the prepared table; the page shows the rows as given.
         found, summary, used = run_score(
-            data,
+            prepared(data, x) if tabular else data,
             labels,
             options,
             progress,
