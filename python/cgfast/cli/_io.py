@@ -78,6 +78,16 @@ def write_by_name(path: Path, fill: Callable[[Path], Any]) -> None:
         fill(temporary)
 
 
+def prepared(data: Any, x: Path) -> np.ndarray:
+    """``--tabular``: X (read from ``x``) standardised by column, the constant column appended
+    (:func:`cgfast.prepare_tabular`), in memory."""
+    from ..tabular import prepare_tabular
+
+    if hasattr(data, "tocsr"):
+        raise click.UsageError("--tabular needs dense features; X is a sparse matrix")
+    return read(lambda _: prepare_tabular(np.asarray(data)), x)
+
+
 def read_data(
     x: Path,
     y: Path | None,
@@ -88,42 +98,12 @@ def read_data(
     skip_unreadable: bool,
     cache: Path | None,
     progress: bool,
-    tabular: bool = False,
 ) -> tuple[Any, np.ndarray, Any]:
     """X, the labels and the ids (None: the row index) from the command's arguments.
 
     X may be a file, a Zarr store, parquet shards (a folder or glob) or an image folder; Y may
     be left out when X names its labels (an image folder's subfolders, a label column of X).
-    With ``tabular``, X is read into memory and prepared by :func:`cgfast.prepare_tabular`.
     """
-    data, labels, ids = _read_data(
-        x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress
-    )
-    if tabular:
-        data = prepared(data, x)
-    return data, labels, ids
-
-
-def prepared(data: Any, x: Path) -> np.ndarray:
-    """``--tabular``: X (read from ``x``) standardised by column, the constant column appended."""
-    from ..tabular import prepare_tabular
-
-    if hasattr(data, "tocsr"):
-        raise click.UsageError("--tabular needs dense features; X is a sparse matrix")
-    return read(lambda _: prepare_tabular(np.asarray(data)), x)
-
-
-def _read_data(
-    x: Path,
-    y: Path | None,
-    x_key: str | None,
-    y_key: str | None,
-    id_key: str | None,
-    image_size: str | None,
-    skip_unreadable: bool,
-    cache: Path | None,
-    progress: bool,
-) -> tuple[Any, np.ndarray, Any]:
     if is_dataset(x):
         from .._parquet import parquet_files
 

@@ -11,7 +11,14 @@ from .._table import TABLE_FORMATS
 from ..checkpoint import Checkpoint
 from ..options import Options
 from ._errors import Interrupted, library
-from ._io import check_not_an_input, check_score_output, read_data, save_scores, save_table
+from ._io import (
+    check_not_an_input,
+    check_score_output,
+    prepared,
+    read_data,
+    save_scores,
+    save_table,
+)
 from ._options import DIRECTORY, OUTPUT, data_options, scoring_options
 from ._run import act_on, run_score, show_progress
 
@@ -135,8 +142,10 @@ def score(
         check_not_an_input(output, x, y)
     progress = show_progress(progress)
     data, labels, ids = read_data(
-        x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress, tabular
+        x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress
     )
+    if tabular:
+        data = prepared(data, x)
     options = library(Options.pick, scoring)
     share = None if part is None or parts is None else (part, parts)
     table = output is not None and output.suffix.lower() in TABLE_FORMATS
