@@ -15,9 +15,9 @@ Three corruptions, each of 8% of the training targets (seeded):
 
 Detections, each timed (wall seconds, this process): cgfast (``score(task="regression")`` with
 its defaults, on the features with a constant column appended, twice the rows' root-mean-square
-norm, as ``cgfast.prepare_tabular`` appends it (:func:`prepared`); the ranking is the
+norm, as ``cgfast.prepare_tabular`` appends it; the ranking is the
 target-issue z of :func:`cgfast.find_target_issues`, the flags its rule; the AP on the features
-as given, with a column of ones (the guide's advice before), and that of the raw score, are
+as given, with a column of ones instead, and that of the raw score, are
 shown too), cleanlab's regression label-quality score
 (``cleanlab.regression.rank.get_label_quality_scores``) on the 5-fold out-of-fold predictions
 of a gradient-boosted model (scikit-learn's ``HistGradientBoostingRegressor``), and the absolute
@@ -51,7 +51,7 @@ and corruption with two corruption seeds: the target-issue ranking from one bloc
 against the default blocks (half of the rows, at most 512); ranking by the residual's z against
 ranking by the score; and the flag rule z > 3.5 against a Bonferroni bound, the normal quantile
 at 0.05 / 2n. Features as given, with a column of ones appended, and with the column
-:func:`prepared` appends (the constant ``CONSTANT`` times the rows' root-mean-square norm), with
+``cgfast.prepare_tabular`` appends (``CONSTANT`` times the rows' root-mean-square norm), with
 1, 2, 3 and 5 times that norm compared.
 
 ``--held-out`` checks that value where it was not chosen: four more regression sets from
@@ -88,12 +88,6 @@ METHODS = ("cgfast", "cleanlab (GBM)", "GBM residual", "kNN residual")
 CONSTANT = cgfast.tabular.CONSTANT
 NORMS = (1.0, 2.0, 3.0, 5.0)  # the multiples --choices compares
 DEFAULT_PREP = f"{CONSTANT:g} × norm"
-
-
-def prepared(X: np.ndarray, constant: float = CONSTANT) -> np.ndarray:
-    """``X`` as :func:`cgfast.prepare_tabular` prepares it: the columns standardised (they are
-    already) and a constant column appended, ``constant`` times the rows' root-mean-square norm."""
-    return cgfast.prepare_tabular(X, constant=constant)
 
 
 def standardised(X: np.ndarray) -> np.ndarray:
@@ -196,7 +190,9 @@ def detect(X: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, dict]:
         ones = cgfast.score(np.c_[X, np.ones(len(X))], y, task="regression", seed=seed,
                             return_terms=True)  # fmt: skip
         start = time.perf_counter()
-        terms = cgfast.score(prepared(X), y, task="regression", seed=seed, return_terms=True)
+        terms = cgfast.score(
+            cgfast.prepare_tabular(X), y, task="regression", seed=seed, return_terms=True
+        )
     z = robust_z(terms.residual)
     found["cgfast"] = dict(rank=z, flags=target_issues(terms.residual),
                            seconds=time.perf_counter() - start, score=terms.score,
@@ -297,7 +293,7 @@ def choices(names: list[str]) -> str:
         n = len(clean)
         bound = NormalDist().inv_cdf(1 - 0.05 / (2 * n))
         preps = {"as given": X, "column of ones": np.c_[X, np.ones(n)]}
-        preps.update({f"{c:g} × norm": prepared(X, c) for c in NORMS})
+        preps.update({f"{c:g} × norm": cgfast.prepare_tabular(X, constant=c) for c in NORMS})
         for prep, features in preps.items():
             # one block of all rows costs the most: measured on the features as given and on
             # the default preparation only
@@ -410,7 +406,11 @@ def held_out() -> str:
         for seed, kind in itertools.product(range(HELD_OUT_SEEDS), CORRUPTIONS):
             noisy, mask = corrupt(clean, kind, seed)
             for prep, constant in preps.items():
-                features = np.c_[X, np.ones(len(X))] if constant is None else prepared(X, constant)
+                features = (
+                    np.c_[X, np.ones(len(X))]
+                    if constant is None
+                    else cgfast.prepare_tabular(X, constant=constant)
+                )
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", cgfast.CgfastWarning)
                     terms = cgfast.score(

@@ -516,25 +516,29 @@ def predict_block(
     if kernel is not None and KERNEL_DTYPES.get(precision) != kernel.dtype:
         raise InternalError(f"a {kernel.dtype} kernel was passed to a {precision!r} block")
     x = None
+
+    def rows() -> np.ndarray:
+        """The block's rows, gathered once, when first needed."""
+        nonlocal x
+        if x is None:
+            x = source.take(block.rows) if isinstance(source, Rows) else np.asarray(source)
+        return x
+
     index = block.rows
     if fitted is None and kernel is None:
         # All of X in one block, predicted once per ridge: its kernel is built once, in the
         # block's precision, and every ridge copies it (the bits predict would build).
-        x = source.take(block.rows) if isinstance(source, Rows) else np.asarray(source)
-        kernel = _native.gram(x, threads, whole=False, precision=precision)
-        index = np.arange(len(x), dtype=np.int64)
+        kernel = _native.gram(rows(), threads, whole=False, precision=precision)
+        index = np.arange(len(block.rows), dtype=np.int64)
 
     def predicted(shift: float) -> _native.PredictOutput:
-        nonlocal x
         out = None
         if kernel is not None:
             out = _native.predict_cached(kernel, index, y, threads, fitted, shift)
         if out is None:
-            if x is None:
-                x = source.take(block.rows) if isinstance(source, Rows) else np.asarray(source)
             # Without the kernel in hand, or with one float32 could not factorise the block from.
             out = _native.predict(
-                x, y, threads, "double" if kernel is not None else precision, fitted, shift
+                rows(), y, threads, "double" if kernel is not None else precision, fitted, shift
             )
             out = dataclasses.replace(out, fallback=out.fallback or kernel is not None)
         return out
