@@ -11,7 +11,7 @@ neighbouring rows.
 appends a column of ``constant`` times the prepared rows' root-mean-square norm: ``2·√d`` for
 ``d`` standardised columns at the default of 2. The default was measured
 (``benches/regression.py --choices`` and ``--held-out``, ``benches/noise.py``); the user guide's
-"Tabular data" section gives the figures.
+"Preparing X" section gives the figures.
 """
 
 from __future__ import annotations
