@@ -1,0 +1,166 @@
+"""Candidate flag rules on the same predictions: symmetric precision against pairwise recall.
+
+Issue 33 asks the default flags for precision >= 0.85 under symmetric noise (recall >= 0.90)
+and, under confusions between similar classes (pairwise noise), recall >= cleanlab-LR's at
+precision >= LR's - 0.05. The default confusion rule is at 0.82 / 0.96 and 0.66 / 0.85. This
+bench asks whether another rule, computed from the same suggestion pass, meets both bars.
+
+For each noise seed and each noise model of ``benches/noise.py`` (symmetric 20%, pairwise 30%,
+instance 20%) on Fashion-MNIST pixels (the first 2000 training images per class), it runs
+``cgfast.suggest_labels`` once per ``max_block`` and evaluates on its probabilities:
+
+- ``confusion``: the default rule (``issue > 1/2``, the larger of the pooled and the
+  confusion-weighted posteriors; see ``cgfast.noise``);
+- ``pooled``: the pooled test alone (the paper's negatives, all other classes pooled);
+- ``pooled ∪ confused > t``: the confusion-weighted test at a stricter threshold ``t``;
+- ``pooled ∪ Bayes s``: the pooled test, or the posterior that the label is wrong under the
+  estimated noise: the transitions ``A[i, j] = P(given i | true j)`` from the confident joint
+  (its errors shrunk by the factor ``s``), the clean-label posterior ``p = A⁻¹ p̃`` (clipped at 0,
+  renormalised; ``p̃`` the calibrated probabilities), a row of given class ``i`` flagged when
+  ``1 − A[i, i] p_i / (A p)_i > 1/2`` (backward correction; Patrini et al., CVPR 2017).
+
+and, for reference, cleanlab's ``find_label_issues`` on a 5-fold logistic regression on PCA-50
+(the bench's ``cleanlab LR``). A rule meets the symmetric bar when its precision is >= 0.85 and
+its recall >= 0.90 under symmetric noise, the pairwise bar when its recall is >= LR's and its
+precision >= LR's - 0.05 under pairwise noise (same seed).
+
+    python benches/noise_rules.py                     # seeds 0 and 1, blocks of 2048 and 4096
+    python benches/noise_rules.py --seeds 0 --blocks 2048 --output ''
+
+Writes benches/RESULTS-noise-rules.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import noise as bench  # noqa: E402  (benches/noise.py)
+
+import cgfast  # noqa: E402
+from cgfast import noise as cgnoise  # noqa: E402
+
+THRESHOLDS = (0.55, 0.6, 0.65)
+SHRINKS = (1.0, 0.9, 0.8)
+
+
+def backward_wrong(probabilities: np.ndarray, codes: np.ndarray, counts: np.ndarray,
+                   shrink: float) -> np.ndarray:  # fmt: skip
+    """The posterior that each row's label is wrong, by backward correction (module docstring)."""
+    joint = counts / counts.sum()
+    joint = shrink * joint + (1.0 - shrink) * np.diag(joint.sum(axis=1))
+    transitions = joint / joint.sum(axis=0, keepdims=True)  # columns: true classes
+    clean = np.linalg.solve(transitions, probabilities.T).T
+    clean = np.clip(clean, 1e-12, None)
+    clean /= clean.sum(axis=1, keepdims=True)
+    rows = np.arange(len(codes))
+    mixed = clean @ transitions.T
+    return 1.0 - transitions[codes, codes] * clean[rows, codes] / mixed[rows, codes]
+
+
+def rules(suggestions) -> dict[str, np.ndarray]:
+    """Every candidate rule's flags (bool, n) from one suggestion pass."""
+    found = suggestions.noise
+    p, codes, counts = found.probabilities, suggestions.codes, found.matrix.counts
+    shares = np.bincount(codes, minlength=p.shape[1]) / len(codes)
+    pooled = (
+        cgnoise.issue_probability(
+            p, codes, cgnoise.confusion_weights(np.diag(np.diag(counts)), shares), shares
+        )
+        > 0.5
+    )
+    confused = cgnoise.issue_probability(
+        p, codes, cgnoise.confusion_weights(counts, shares), shares
+    )
+    out = {"confusion (default)": found.flags, "pooled": pooled}
+    for t in THRESHOLDS:
+        out[f"pooled ∪ confused > {t}"] = pooled | (confused > t)
+    for s in SHRINKS:
+        out[f"pooled ∪ Bayes s={s}"] = pooled | (backward_wrong(p, codes, counts, s) > 0.5)
+    return out
+
+
+def precision_recall(flags: np.ndarray, wrong: np.ndarray) -> tuple[float, float]:
+    hits = int((flags & wrong).sum())
+    return hits / max(int(flags.sum()), 1), hits / int(wrong.sum())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1", help="noise and detector seeds (0,1)")
+    parser.add_argument("--blocks", default="2048,4096", help="max_block values (2048,4096)")
+    parser.add_argument(
+        "--output",
+        default=str(Path(__file__).parent / "RESULTS-noise-rules.md"),
+        help="Markdown file for the table (benches/RESULTS-noise-rules.md; '' for none)",
+    )
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    blocks = [int(b) for b in args.blocks.split(",")]
+    data = bench.fmnist("pixels")
+    print(f"{bench.versions()}; {bench.machine()}", file=sys.stderr)
+    results: dict[str, dict[tuple[str, int], tuple[float, float]]] = {}
+    for seed in seeds:
+        for noise in bench.NOISES:
+            noisy_y, _ = bench.NOISE_MODELS[noise](data.y, bench.RATES[noise], seed, data.Z_noise)
+            wrong = noisy_y != data.y
+            for block in blocks:
+                start = time.perf_counter()
+                found = cgfast.suggest_labels(data.X, noisy_y, seed=seed, max_block=block)
+                spent = time.perf_counter() - start
+                for name, flags in rules(found).items():
+                    suffix = "" if block == 2048 else f", max_block {block}"
+                    results.setdefault(name + suffix, {})[noise, seed] = precision_recall(
+                        flags, wrong
+                    )
+                print(f"seed {seed} {noise} max_block {block}: {spent:.1f} s", file=sys.stderr)
+            detection, _ = bench.cleanlab_detect("LR", data.X, noisy_y, seed, reduce=True)
+            flags = np.zeros(len(wrong), dtype=bool)
+            flags[detection.flags] = True
+            results.setdefault("cleanlab LR (PCA-50)", {})[noise, seed] = precision_recall(
+                flags, wrong
+            )
+    lr = results["cleanlab LR (PCA-50)"]
+    head = " | ".join(f"{n} P / R" for n in bench.NOISES)
+    lines = [
+        "## Candidate flag rules: symmetric precision against pairwise recall",
+        "",
+        f"`python benches/noise_rules.py --seeds {args.seeds} --blocks {args.blocks}`, "
+        f"{datetime.now(timezone.utc):%d %B %Y}; {bench.versions()}; {bench.machine()}. "
+        "Fashion-MNIST pixels, the first 2000 training images per class; each cell gives the "
+        "seeds' precision / recall in turn (seed = the noise draw and cgfast's seed). The bars "
+        "count the seeds on which the rule meets them (module docstring).",
+        "",
+        f"| rule | {head} | symmetric bar | pairwise bar |",
+        "|---|" + "---|" * (len(bench.NOISES) + 2),
+    ]
+    for name, cells in results.items():
+        text = []
+        for noise in bench.NOISES:
+            pairs = [cells[noise, s] for s in seeds]
+            text.append(", ".join(f"{p:.3f} / {r:.3f}" for p, r in pairs))
+        sym = sum(cells["symmetric", s][0] >= 0.85 and cells["symmetric", s][1] >= 0.90
+                  for s in seeds)  # fmt: skip
+        pair = sum(
+            cells["pairwise", s][1] >= lr["pairwise", s][1]
+            and cells["pairwise", s][0] >= lr["pairwise", s][0] - 0.05
+            for s in seeds
+        )
+        lines.append(
+            f"| {name} | {' | '.join(text)} | {sym} of {len(seeds)} | {pair} of {len(seeds)} |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.output:
+        Path(args.output).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
