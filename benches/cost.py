@@ -15,6 +15,7 @@ import argparse
 import sys
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,10 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5)
     args = parser.parse_args()
     warnings.simplefilter("ignore", cgfast.StabilityWarning)
-    print("| set | unit (s, median) | default (s, median) | repeats | default / unit (median, range) |")
+    print(
+        "| set | unit (s, median) | default (s, median) | repeats "
+        "| default / unit (median, range) |"
+    )
     print("|---|---|---|---|---|")
     for name in args.sets:
         X, y, _ = load(name)
@@ -45,8 +49,8 @@ def main() -> None:
         cgfast.score(X[:2000], y[:2000], repeats=2)  # thread pool and pages warm
         units, defaults, repeats = [], [], []
         for seed in range(args.pairs):
-            once, _ = seconds(lambda: cgfast.score(X, y, seed=seed, **quick))
-            default, terms = seconds(lambda: cgfast.score(X, y, seed=seed, return_terms=True))
+            once, _ = seconds(partial(cgfast.score, X, y, seed=seed, **quick))
+            default, terms = seconds(partial(cgfast.score, X, y, seed=seed, return_terms=True))
             units.append(once)
             defaults.append(default)
             repeats.append(terms.repeats)

@@ -5,10 +5,12 @@ cgfast never reads rows through a memory map, so that a file cut short mid-run i
 rather than a SIGBUS: a small file is read into memory when the run opens it ("held", the
 default up to ``cgfast._data.LOAD_BYTES``), a larger one a block at a time with `pread` in the
 native core ("pread"). This times `cgfast.score(path, y)` in those two ways and through the map
-("map", as before), in alternation in one process, and reports the ratios of the medians. Sets: Fashion-MNIST's first 2000 training images per class (784 float32
-features, as ``benches/noise.py`` loads them) and seeded random rows with few features, where a
-block's arithmetic is cheapest against its reads (``--rows`` x 16 float32, 10 classes). Every run has ``--repeats`` fixed
-repeats, so both ways do the same work.
+("map", as before), in alternation in one process, and reports the ratios of the medians.
+
+Sets: Fashion-MNIST's first 2000 training images per class (784 float32 features, as
+``benches/noise.py`` loads them) and seeded random rows with few features, where a block's
+arithmetic is cheapest against its reads (``--rows`` x 16 float32, 10 classes). Every run has
+``--repeats`` fixed repeats, so both ways do the same work.
 
     python benches/mmap_reads.py               # 5 rounds, 4 repeats a run
     python benches/mmap_reads.py --rounds 9
@@ -38,8 +40,10 @@ def sets(rows: int):
     data = noise.fmnist("pixels")
     yield "fmnist-pixels 20000 x 784", data.X.astype(np.float32), data.y
     rng = np.random.default_rng(0)
-    yield f"random {rows} x 16", rng.normal(size=(rows, 16)).astype(np.float32), rng.integers(
-        0, 10, rows
+    yield (
+        f"random {rows} x 16",
+        rng.normal(size=(rows, 16)).astype(np.float32),
+        rng.integers(0, 10, rows),
     )
 
 

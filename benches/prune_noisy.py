@@ -45,16 +45,18 @@ def main() -> None:
         "symmetric 10%": flip_labels(y, 0.1, seed=args.seed)[0],
         "pairwise 30%": pairwise(y, 0.3, seed=args.seed),
     }
+    where = platform.processor() or platform.machine()
     print(f"# Pruning noisy labels: {args.rows} Fashion-MNIST test images, "
-          f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}\n")  # fmt: skip
+          f"{time.strftime('%Y-%m-%d')}, {where}\n")  # fmt: skip
     for name, noisy in settings.items():
         wrong = noisy != y
         start = time.perf_counter()
         table = cgfast.score_table(X, noisy, seed=args.seed)
         seconds = time.perf_counter() - start
         flagged = table["label_issue"].to_numpy()
+        hits = (flagged & wrong).sum()
         print(f"## {name}: {wrong.mean():.1%} wrong; {flagged.sum()} flagged "
-              f"({(flagged & wrong).sum()} of them wrong), scored in {seconds:.0f} s\n")  # fmt: skip
+              f"({hits} of them wrong), scored in {seconds:.0f} s\n")  # fmt: skip
         print("| kept | " + " | ".join(f"{s}: issues out / in" for s in STRATEGIES) + " |")
         print("|---|" + "---|" * len(STRATEGIES))
         for keep in KEEPS:
