@@ -6,7 +6,8 @@ precision >= LR's - 0.05. The default confusion rule is at 0.82 / 0.96 and 0.66 
 bench asks whether another rule, computed from the same suggestion pass, meets both bars.
 
 For each noise seed and each noise model of ``benches/noise.py`` (symmetric 20%, pairwise 30%,
-instance 20%) on Fashion-MNIST pixels (the first 2000 training images per class), it runs
+instance 20%) on Fashion-MNIST pixels (the first 2000 training images per class; ``--data``
+takes the bench's other sets), it runs
 ``cgfast.suggest_labels`` once per ``max_block`` and evaluates on its probabilities:
 
 - ``confusion``: the default rule (``issue > 1/2``, the larger of the pooled and the
@@ -31,6 +32,7 @@ precision >= LR's - 0.05 under pairwise noise (same seed).
 
     python benches/noise_rules.py                     # seeds 0 and 1, blocks of 2048 and 4096
     python benches/noise_rules.py --seeds 0 --blocks 2048 --output ''
+    python benches/noise_rules.py --data digits --blocks 2048 --output ''
 
 Writes benches/RESULTS-noise-rules.md.
 """
@@ -38,6 +40,7 @@ Writes benches/RESULTS-noise-rules.md.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from datetime import datetime, timezone
@@ -122,21 +125,32 @@ def precision_recall(flags: np.ndarray, wrong: np.ndarray) -> tuple[float, float
     return hits / max(int(flags.sum()), 1), hits / int(wrong.sum())
 
 
+def estimated_errors(suggestions) -> tuple[float, float]:
+    """The wrong labels the noise matrix estimates: confident learning's joint (cgfast's), and
+    the joint with thresholds over the rows that agree with their label."""
+    counts = suggestions.noise.matrix.counts
+    agreeing = agreeing_joint(suggestions.noise.probabilities, suggestions.codes)
+    return tuple(float(m.sum() - np.trace(m)) for m in (counts, agreeing))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="fmnist-pixels", choices=sorted(bench.LOADERS))
     parser.add_argument("--seeds", default="0,1", help="noise and detector seeds (0,1)")
     parser.add_argument("--blocks", default="2048,4096", help="max_block values (2048,4096)")
     parser.add_argument(
         "--output",
         default=str(Path(__file__).parent / "RESULTS-noise-rules.md"),
-        help="Markdown file for the table (benches/RESULTS-noise-rules.md; '' for none)",
+        help="Markdown file for the tables (benches/RESULTS-noise-rules.md; '' for none)",
     )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     blocks = [int(b) for b in args.blocks.split(",")]
-    data = bench.fmnist("pixels")
+    data = bench.LOADERS[args.data]()
+    lr_name = "cleanlab LR" + (" (PCA-50)" if data.cleanlab_pca else "")
     print(f"{bench.versions()}; {bench.machine()}", file=sys.stderr)
     results: dict[str, dict[tuple[str, int], tuple[float, float]]] = {}
+    counts: dict[tuple[str, int], tuple[int, float, float]] = {}
     for seed in seeds:
         for noise in bench.NOISES:
             noisy_y, _ = bench.NOISE_MODELS[noise](data.y, bench.RATES[noise], seed, data.Z_noise)
@@ -147,27 +161,28 @@ def main() -> None:
                 spent = time.perf_counter() - start
                 true_codes = np.searchsorted(found.classes, data.y)
                 for name, flags in rules(found, true_codes).items():
-                    suffix = "" if block == 2048 else f", max_block {block}"
+                    suffix = "" if block == blocks[0] else f", max_block {block}"
                     results.setdefault(name + suffix, {})[noise, seed] = precision_recall(
                         flags, wrong
                     )
+                if block == blocks[0]:
+                    counts[noise, seed] = (int(wrong.sum()), *estimated_errors(found))
                 print(f"seed {seed} {noise} max_block {block}: {spent:.1f} s", file=sys.stderr)
-            detection, _ = bench.cleanlab_detect("LR", data.X, noisy_y, seed, reduce=True)
+            detection, _ = bench.cleanlab_detect("LR", data.X, noisy_y, seed, data.cleanlab_pca)
             flags = np.zeros(len(wrong), dtype=bool)
             flags[detection.flags] = True
-            results.setdefault("cleanlab LR (PCA-50)", {})[noise, seed] = precision_recall(
-                flags, wrong
-            )
-    lr = results["cleanlab LR (PCA-50)"]
+            results.setdefault(lr_name, {})[noise, seed] = precision_recall(flags, wrong)
+    lr = results[lr_name]
     head = " | ".join(f"{n} P / R" for n in bench.NOISES)
+    command = shlex.join(["python", "benches/noise_rules.py", *sys.argv[1:]])
     lines = [
         "## Candidate flag rules: symmetric precision against pairwise recall",
         "",
-        f"`python benches/noise_rules.py --seeds {args.seeds} --blocks {args.blocks}`, "
-        f"{datetime.now(timezone.utc):%d %B %Y}; {bench.versions()}; {bench.machine()}. "
-        "Fashion-MNIST pixels, the first 2000 training images per class; each cell gives the "
-        "seeds' precision / recall in turn (seed = the noise draw and cgfast's seed). The bars "
-        "count the seeds on which the rule meets them (module docstring).",
+        f"`{command}`, {datetime.now(timezone.utc):%d %B %Y}; {bench.versions()}; "
+        f"{bench.machine()}. Data: {args.data}, {len(data.y)} rows, max_block "
+        f"{', '.join(map(str, blocks))}. Each cell gives the seeds' precision / recall in turn "
+        "(seed = the noise draw and cgfast's seed). The bars count the seeds on which the rule "
+        "meets them (module docstring).",
         "",
         f"| rule | {head} | symmetric bar | pairwise bar |",
         "|---|" + "---|" * (len(bench.NOISES) + 2),
@@ -187,6 +202,16 @@ def main() -> None:
         lines.append(
             f"| {name} | {' | '.join(text)} | {sym} of {len(seeds)} | {pair} of {len(seeds)} |"
         )
+    lines += [
+        "",
+        f"Wrong labels the noise matrix estimates (max_block {blocks[0]}), against the rows "
+        "flipped:",
+        "",
+        "| noise | seed | flipped | confident joint (cgfast) | agreeing thresholds |",
+        "|---|---|---|---|---|",
+    ]
+    for (noise, seed), (flipped, joint, agreeing) in counts.items():
+        lines.append(f"| {noise} | {seed} | {flipped} | {joint:.0f} | {agreeing:.0f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.output:
