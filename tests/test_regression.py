@@ -232,6 +232,8 @@ def test_job_array_parts_assemble_to_the_local_scores(tmp_path):
         (np.r_[1.0, np.nan, 2.0, 3.0], ValueError, r"non-finite target \(nan\) at index 1"),
         (np.r_[1.0, 2.0, np.inf, 3.0], ValueError, r"non-finite target \(inf\) at index 2"),
         (np.full(4, 2.5), ValueError, "y is constant"),
+        (np.array([0.3, 0.1 * 3, 0.3, 0.1 * 3]), ValueError, "y is constant to within rounding"),
+        (np.r_[1e300, -1e300, 0.0, 1.0], ValueError, "overflows float64"),
         (np.array(["a", "b", "c", "d"]), TypeError, "real-valued targets"),
         (np.ones((4, 2)), ValueError, "one target per example"),
         (np.arange(3.0), ValueError, "X has 4 rows but y has 3 targets"),

@@ -3,6 +3,8 @@ computation; bad tables refused with the row or column."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -61,6 +63,35 @@ def test_units_and_offsets_of_the_columns_do_not_matter():
     np.testing.assert_allclose(
         cgfast.prepare_tabular(moved), cgfast.prepare_tabular(X), rtol=0, atol=1e-9
     )
+
+
+def test_values_near_the_largest_float_are_standardised_without_overflow():
+    """Squares of 1e300 overflow float64; the result is that of the columns in small units
+    (the second one's sign flipped, as its unit is)."""
+    X = table(seed=6)
+    huge = X * np.array([1e300, -1e299, 1.0, 1e300])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow, no invalid value
+        got = cgfast.prepare_tabular(huge)
+    assert np.isfinite(got).all()
+    small = cgfast.prepare_tabular(X * np.array([1.0, -1.0, 1.0, 1.0]))
+    np.testing.assert_allclose(got, small, rtol=0, atol=1e-12)
+
+
+def test_a_column_that_differs_only_by_rounding_becomes_zero():
+    """0.3 and 0.1 * 3 differ in their last bit: that column is constant, not unit variance;
+    a column that varies by one part in 1e10 is data and is standardised."""
+    n = 40
+    rounded = np.where(np.arange(n) % 2 == 0, 0.3, 0.1 * 3)
+    assert np.ptp(rounded) > 0
+    fine = 1.0 + 1e-10 * np.arange(n)
+    X = np.c_[rounded, fine, table(n)[:, 0]]
+    got = cgfast.prepare_tabular(X, constant=None)
+    assert np.all(got[:, 0] == 0.0)
+    mean = fine.sum() / n
+    want = (fine - mean) / np.sqrt(((fine - mean) ** 2).sum() / n)
+    np.testing.assert_allclose(got[:, 1], want, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got[:, 1].std(), 1.0, rtol=1e-12)
 
 
 def test_a_dataframe_of_numbers_and_lists_of_rows_are_taken():

@@ -86,10 +86,18 @@ def target_column(y: Any, n: int) -> np.ndarray:
     return values
 
 
+# A spread of at most this share of the mean's magnitude is rounding, not data: values that
+# differ only in their last bits (0.3 and 0.1 * 3, say). 64 ulps bounds a few ulps of noise in
+# the values and the rounding of their mean over any number of rows float64 can sum.
+ROUNDING_SPREAD = 64 * float(np.finfo(np.float64).eps)
+
+
 def standardise(y: Any, n: int) -> Targets:
     """y checked (:func:`target_column`), centred on its mean and divided by its std.
 
-    Raises ValueError for a constant target, which leaves nothing to score.
+    Raises ValueError for a constant target, which leaves nothing to score, and for one that
+    varies only by rounding (a standard deviation of at most :data:`ROUNDING_SPREAD` times the
+    mean's magnitude).
 
     Examples
     --------
@@ -114,6 +122,11 @@ def standardise(y: Any, n: int) -> Targets:
         raise ValueError(
             "y's standard deviation overflows float64; rescale the target (divide it by a "
             "power of ten) first"
+        )
+    if scale <= ROUNDING_SPREAD * abs(mean):
+        raise ValueError(
+            f"y is constant to within rounding (mean {mean!r}, standard deviation {scale:.3g}): "
+            "a regression target must vary to be scored"
         )
     return Targets(centred / scale, mean, scale)
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ._targets import ROUNDING_SPREAD
+
 # The constant column's default size, in units of the prepared rows' root-mean-square norm.
 CONSTANT = 2.0
 
@@ -42,7 +44,8 @@ def prepare_tabular(
         (``√d`` for ``d`` standardised columns). None appends no column.
     unscaled : sequence of int, optional
         Columns left as they are (one-hot columns, say, kept at 0 and 1). A column whose values
-        are all equal is centred to 0 and not scaled.
+        are all equal, or differ only by rounding (a spread below 64 ulps of their mean), becomes
+        0.
 
     Returns
     -------
@@ -98,9 +101,19 @@ def prepare_tabular(
             raise ValueError(f"unscaled names column {column}, but X has {d} columns")
         keep[column] = True
     scaled = ~keep
-    centre = values[:, scaled].mean(axis=0)
-    spread = values[:, scaled].std(axis=0)
-    values[:, scaled] = (values[:, scaled] - centre) / np.where(spread > 0, spread, 1.0)
+    # Each column divided by its largest magnitude first, so that the squares of values near
+    # the largest float64 do not overflow; standardising undoes the division.
+    columns = values[:, scaled]
+    size = np.abs(columns).max(axis=0)
+    columns /= np.where(size > 0, size, 1.0)
+    centre = columns.mean(axis=0)
+    spread = columns.std(axis=0)
+    # A column that varies only in its last bits (0.3 and 0.1 * 3) becomes 0, not rounding noise
+    # blown up to unit variance.
+    flat = spread <= ROUNDING_SPREAD * np.abs(centre)
+    columns -= centre
+    columns[:, flat] = 0.0
+    values[:, scaled] = columns / np.where(flat, 1.0, spread)
     if constant is None:
         return values
     norm = math.sqrt(float(np.mean(np.einsum("ij,ij->i", values, values))))
