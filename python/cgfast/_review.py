@@ -375,7 +375,8 @@ def noise_html(matrix: NoiseMatrix | None) -> str:
     parts.append(
         f"<p>About <strong>{matrix.errors:.0f}</strong> labels ({share:.1f}%) are estimated "
         "wrong (confident learning on the out-of-sample probabilities; it counts ambiguous "
-        "examples of look-alike classes too).</p>"
+        "examples of look-alike classes too, and misses wrong labels that look like the class "
+        "they were given).</p>"
     )
     cells = [c for c in matrix.confusions(5) if c[2] >= 0.5]
     if cells:
