@@ -78,6 +78,17 @@ def test_values_near_the_largest_float_are_standardised_without_overflow():
     np.testing.assert_allclose(got, small, rtol=0, atol=1e-12)
 
 
+def test_unscaled_values_too_large_for_the_constant_column_are_refused():
+    X = table(seed=7)
+    X[:, 2] *= 1e300  # a 0/1 column in huge units, left unscaled
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="unscaled columns' values are too large"):
+            cgfast.prepare_tabular(X, unscaled=[2])
+        assert np.isfinite(cgfast.prepare_tabular(X, unscaled=[2], constant=None)).all()
+        assert np.isfinite(cgfast.prepare_tabular(X)).all()  # scaled, it is a 0/1 column
+
+
 def test_a_column_that_differs_only_by_rounding_becomes_zero():
     """0.3 and 0.1 * 3 differ in their last bit: that column is constant, not unit variance;
     a column that varies by one part in 1e10 is data and is standardised."""

@@ -44,8 +44,8 @@ def prepare_tabular(
         (``√d`` for ``d`` standardised columns). None appends no column.
     unscaled : sequence of int, optional
         Columns left as they are (one-hot columns, say, kept at 0 and 1). A column whose values
-        are all equal, or differ only by rounding (a spread below 64 ulps of their mean), becomes
-        0.
+        are all equal, or differ only by rounding (a spread of at most 64 ulps of their mean),
+        becomes 0.
 
     Returns
     -------
@@ -55,7 +55,8 @@ def prepare_tabular(
     ------
     ValueError
         If ``X`` is not a non-empty 2-D array of finite numbers, ``constant`` is not a positive
-        finite number, or ``unscaled`` names a column ``X`` does not have.
+        finite number, ``unscaled`` names a column ``X`` does not have, or the ``unscaled``
+        columns hold values so large that the constant column overflows.
 
     Examples
     --------
@@ -116,6 +117,12 @@ def prepare_tabular(
     values[:, scaled] = columns / np.where(flat, 1.0, spread)
     if constant is None:
         return values
-    norm = math.sqrt(float(np.mean(np.einsum("ij,ij->i", values, values))))
+    with np.errstate(over="ignore"):
+        norm = math.sqrt(float(np.mean(np.einsum("ij,ij->i", values, values))))
+    if not math.isfinite(constant * norm):
+        raise ValueError(
+            "the unscaled columns' values are too large for the constant column (their squares "
+            "overflow float64): rescale them, or leave them out of unscaled"
+        )
     column = np.full((len(values), 1), constant * (norm if norm > 0 else 1.0))
     return np.hstack([values, column])
