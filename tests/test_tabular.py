@@ -21,22 +21,55 @@ def table(n: int = 50, seed: int = 0) -> np.ndarray:
     ]
 
 
-def test_columns_are_standardised_and_the_column_is_twice_the_rows_rms_norm():
-    X = table()
-    got = cgfast.prepare_tabular(X)
-    assert got.shape == (50, 5) and got.dtype == np.float64
-    # independent: sums by hand, population standard deviation
+def standardised_by_hand(X: np.ndarray, columns) -> np.ndarray:
+    """``columns`` of X centred and divided by their population std (sums by hand; a column
+    with no spread centred only); the others as given."""
     n = len(X)
-    mean = X.sum(axis=0) / n
-    std = np.sqrt(((X - mean) ** 2).sum(axis=0) / n)
-    want = np.zeros_like(X)
-    for j in range(X.shape[1]):
-        want[:, j] = (X[:, j] - mean[j]) / std[j] if std[j] > 0 else X[:, j] - mean[j]
+    want = X.astype(np.float64).copy()
+    for j in columns:
+        mean = X[:, j].sum() / n
+        std = np.sqrt(((X[:, j] - mean) ** 2).sum() / n)
+        want[:, j] = (X[:, j] - mean) / std if std > 0 else X[:, j] - mean
+    return want
+
+
+@pytest.mark.parametrize(
+    "unscaled, scaled, varying",
+    [("indicators", [0, 1, 3], None), (None, [0, 1, 2, 3], 3), ([], [0, 1, 2, 3], 3)],
+)
+def test_columns_are_standardised_and_the_column_is_twice_the_rows_rms_norm(
+    unscaled, scaled, varying
+):
+    """By default the 0/1 column (2) stays as given; None or [] scales every column."""
+    X = table()
+    got = cgfast.prepare_tabular(X, unscaled=unscaled)
+    assert got.shape == (50, 5) and got.dtype == np.float64
+    want = standardised_by_hand(X, scaled)
     np.testing.assert_allclose(got[:, :4], want, rtol=0, atol=1e-12)
     assert np.all(got[:, 3] == 0.0)  # the constant input column, centred, not divided by 0
     rms = np.sqrt(np.mean([row @ row for row in want]))
-    np.testing.assert_allclose(rms, np.sqrt(3.0), rtol=1e-12)  # three columns that vary
+    if varying is not None:  # every column standardised: the rms norm is √(columns that vary)
+        np.testing.assert_allclose(rms, np.sqrt(varying), rtol=1e-12)
     np.testing.assert_allclose(got[:, 4], 2.0 * rms, rtol=1e-12)
+
+
+def test_the_default_keeps_only_columns_of_zeros_and_ones():
+    """A column of 0 and 1 is kept; one of 0, 1 and 2, of 1 and 2, or of 0 only (constant) is
+    scaled as usual."""
+    rng = np.random.default_rng(8)
+    n = 30
+    X = np.c_[
+        rng.integers(0, 2, n),  # 0/1: kept
+        rng.integers(0, 3, n),  # 0/1/2: scaled
+        rng.integers(1, 3, n),  # 1/2: scaled
+        np.zeros(n),  # all 0: centred (to 0)
+        np.ones(n),  # all 1: centred to 0
+        rng.normal(size=n),
+    ].astype(np.float64)
+    got = cgfast.prepare_tabular(X, constant=None)
+    np.testing.assert_array_equal(got[:, 0], X[:, 0])
+    np.testing.assert_allclose(got, standardised_by_hand(X, [1, 2, 3, 4, 5]), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(got, cgfast.prepare_tabular(X, unscaled=[0], constant=None))
 
 
 def test_the_constant_is_a_multiple_and_none_appends_nothing():
@@ -150,7 +183,8 @@ def test_bad_constants_are_refused(constant):
 
 
 @pytest.mark.parametrize(
-    "unscaled, message", [([4], "has 4 columns"), ([-5], "has 4"), ([1.0], "indices")]
+    "unscaled, message",
+    [([4], "has 4 columns"), ([-5], "has 4"), ([1.0], "indices"), ("binary", "'indicators'")],
 )
 def test_bad_unscaled_columns_are_refused(unscaled, message):
     with pytest.raises(ValueError, match=message):

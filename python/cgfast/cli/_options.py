@@ -142,9 +142,10 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--tabular",
                 is_flag=True,
-                help="X is a table of numeric features: standardise its columns and append a "
-                "constant column before scoring (cgfast.prepare_tabular; the user guide's "
-                "preparation for tables). Read into memory.",
+                help="X is a table of numeric features: standardise its columns (the 0/1 ones "
+                "stay 0 and 1) and append a constant column before scoring "
+                "(cgfast.prepare_tabular; the user guide's preparation for tables). Read into "
+                "memory.",
             ),
             click.option(
                 "--cache",
