@@ -76,18 +76,12 @@ def backward_wrong(probabilities: np.ndarray, codes: np.ndarray, counts: np.ndar
 def agreeing_joint(probabilities: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """The confident joint with each class's threshold the mean probability of that class over
     the rows labelled with it whose most probable class is their label."""
-    n, classes = probabilities.shape
-    rows = np.arange(n)
+    classes = probabilities.shape[1]
     agree = probabilities.argmax(axis=1) == codes
-    sums = np.bincount(codes[agree], probabilities[rows, codes][agree], minlength=classes)
+    own = probabilities[np.arange(len(codes)), codes]
+    sums = np.bincount(codes[agree], own[agree], minlength=classes)
     thresholds = sums / np.maximum(np.bincount(codes[agree], minlength=classes), 1)
-    above = probabilities >= thresholds
-    counted = above.any(axis=1)
-    true = np.argmax(np.where(above, probabilities, -np.inf), axis=1)
-    joint = np.zeros((classes, classes))
-    np.add.at(joint, (codes[counted], true[counted]), 1.0)
-    sizes = np.bincount(codes, minlength=classes)
-    return joint * (sizes / np.maximum(joint.sum(axis=1), 1.0))[:, None]
+    return cgnoise.confident_joint(probabilities, codes, thresholds)
 
 
 def rules(suggestions, true_codes: np.ndarray) -> dict[str, np.ndarray]:

@@ -117,17 +117,22 @@ def calibrated(predictions: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return _softmax(predictions, 1.0 / temperature(predictions, codes))
 
 
-def confident_joint(probabilities: np.ndarray, codes: np.ndarray) -> np.ndarray:
+def confident_joint(
+    probabilities: np.ndarray, codes: np.ndarray, thresholds: np.ndarray | None = None
+) -> np.ndarray:
     """Estimated counts (C, C) of rows with given label ``i`` (row) and true label ``j`` (column).
 
     Confident learning's joint, calibrated: each row of counts sums to the size of its given
     class. A given class none of whose rows reach any threshold keeps its size on the diagonal.
+    ``thresholds`` (C,) replaces the per-class thresholds (by default the mean probability of
+    each class over the rows labelled with it; ``benches/noise_rules.py`` measures another).
     """
     n, classes = probabilities.shape
     sizes = np.bincount(codes, minlength=classes).astype(np.float64)
-    sums = np.zeros(classes)
-    np.add.at(sums, codes, probabilities[np.arange(n), codes])
-    thresholds = sums / np.maximum(sizes, 1.0)
+    if thresholds is None:
+        sums = np.zeros(classes)
+        np.add.at(sums, codes, probabilities[np.arange(n), codes])
+        thresholds = sums / np.maximum(sizes, 1.0)
     above = probabilities >= thresholds
     counted = above.any(axis=1)
     true = np.argmax(np.where(above, probabilities, -np.inf), axis=1)

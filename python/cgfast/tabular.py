@@ -116,8 +116,8 @@ def prepare_tabular(
             raise ValueError(
                 f"unscaled must be {INDICATORS!r}, column indices or None, got {unscaled!r}"
             )
-        keep = np.all((values == 0.0) | (values == 1.0), axis=0)
-        keep &= np.any(values == 0.0, axis=0) & np.any(values == 1.0, axis=0)
+        zero, one = values == 0.0, values == 1.0
+        keep = (zero | one).all(axis=0) & zero.any(axis=0) & one.any(axis=0)
         unscaled = None
     else:
         keep = np.zeros(d, dtype=bool)

@@ -79,8 +79,8 @@ def write_by_name(path: Path, fill: Callable[[Path], Any]) -> None:
 
 
 def prepared(data: Any, x: Path) -> np.ndarray:
-    """``--tabular``: X (read from ``x``) standardised by column, the constant column appended
-    (:func:`cgfast.prepare_tabular`), in memory."""
+    """``--tabular``: X (read from ``x``) as :func:`cgfast.prepare_tabular` prepares it (columns
+    standardised but the 0/1 ones, the constant column appended), in memory."""
     from ..tabular import prepare_tabular
 
     if hasattr(data, "tocsr"):
