@@ -215,6 +215,46 @@ def test_the_command_line_prepares_a_csv_table_with_tabular(tmp_path):
         np.testing.assert_array_equal(got["residual"], want.residual)
 
 
+def test_the_command_lines_unscaled_chooses_the_columns_kept_as_given(tmp_path):
+    """``--unscaled none`` and ``--unscaled 0,2`` prepare X as ``prepare_tabular`` does with
+    ``unscaled=None`` and ``[0, 2]``; each preparation differs from the default's, so a flag
+    that did nothing would fail here."""
+    X = table(120, seed=8)[:, :3]  # column 2 holds 0 and 1
+    y = X[:, 0] - X[:, 1] / 40.0 + np.random.default_rng(1).normal(size=120)
+    np.savetxt(tmp_path / "t.csv", np.c_[X, y], delimiter=",", header="a,b,c,price", comments="")
+    common = ["score", "t.csv", "t.csv", "--y-key", "price", "--task", "regression", "--tabular"]
+    default = cgfast.prepare_tabular(X)
+    for given, unscaled in (("none", None), ("0,2", [0, 2]), ("indicators", "indicators")):
+        features = cgfast.prepare_tabular(X, unscaled=unscaled)
+        assert (unscaled == "indicators") == np.array_equal(features, default)
+        result = cli(*common, "--unscaled", given, "--no-progress", "-o", "s.csv", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        got = np.genfromtxt(tmp_path / "s.csv", delimiter=",", names=True)
+        want = cgfast.score(features, y, task="regression", return_terms=True)
+        np.testing.assert_array_equal(got["residual"], want.residual)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--tabular", "--unscaled", "binary"], "'indicators', 'none' or comma-separated"),
+        (["--tabular", "--unscaled", "0,,2"], "comma-separated column positions"),
+        (["--tabular", "--unscaled", "3"], "unscaled names column 3, but X has 3 columns"),
+        (["--unscaled", "none"], "--unscaled applies with --tabular"),
+    ],
+)
+@pytest.mark.parametrize("command, output", [("score", "s.csv"), ("report", "r.html")])
+def test_the_command_line_refuses_bad_unscaled_columns(tmp_path, flags, message, command, output):
+    X = table(40, seed=9)[:, :3]
+    np.savetxt(tmp_path / "t.csv", np.c_[X, X[:, 0]], delimiter=",", header="a,b,c,price",
+               comments="")  # fmt: skip
+    common = [command, "t.csv", "t.csv", "--y-key", "price", "--task", "regression"]
+    result = cli(*common, *flags, "--no-progress", "-o", output, cwd=tmp_path)
+    assert result.returncode != 0
+    assert message in " ".join(result.stderr.split()), result.stderr
+    assert not (tmp_path / output).exists()
+
+
 def test_the_command_line_refuses_tabular_for_images_and_bad_tables(tmp_path):
     np.save(tmp_path / "images.npy", np.random.default_rng(1).normal(size=(30, 4, 4)))
     np.save(tmp_path / "y.npy", np.arange(30) % 2)

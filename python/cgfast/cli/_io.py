@@ -78,14 +78,22 @@ def write_by_name(path: Path, fill: Callable[[Path], Any]) -> None:
         fill(temporary)
 
 
-def prepared(data: Any, x: Path) -> np.ndarray:
+def prepared(data: Any, x: Path, unscaled: Any = None) -> np.ndarray:
     """``--tabular``: X (read from ``x``) as :func:`cgfast.prepare_tabular` prepares it (columns
-    standardised but the 0/1 ones, the constant column appended), in memory."""
-    from ..tabular import prepare_tabular
+    standardised but the 0/1 ones or those ``--unscaled`` names, the constant column
+    appended), in memory."""
+    from ..tabular import INDICATORS, prepare_tabular
 
     if hasattr(data, "tocsr"):
         raise click.UsageError("--tabular needs dense features; X is a sparse matrix")
-    return read(lambda _: prepare_tabular(np.asarray(data)), x)
+    columns = INDICATORS if unscaled is None else unscaled
+    return read(lambda _: prepare_tabular(np.asarray(data), unscaled=columns), x)
+
+
+def check_unscaled(tabular: bool, unscaled: Any) -> None:
+    """``--unscaled`` says how ``--tabular`` prepares X: alone it would do nothing."""
+    if unscaled is not None and not tabular:
+        raise click.UsageError("--unscaled applies with --tabular")
 
 
 def read_data(

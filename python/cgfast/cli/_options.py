@@ -98,6 +98,32 @@ class InputPath(click.Path):
         return super().convert(value, param, ctx)
 
 
+class UnscaledType(click.ParamType):
+    """``--unscaled``: 'indicators', 'none' (an empty list: every column scaled) or
+    comma-separated column positions, as ``prepare_tabular``'s ``unscaled`` takes them."""
+
+    name = "columns"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        word = value.strip().lower()
+        if word in ("indicators", "none"):
+            return "indicators" if word == "indicators" else []
+        try:
+            return [int(part) for part in value.split(",")]
+        except ValueError:
+            self.fail(
+                "must be 'indicators', 'none' or comma-separated column positions from 0 "
+                f"(such as 0,3,4), got {value!r}",
+                param,
+                ctx,
+            )
+
+
+UNSCALED = UnscaledType()
+
+
 def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """X and Y arguments and the options that say where inside their files to look.
 
@@ -146,6 +172,14 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 "stay 0 and 1) and append a constant column before scoring "
                 "(cgfast.prepare_tabular; the user guide's preparation for tables). Read into "
                 "memory.",
+            ),
+            click.option(
+                "--unscaled",
+                type=UNSCALED,
+                metavar="COLUMNS",
+                help="With --tabular, the columns kept as they are: 'indicators' (the default: "
+                "those whose values are 0 and 1), 'none' (standardise every column), or "
+                "comma-separated positions among X's feature columns, from 0 (e.g. 0,3,4).",
             ),
             click.option(
                 "--cache",

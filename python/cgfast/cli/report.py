@@ -19,7 +19,15 @@ from .._files import (
 from .._table import TABLE_FORMATS
 from ..options import _CLASS_ONLY, Options
 from ._errors import library
-from ._io import check_not_an_input, check_output, prepared, read, read_data, write_by_name
+from ._io import (
+    check_not_an_input,
+    check_output,
+    check_unscaled,
+    prepared,
+    read,
+    read_data,
+    write_by_name,
+)
 from ._options import EXISTING, OUTPUT, data_options, scoring_options
 from ._run import run_score, show_progress
 
@@ -86,6 +94,7 @@ def report(
     image_size: str | None,
     skip_unreadable: bool,
     tabular: bool,
+    unscaled: Any,
     cache: Path | None,
     scores: Path | None,
     shape: str | None,
@@ -118,6 +127,7 @@ def report(
         ) from err
     from ..report import check_page_name, parse_shape, run_settings, write_report
 
+    check_unscaled(tabular, unscaled)
     check_output(output)
     check_not_an_input(output, x, y, scores)
     library(check_page_name, output)
@@ -152,7 +162,7 @@ def report(
         options = library(Options.pick, scoring)
         # --tabular: the run scores the prepared table; the page shows the rows as given.
         found, summary, used = run_score(
-            prepared(data, x) if tabular else data,
+            prepared(data, x, unscaled) if tabular else data,
             labels,
             options,
             progress,

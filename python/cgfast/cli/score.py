@@ -14,6 +14,7 @@ from ._errors import Interrupted, library
 from ._io import (
     check_not_an_input,
     check_score_output,
+    check_unscaled,
     prepared,
     read_data,
     save_scores,
@@ -95,6 +96,7 @@ def score(
     image_size: str | None,
     skip_unreadable: bool,
     tabular: bool,
+    unscaled: Any,
     cache: Path | None,
     checkpoint: Path | None,
     terms: bool,
@@ -140,12 +142,13 @@ def score(
     else:
         check_score_output(output, terms)
         check_not_an_input(output, x, y)
+    check_unscaled(tabular, unscaled)
     progress = show_progress(progress)
     data, labels, ids = read_data(
         x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress
     )
     if tabular:
-        data = prepared(data, x)
+        data = prepared(data, x, unscaled)
     options = library(Options.pick, scoring)
     share = None if part is None or parts is None else (part, parts)
     table = output is not None and output.suffix.lower() in TABLE_FORMATS
