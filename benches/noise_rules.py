@@ -39,12 +39,15 @@ Precision counts every flagged row that was not flipped as a false positive, tho
 original labels have suspects of their own. A last table sets apart the rows that cgfast's
 default rule and cleanlab LR both flag on the original labels, before any flip (one more
 suggestion pass and one more cross-validation per seed): each rule's precision when those rows
-count neither way, and the share of its false positives that are among them.
+count neither way, and the share of its false positives that are among them. With
+``--models``, the decision the flags serve: the bench's cleaning model (for Fashion-MNIST an MLP
+784-256-10 on the pixels) trained without the rows a few rules flag, and on the noisy labels.
 
     python benches/noise_rules.py                     # seeds 0 and 1, blocks of 2048 and 4096
     python benches/noise_rules.py --seeds 0 --blocks 2048 --output ''
     python benches/noise_rules.py --data digits --blocks 2048 --output ''
     python benches/noise_rules.py --suspects docs/img/suspects.png  # and draw 24 suspects
+    python benches/noise_rules.py --models            # and the model trained after each drop
 
 Writes benches/RESULTS-noise-rules.md.
 """
@@ -71,6 +74,15 @@ THRESHOLDS = (0.55, 0.6, 0.65)
 SHRINKS = (1.0, 0.9, 0.8)
 # Thresholds below 1/2 on the backward-corrected posterior: more recall, less precision.
 BAYES_THRESHOLDS = (0.4, 0.35)
+# The rules whose flags --models drops before training the bench's cleaning model.
+MODEL_RULES = (
+    "confusion (default)",
+    "pooled",
+    "pooled ∪ Bayes > 0.5, self-consistent matrix",
+    "pooled ∪ Bayes > 0.4, self-consistent matrix",
+    "pooled ∪ Bayes > 0.4, true matrix",
+)
+TRAINING_SEEDS = (0, 1, 2)
 
 
 def backward_wrong(probabilities: np.ndarray, codes: np.ndarray, counts: np.ndarray,
@@ -217,6 +229,14 @@ def draw_suspects(data, disputed: np.ndarray, suggested: np.ndarray, path: str) 
     plt.close(figure)
 
 
+def trained(data, keep: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Test accuracy (%, mean and sd over the training seeds) of the bench's cleaning model
+    trained on the rows ``keep`` (bool) with their ``labels``."""
+    rows = np.flatnonzero(keep)
+    scores = [bench.test_accuracy(data, rows, labels[rows], s)[0] for s in TRAINING_SEEDS]
+    return 100 * float(np.mean(scores)), 100 * float(np.std(scores))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="fmnist-pixels", choices=sorted(bench.LOADERS))
@@ -232,6 +252,12 @@ def main() -> None:
         default="",
         help="PNG path: draw 24 of the original labels' suspects (28 x 28 images; first seed)",
     )
+    parser.add_argument(
+        "--models",
+        action="store_true",
+        help="also train the bench's cleaning model after dropping the flags of a few rules "
+        "(first seed and max_block; about 15 min more on Fashion-MNIST)",
+    )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     blocks = [int(b) for b in args.blocks.split(",")]
@@ -243,6 +269,7 @@ def main() -> None:
     results: dict[str, dict[tuple[str, int], tuple[float, float]]] = {}
     counts: dict[tuple[str, int], tuple[int, float, float, float]] = {}
     disputes: dict[tuple[str, tuple[str, int]], tuple[float, float]] = {}
+    models: dict[tuple[str, str], tuple[float, float]] = {}
     disputed_rows: dict[int, tuple[int, int, int]] = {}
     for seed in seeds:
         disputed, suggested = original_disputes(data, seed, blocks[0], disputed_rows)
@@ -256,7 +283,13 @@ def main() -> None:
                 found = cgfast.suggest_labels(data.X, noisy_y, seed=seed, max_block=block)
                 spent = time.perf_counter() - start
                 true_codes = np.searchsorted(found.classes, data.y)
-                for name, flags in rules(found, true_codes).items():
+                candidates = rules(found, true_codes)
+                if args.models and block == blocks[0] and seed == seeds[0]:
+                    for name in MODEL_RULES:
+                        models[name, noise] = trained(data, ~candidates[name], noisy_y)
+                    everything = np.ones(len(wrong), dtype=bool)
+                    models["none (the noisy labels)", noise] = trained(data, everything, noisy_y)
+                for name, flags in candidates.items():
                     suffix = "" if block == blocks[0] else f", max_block {block}"
                     results.setdefault(name + suffix, {})[noise, seed] = precision_recall(
                         flags, wrong
@@ -271,6 +304,8 @@ def main() -> None:
             flags[detection.flags] = True
             results.setdefault(lr_name, {})[noise, seed] = precision_recall(flags, wrong)
             disputes[lr_name, (noise, seed)] = disputed_precision(flags, wrong, disputed)
+            if args.models and seed == seeds[0]:
+                models[lr_name, noise] = trained(data, ~flags, noisy_y)
     lr = results[lr_name]
     head = " | ".join(f"{n} P / R" for n in bench.NOISES)
     command = shlex.join(["python", "benches/noise_rules.py", *sys.argv[1:]])
@@ -334,6 +369,19 @@ def main() -> None:
             for noise in bench.NOISES
         ]
         lines.append(f"| {name} | {' | '.join(text)} |")
+    if models:
+        lines += [
+            "",
+            f"The model trained after dropping each rule's flags ({data.model}, "
+            f"{len(TRAINING_SEEDS)} training seeds, noise seed {seeds[0]}, max_block "
+            f"{blocks[0]}): test accuracy (%), mean ± sd.",
+            "",
+            f"| flags dropped | {' | '.join(bench.NOISES)} |",
+            "|---|" + "---|" * len(bench.NOISES),
+        ]
+        for name in dict.fromkeys(name for name, _ in models):
+            cells = " | ".join("{:.2f} ± {:.2f}".format(*models[name, n]) for n in bench.NOISES)
+            lines.append(f"| {name} | {cells} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.output:
