@@ -256,7 +256,7 @@ def main() -> None:
         "--models",
         action="store_true",
         help="also train the bench's cleaning model after dropping the flags of a few rules "
-        "(first seed and max_block; about 15 min more on Fashion-MNIST)",
+        "(first seed and max_block; about 3 min more on Fashion-MNIST)",
     )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
