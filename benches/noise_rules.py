@@ -229,6 +229,11 @@ def draw_suspects(data, disputed: np.ndarray, suggested: np.ndarray, path: str) 
     plt.close(figure)
 
 
+def noise_columns(first: str) -> list[str]:
+    """The head of a Markdown table with ``first``'s column and one column a noise model."""
+    return [f"| {first} | {' | '.join(bench.NOISES)} |", "|---|" + "---|" * len(bench.NOISES)]
+
+
 def trained(data, keep: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """Test accuracy (%, mean and sd over the training seeds) of the bench's cleaning model
     trained on the rows ``keep`` (bool) with their ``labels``."""
@@ -362,8 +367,7 @@ def main() -> None:
         "rows count neither way (left out unless flipped), then the share of the false "
         "positives that are among them.",
         "",
-        f"| rule | {' | '.join(bench.NOISES)} |",
-        "|---|" + "---|" * len(bench.NOISES),
+        *noise_columns("rule"),
     ]
     for name in dict.fromkeys(name for name, _ in disputes):
         text = [
@@ -379,8 +383,7 @@ def main() -> None:
             "mean ± sd over the training seeds, for each noise seed in turn, then the mean over "
             "the noise seeds.",
             "",
-            f"| flags dropped | {' | '.join(bench.NOISES)} |",
-            "|---|" + "---|" * len(bench.NOISES),
+            *noise_columns("flags dropped"),
         ]
         for name in dict.fromkeys(name for name, _ in models):
             cells = []
