@@ -83,6 +83,8 @@ MODEL_RULES = (
     "pooled ∪ Bayes > 0.4, true matrix",
 )
 TRAINING_SEEDS = (0, 1, 2)
+# The noise-matrix estimates of :func:`noise_matrices`, in the order of its table.
+MATRICES = ("confident joint (cgfast)", "agreeing thresholds", "self-consistent")
 
 
 def backward_wrong(probabilities: np.ndarray, codes: np.ndarray, counts: np.ndarray,
@@ -131,9 +133,20 @@ def agreeing_joint(probabilities: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return cgnoise.confident_joint(probabilities, codes, thresholds)
 
 
-def rules(suggestions, true_codes: np.ndarray) -> dict[str, np.ndarray]:
-    """Every candidate rule's flags (bool, n) from one suggestion pass; ``true_codes`` (the
-    clean labels' codes) serve only the rule that is told the true noise matrix."""
+def noise_matrices(suggestions) -> dict[str, np.ndarray]:
+    """The estimates of the noise matrix (counts, C x C) that the rules read: confident
+    learning's joint (cgfast's), the joint with thresholds over the rows that agree with their
+    label, and the self-consistent matrix."""
+    p, codes = suggestions.noise.probabilities, suggestions.codes
+    counts = suggestions.noise.matrix.counts
+    estimates = (counts, agreeing_joint(p, codes), self_consistent(p, codes, counts))
+    return dict(zip(MATRICES, estimates))
+
+
+def rules(suggestions, matrices: dict, true_codes: np.ndarray) -> dict[str, np.ndarray]:
+    """Every candidate rule's flags (bool, n) from one suggestion pass and its
+    :func:`noise_matrices`; ``true_codes`` (the clean labels' codes) serve only the rules that
+    are told the true noise matrix."""
     found = suggestions.noise
     p, codes, counts = found.probabilities, suggestions.codes, found.matrix.counts
     shares = np.bincount(codes, minlength=p.shape[1]) / len(codes)
@@ -148,17 +161,18 @@ def rules(suggestions, true_codes: np.ndarray) -> dict[str, np.ndarray]:
     )
     out = {"confusion (default)": found.flags, "pooled": pooled}
     agreeing = cgnoise.issue_probability(
-        p, codes, cgnoise.confusion_weights(agreeing_joint(p, codes), shares), shares
+        p, codes, cgnoise.confusion_weights(matrices["agreeing thresholds"], shares), shares
     )
     out["confusion, agreeing thresholds"] = pooled | (agreeing > 0.5)
     for t in THRESHOLDS:
         out[f"pooled ∪ confused > {t}"] = pooled | (confused > t)
-    for s in SHRINKS:
-        out[f"pooled ∪ Bayes s={s}"] = pooled | (backward_wrong(p, codes, counts, s) > 0.5)
     wrong = backward_wrong(p, codes, counts)
+    for s in SHRINKS:
+        shrunk = wrong if s == 1.0 else backward_wrong(p, codes, counts, s)
+        out[f"pooled ∪ Bayes s={s}"] = pooled | (shrunk > 0.5)
     for t in BAYES_THRESHOLDS:
         out[f"pooled ∪ Bayes > {t}"] = pooled | (wrong > t)
-    wrong = backward_wrong(p, codes, self_consistent(p, codes, counts))
+    wrong = backward_wrong(p, codes, matrices["self-consistent"])
     for t in (0.5, *BAYES_THRESHOLDS):
         out[f"pooled ∪ Bayes > {t}, self-consistent matrix"] = pooled | (wrong > t)
     true = np.zeros_like(counts)
@@ -184,19 +198,10 @@ def disputed_precision(flags: np.ndarray, wrong: np.ndarray, disputed: np.ndarra
     return int((kept & wrong).sum()) / max(int(kept.sum()), 1), share
 
 
-def estimated_errors(suggestions) -> tuple[float, float, float]:
-    """The wrong labels the noise matrix estimates: confident learning's joint (cgfast's), the
-    joint with thresholds over the rows that agree with their label, and the self-consistent
-    matrix."""
-    p, codes = suggestions.noise.probabilities, suggestions.codes
-    counts = suggestions.noise.matrix.counts
-    matrices = (counts, agreeing_joint(p, codes), self_consistent(p, codes, counts))
-    return tuple(float(m.sum() - np.trace(m)) for m in matrices)
-
-
-def original_disputes(data, seed: int, block: int, record: dict) -> np.ndarray:
+def original_disputes(data, seed: int, block: int, record: dict) -> tuple[np.ndarray, np.ndarray]:
     """The rows (bool, n) that cgfast's default rule and cleanlab LR both flag on the original
-    labels, before any noise is added; ``record[seed]`` gets (cgfast's, cleanlab's, both)."""
+    labels, before any noise is added, and cgfast's suggested labels there; ``record[seed]``
+    gets the counts (cgfast's, cleanlab's, both)."""
     found = cgfast.suggest_labels(data.X, data.y, seed=seed, max_block=block)
     ours = found.noise.flags
     detection, _ = bench.cleanlab_detect("LR", data.X, data.y, seed, data.cleanlab_pca)
@@ -288,7 +293,8 @@ def main() -> None:
                 found = cgfast.suggest_labels(data.X, noisy_y, seed=seed, max_block=block)
                 spent = time.perf_counter() - start
                 true_codes = np.searchsorted(found.classes, data.y)
-                candidates = rules(found, true_codes)
+                matrices = noise_matrices(found)
+                candidates = rules(found, matrices, true_codes)
                 if args.models and block == blocks[0]:
                     for name in MODEL_RULES:
                         models[name, (noise, seed)] = trained(data, ~candidates[name], noisy_y)
@@ -304,7 +310,8 @@ def main() -> None:
                     if block == blocks[0]:
                         disputes[name, (noise, seed)] = disputed_precision(flags, wrong, disputed)
                 if block == blocks[0]:
-                    counts[noise, seed] = (int(wrong.sum()), *estimated_errors(found))
+                    estimates = [m.sum() - np.trace(m) for m in matrices.values()]
+                    counts[noise, seed] = (int(wrong.sum()), *estimates)
                 print(f"seed {seed} {noise} max_block {block}: {spent:.1f} s", file=sys.stderr)
             detection, _ = bench.cleanlab_detect("LR", data.X, noisy_y, seed, data.cleanlab_pca)
             flags = np.zeros(len(wrong), dtype=bool)
@@ -348,9 +355,8 @@ def main() -> None:
         f"Wrong labels the noise matrix estimates (max_block {blocks[0]}), against the rows "
         "flipped:",
         "",
-        "| noise | seed | flipped | confident joint (cgfast) | agreeing thresholds "
-        "| self-consistent |",
-        "|---|---|---|---|---|---|",
+        f"| noise | seed | flipped | {' | '.join(MATRICES)} |",
+        "|---|---|---|" + "---|" * len(MATRICES),
     ]
     for (noise, seed), (flipped, *estimates) in counts.items():
         cells = " | ".join(f"{e:.0f}" for e in estimates)
