@@ -10,6 +10,7 @@ import click
 
 from .._files import has_glob
 from ..options import PRECISIONS, SAMPLERS, TASKS, Options
+from ..tabular import INDICATORS
 
 EXISTING = click.Path(exists=True, dir_okay=False, path_type=Path)
 OUTPUT = click.Path(dir_okay=False, writable=True, path_type=Path)
@@ -108,8 +109,8 @@ class UnscaledType(click.ParamType):
         if not isinstance(value, str):
             return value
         word = value.strip().lower()
-        if word in ("indicators", "none"):
-            return "indicators" if word == "indicators" else []
+        if word in (INDICATORS, "none"):
+            return INDICATORS if word == INDICATORS else []
         try:
             return [int(part) for part in value.split(",")]
         except ValueError:
