@@ -28,7 +28,9 @@ takes the bench's other sets), it runs
   they are likely from) until it reproduces itself, starting from the confident joint;
 - ``pooled ∪ Bayes, true matrix`` (also ``> t``): the same with the noise draw's own
   transitions in place of the estimate, a bound on what a better estimate of the noise matrix
-  could give.
+  could give;
+- ``confusion, true matrix``: the default rule with its confusion weights taken from the noise
+  draw's own transitions, the same bound for the default's form;
 
 and, for reference, cleanlab's ``find_label_issues`` on a 5-fold logistic regression on PCA-50
 (the bench's ``cleanlab LR``). A rule meets the symmetric bar when its precision is >= 0.85 and
@@ -81,6 +83,7 @@ MODEL_RULES = (
     "pooled ∪ Bayes > 0.5, self-consistent matrix",
     "pooled ∪ Bayes > 0.4, self-consistent matrix",
     "pooled ∪ Bayes > 0.4, true matrix",
+    "confusion, true matrix",
 )
 TRAINING_SEEDS = (0, 1, 2)
 # The noise-matrix estimates of :func:`noise_matrices`, in the order of its table.
@@ -177,6 +180,8 @@ def rules(suggestions, matrices: dict, true_codes: np.ndarray) -> dict[str, np.n
         out[f"pooled ∪ Bayes > {t}, self-consistent matrix"] = pooled | (wrong > t)
     true = np.zeros_like(counts)
     np.add.at(true, (codes, true_codes), 1.0)
+    told = cgnoise.issue_probability(p, codes, cgnoise.confusion_weights(true, shares), shares)
+    out["confusion, true matrix"] = pooled | (told > 0.5)
     wrong = backward_wrong(p, codes, true)
     out["pooled ∪ Bayes, true matrix"] = pooled | (wrong > 0.5)
     for t in BAYES_THRESHOLDS:
