@@ -3,6 +3,7 @@ computation; bad tables refused with the row or column."""
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 
 import numpy as np
@@ -184,11 +185,34 @@ def test_bad_constants_are_refused(constant):
 
 @pytest.mark.parametrize(
     "unscaled, message",
-    [([4], "has 4 columns"), ([-5], "has 4"), ([1.0], "indices"), ("binary", "'indicators'")],
+    [
+        ([4], "has 4 columns"),
+        ([-5], "has 4"),
+        ([1.0], "positions or names"),
+        ("binary", "'indicators'"),
+        (["b"], "no column names"),  # a NumPy array has none
+    ],
 )
 def test_bad_unscaled_columns_are_refused(unscaled, message):
     with pytest.raises(ValueError, match=message):
         cgfast.prepare_tabular(table(), unscaled=unscaled)
+
+
+def test_a_dataframes_unscaled_columns_may_be_named():
+    """Names choose the DataFrame's columns as their positions do; each choice differs from the
+    default's, so names that were ignored would fail here."""
+    pandas = pytest.importorskip("pandas")
+    X = table(seed=10)
+    frame = pandas.DataFrame(X, columns=["a", "b", "c", "d"])
+    for names, positions in ((["b"], [1]), (["a", "d"], [0, -1]), (["b", 0], [1, 0])):
+        got = cgfast.prepare_tabular(frame, unscaled=names)
+        np.testing.assert_array_equal(got, cgfast.prepare_tabular(X, unscaled=positions))
+        assert not np.array_equal(got, cgfast.prepare_tabular(X))
+    with pytest.raises(ValueError, match=r"no such column \(it has a, b, c, d\)"):
+        cgfast.prepare_tabular(frame, unscaled=["e"])
+    twice = pandas.DataFrame(X, columns=["a", "b", "b", "d"])
+    with pytest.raises(ValueError, match="2 columns of that name"):
+        cgfast.prepare_tabular(twice, unscaled=["b"])
 
 
 def cli(*args, cwd):
@@ -234,10 +258,51 @@ def test_the_command_lines_unscaled_chooses_the_columns_kept_as_given(tmp_path):
         np.testing.assert_array_equal(got["residual"], want.residual)
 
 
+def test_the_command_lines_unscaled_takes_names_from_the_header(tmp_path):
+    """``--unscaled b`` keeps the feature column named b: the second feature, the third column
+    of a file whose label column comes first, so that a name read as a file position fails
+    here; a .parquet file's names are its schema's."""
+    X = table(120, seed=11)[:, :3]
+    y = X[:, 0] + X[:, 1] / 30.0 + np.random.default_rng(2).normal(size=120)
+    np.savetxt(tmp_path / "t.csv", np.c_[y, X], delimiter=",", header="price,a,b,c", comments="")
+    features = cgfast.prepare_tabular(X, unscaled=[1])
+    assert not np.array_equal(features, cgfast.prepare_tabular(X, unscaled=[2]))
+    want = cgfast.score(features, y, task="regression", return_terms=True).residual
+    sources = ["t.csv"]
+    if importlib.util.find_spec("pyarrow") and importlib.util.find_spec("pandas"):
+        import pandas
+
+        frame = pandas.DataFrame(np.c_[y, X], columns=["price", "a", "b", "c"])
+        frame.to_parquet(tmp_path / "t.parquet")
+        sources.append("t.parquet")
+    for source in sources:
+        common = ["score", source, source, "--y-key", "price", "--task", "regression"]
+        result = cli(*common, "--tabular", "--unscaled", "b", "--no-progress", "-o", "s.csv",
+                     cwd=tmp_path)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        got = np.genfromtxt(tmp_path / "s.csv", delimiter=",", names=True)
+        np.testing.assert_array_equal(got["residual"], want)
+
+
+def test_the_command_line_refuses_unscaled_names_that_x_lacks(tmp_path):
+    np.save(tmp_path / "x.npy", table(40, seed=12)[:, :3])
+    np.save(tmp_path / "y.npy", np.arange(40) % 2)
+    result = cli("score", "x.npy", "y.npy", "--tabular", "--unscaled", "b", "-o", "s.npy",
+                 cwd=tmp_path)  # fmt: skip
+    assert result.returncode != 0
+    assert "X has no column names" in " ".join(result.stderr.split()), result.stderr
+    assert not (tmp_path / "s.npy").exists()
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--tabular", "--unscaled", "binary"], "'indicators', 'none' or comma-separated"),
+        (
+            ["--tabular", "--unscaled", "price"],
+            "no feature column 'price' (its feature columns: a, b, c)",
+        ),
+        (["--tabular", "--unscaled", "a,size"], "no feature column 'size'"),
+        (["--tabular", "--unscaled", "binary"], "no feature column 'binary'"),
         (["--tabular", "--unscaled", "0,,2"], "comma-separated column positions"),
         (["--tabular", "--unscaled", "3"], "unscaled names column 3, but X has 3 columns"),
         (["--unscaled", "none"], "--unscaled applies with --tabular"),

@@ -230,29 +230,75 @@ def open_x(
             return scipy.sparse.load_npz(path)
         return _npz_member(path, key, "X", "--x-key (x_key=)")
     if suffix in (".csv", ".parquet"):
-        label_key = None
-        if labels is not None and Path(labels[0]).resolve() == path.resolve():
-            label_key = labels[1]
-            if label_key is None and key is None:
-                raise ValueError(
-                    f"X and y are both {path}: name the label column with --y-key (y_key=)"
-                )
+        others = _not_features(path, key, labels, exclude)
         if suffix == ".parquet":
             from ._parquet import read_parquet_x
 
-            return read_parquet_x(path, key, {n for n in (label_key, exclude) if n is not None})
+            return read_parquet_x(path, key, others)
         names, columns, _ = _table(path)
-        if key is not None:
-            chosen = [name.strip() for name in key.split(",")]
-            missing = [name for name in chosen if name not in columns]
-            if missing:
-                raise ValueError(f"{path} has no column {missing[0]!r} (it has {', '.join(names)})")
-        else:
-            chosen = [name for name in names if name not in (label_key, exclude)]
-        if not chosen:
-            raise ValueError(f"{path} has no feature columns left")
+        chosen = _csv_features(path, names, key, others)
         return np.column_stack([_numbers(columns[name], name, path) for name in chosen])
     raise ValueError(f"cannot read X from {path}: use a {X_FORMATS}")
+
+
+def feature_names(
+    path: str | Path,
+    key: str | None = None,
+    *,
+    labels: tuple[str | Path, str | None] | None = None,
+    exclude: str | None = None,
+) -> list[str] | None:
+    """The names of the feature columns :func:`open_x` reads from ``path`` (same arguments), in
+    order: for a .csv, a .parquet or parquet shards, by reading their header or schema only.
+    None where X has no named columns: an array file, an image folder, one list column (an
+    embedding), a .csv without a header."""
+    path = Path(path) if has_glob(path) else _existing(path, "X")
+    suffix = path.suffix.lower()
+    if is_dataset(path) or suffix == ".parquet":
+        from ._parquet import parquet_files, x_column_names
+
+        files = [path] if suffix == ".parquet" and path.is_file() else parquet_files(path)
+        if files is None:  # an image folder
+            return None
+        return x_column_names(files, key, _not_features(path, key, labels, exclude), str(path))
+    if suffix != ".csv":
+        return None
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        header = next((row for row in csv.reader(handle) if row), [])
+    if all(_is_number(cell) for cell in header):
+        return None
+    names = [cell.strip() for cell in header]
+    return _csv_features(path, names, key, _not_features(path, key, labels, exclude))
+
+
+def _not_features(
+    path: Path, key: str | None, labels: tuple[str | Path, str | None] | None, exclude: str | None
+) -> set[str]:
+    """The columns of a table X that are not features: the label column, when the labels come
+    from the same file, and ``exclude`` (an id column)."""
+    label_key = None
+    if labels is not None and Path(labels[0]).resolve() == path.resolve():
+        label_key = labels[1]
+        if label_key is None and key is None:
+            raise ValueError(
+                f"X and y are both {path}: name the label column with --y-key (y_key=)"
+            )
+    return {name for name in (label_key, exclude) if name is not None}
+
+
+def _csv_features(path: Path, names: list[str], key: str | None, others: set[str]) -> list[str]:
+    """The feature columns of a .csv whose columns are ``names``: ``key``'s, else all but
+    ``others``."""
+    if key is not None:
+        chosen = [name.strip() for name in key.split(",")]
+        missing = [name for name in chosen if name not in names]
+        if missing:
+            raise ValueError(f"{path} has no column {missing[0]!r} (it has {', '.join(names)})")
+    else:
+        chosen = [name for name in names if name not in others]
+    if not chosen:
+        raise ValueError(f"{path} has no feature columns left")
+    return chosen
 
 
 def _text_labels(values: np.ndarray) -> np.ndarray:

@@ -186,6 +186,22 @@ def read_parquet_x(path: Path, x_key: str | None, exclude: set[str]) -> np.ndarr
     return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
 
 
+def x_column_names(
+    files: list[Path], x_key: str | None, exclude: set[str], where: str
+) -> list[str] | None:
+    """The names of the numeric columns X is read from in the parquet ``files`` (their schemas
+    only), chosen as :func:`read_parquet_x` and :func:`open_parquet` choose them; None when X
+    is one list column (an embedding has no column names)."""
+    pa, ds = _pyarrow()
+    try:
+        schema = ds.dataset([str(p) for p in files], format="parquet").schema
+    except (OSError, pa.ArrowInvalid) as err:
+        raise ValueError(f"cannot read the parquet schema of {where}: {err}") from err
+    check_unique(list(schema.names), where)
+    columns = _Columns(pa, schema, x_key, exclude, where)
+    return None if columns.embedding else list(columns.names)
+
+
 def _whole_column(dataset: Any, name: str, where: str, option: str) -> np.ndarray:
     if name not in dataset.schema.names:
         raise ValueError(

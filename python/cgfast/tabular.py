@@ -39,7 +39,7 @@ def prepare_tabular(
     X: Any,
     *,
     constant: float | None = CONSTANT,
-    unscaled: Sequence[int] | str | None = INDICATORS,
+    unscaled: Sequence[int | str] | str | None = INDICATORS,
 ) -> np.ndarray:
     """Tabular features as the kernel should see them: each column centred and scaled to unit
     variance (but the 0/1 columns, by default), and a constant column appended.
@@ -52,11 +52,12 @@ def prepare_tabular(
     constant : float or None, default 2.0
         The appended column's value, in units of the prepared rows' root-mean-square norm
         (``√d`` for ``d`` standardised columns). None appends no column.
-    unscaled : "indicators", sequence of int or None, default "indicators"
+    unscaled : "indicators", sequence of int or str, or None, default "indicators"
         Columns left as they are. ``"indicators"``: every column whose values are 0 and 1 (one-hot
-        and yes/no columns), kept at 0 and 1. A sequence names the columns by index; None (or
-        ``[]``) scales every column. A scaled column whose values are all equal, or differ only
-        by rounding (a spread of at most 64 ulps of their mean), becomes 0.
+        and yes/no columns), kept at 0 and 1. A sequence names the columns by position (an int,
+        from 0; negative counts from the end) or, when X is a pandas DataFrame, by name (a
+        str); None (or ``[]``) scales every column. A scaled column whose values are all equal,
+        or differ only by rounding (a spread of at most 64 ulps of their mean), becomes 0.
 
     Returns
     -------
@@ -66,8 +67,9 @@ def prepare_tabular(
     ------
     ValueError
         If ``X`` is not a non-empty 2-D array of finite numbers, ``constant`` is not a positive
-        finite number, ``unscaled`` is another string or names a column ``X`` does not have,
-        or the ``unscaled`` columns hold values so large that the constant column overflows.
+        finite number, ``unscaled`` is another string or names a column ``X`` does not have
+        (by name: X is not a DataFrame, or has no column or two columns of that name), or the
+        ``unscaled`` columns hold values so large that the constant column overflows.
 
     Examples
     --------
@@ -85,6 +87,7 @@ def prepare_tabular(
            [ 1.41421356,  0.        ],
            [ 0.        ,  1.        ]])
     """
+    names = _column_names(X)
     if constant is not None:
         if (
             isinstance(constant, bool)
@@ -122,8 +125,10 @@ def prepare_tabular(
     else:
         keep = np.zeros(d, dtype=bool)
     for column in [] if unscaled is None else unscaled:
+        if isinstance(column, str):
+            column = _position(column, names)
         if isinstance(column, bool) or not isinstance(column, (int, np.integer)):
-            raise ValueError(f"unscaled must hold column indices, got {column!r}")
+            raise ValueError(f"unscaled must hold column positions or names, got {column!r}")
         if not -d <= column < d:
             raise ValueError(f"unscaled names column {column}, but X has {d} columns")
         keep[column] = True
@@ -152,3 +157,26 @@ def prepare_tabular(
         )
     column = np.full((len(values), 1), constant * (norm if norm > 0 else 1.0))
     return np.hstack([values, column])
+
+
+def _column_names(X: Any) -> list[Any] | None:
+    """A pandas DataFrame's column names, in order; None for anything else."""
+    columns = getattr(X, "columns", None)
+    if columns is None or not hasattr(X, "iloc"):
+        return None
+    return list(columns)
+
+
+def _position(name: str, names: list[Any] | None) -> int:
+    """The position of the column ``name`` among ``names`` (a DataFrame's columns)."""
+    if names is None:
+        raise ValueError(
+            f"unscaled names column {name!r}, but X has no column names (only a pandas "
+            "DataFrame has): give its position"
+        )
+    found = [j for j, other in enumerate(names) if other == name]
+    if len(found) != 1:
+        shown = ", ".join(map(str, names[:20])) + (", ..." if len(names) > 20 else "")
+        count = "no such column" if not found else f"{len(found)} columns of that name"
+        raise ValueError(f"unscaled names column {name!r}, but X has {count} (it has {shown})")
+    return found[0]

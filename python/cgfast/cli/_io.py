@@ -90,10 +90,40 @@ def prepared(data: Any, x: Path, unscaled: Any = None) -> np.ndarray:
     return read(lambda _: prepare_tabular(np.asarray(data), unscaled=columns), x)
 
 
-def check_unscaled(tabular: bool, unscaled: Any) -> None:
-    """``--unscaled`` says how ``--tabular`` prepares X: alone it would do nothing."""
+def unscaled_positions(
+    tabular: bool,
+    unscaled: Any,
+    x: Path,
+    x_key: str | None,
+    y: Path | None,
+    y_key: str | None,
+    id_key: str | None,
+) -> Any:
+    """``--unscaled`` checked before any work, its column names (if any) turned into positions
+    among X's feature columns, read from X's header or schema: ``--tabular`` needs it, and X
+    must name the columns."""
     if unscaled is not None and not tabular:
         raise click.UsageError("--unscaled applies with --tabular")
+    named = [] if isinstance(unscaled, str) else [c for c in unscaled or () if isinstance(c, str)]
+    if not named:
+        return unscaled
+    from .._files import feature_names
+
+    labels = (x if y is None else y, y_key)
+    names = read(lambda path: feature_names(path, x_key, labels=labels, exclude=id_key), x)
+    if names is None:
+        raise click.BadParameter(
+            f"names column {named[0]!r}, but X has no column names (only a .csv with a header, "
+            "a .parquet or parquet shards of numeric columns have): give positions from 0",
+            param_hint="'--unscaled'",
+        )
+    missing = [name for name in named if name not in names]
+    if missing:
+        raise click.BadParameter(
+            f"X has no feature column {missing[0]!r} (its feature columns: {', '.join(names)})",
+            param_hint="'--unscaled'",
+        )
+    return [names.index(c) if isinstance(c, str) else c for c in unscaled]
 
 
 def read_data(

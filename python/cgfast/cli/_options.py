@@ -101,7 +101,9 @@ class InputPath(click.Path):
 
 class UnscaledType(click.ParamType):
     """``--unscaled``: 'indicators', 'none' (an empty list: every column scaled) or
-    comma-separated column positions, as ``prepare_tabular``'s ``unscaled`` takes them."""
+    comma-separated columns, each a position (an int) or a name (a str, resolved against X's
+    header by ``cli._io.unscaled_positions``), as ``prepare_tabular``'s ``unscaled`` takes
+    them."""
 
     name = "columns"
 
@@ -111,15 +113,20 @@ class UnscaledType(click.ParamType):
         word = value.strip().lower()
         if word in (INDICATORS, "none"):
             return INDICATORS if word == INDICATORS else []
-        try:
-            return [int(part) for part in value.split(",")]
-        except ValueError:
-            self.fail(
-                "must be 'indicators', 'none' or comma-separated column positions from 0 "
-                f"(such as 0,3,4), got {value!r}",
-                param,
-                ctx,
-            )
+        columns: list[int | str] = []
+        for part in (part.strip() for part in value.split(",")):
+            if not part:
+                self.fail(
+                    "must be 'indicators', 'none' or comma-separated column positions from 0 "
+                    f"or names (such as 0,3,4 or age,income), got {value!r}",
+                    param,
+                    ctx,
+                )
+            try:
+                columns.append(int(part))
+            except ValueError:
+                columns.append(part)
+        return columns
 
 
 UNSCALED = UnscaledType()
@@ -180,7 +187,8 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 metavar="COLUMNS",
                 help="With --tabular, the columns kept as they are: 'indicators' (the default: "
                 "those whose values are 0 and 1), 'none' (standardise every column), or "
-                "comma-separated positions among X's feature columns, from 0 (e.g. 0,3,4).",
+                "comma-separated columns of X: names from a .csv header or parquet schema "
+                "(e.g. age,income), or positions among X's feature columns from 0 (e.g. 0,3,4).",
             ),
             click.option(
                 "--cache",

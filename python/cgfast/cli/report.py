@@ -22,10 +22,10 @@ from ._errors import library
 from ._io import (
     check_not_an_input,
     check_output,
-    check_unscaled,
     prepared,
     read,
     read_data,
+    unscaled_positions,
     write_by_name,
 )
 from ._options import EXISTING, OUTPUT, data_options, scoring_options
@@ -127,7 +127,7 @@ def report(
         ) from err
     from ..report import check_page_name, parse_shape, run_settings, write_report
 
-    check_unscaled(tabular, unscaled)
+    unscaled = unscaled_positions(tabular, unscaled, x, x_key, y, y_key, id_key)
     check_output(output)
     check_not_an_input(output, x, y, scores)
     library(check_page_name, output)

@@ -14,11 +14,11 @@ from ._errors import Interrupted, library
 from ._io import (
     check_not_an_input,
     check_score_output,
-    check_unscaled,
     prepared,
     read_data,
     save_scores,
     save_table,
+    unscaled_positions,
 )
 from ._options import DIRECTORY, OUTPUT, data_options, scoring_options
 from ._run import act_on, run_score, show_progress
@@ -142,7 +142,7 @@ def score(
     else:
         check_score_output(output, terms)
         check_not_an_input(output, x, y)
-    check_unscaled(tabular, unscaled)
+    unscaled = unscaled_positions(tabular, unscaled, x, x_key, y, y_key, id_key)
     progress = show_progress(progress)
     data, labels, ids = read_data(
         x, y, x_key, y_key, id_key, image_size, skip_unreadable, cache, progress
