@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Union, overload
 
 import numpy as np
 
@@ -28,14 +28,76 @@ from .suggest import DEFAULT_REPEATS, LabelSuggestions
 
 __all__ = ["ScoreTerms", "complexity", "gram", "score", "suggest_labels"]
 
+Seed = Union[int, np.random.Generator, np.random.RandomState, None]
 
+if TYPE_CHECKING:
+    from typing_extensions import TypedDict, Unpack
+
+    class _ScoreOptions(TypedDict, total=False):
+        """score()'s keyword arguments but the two that choose what it returns."""
+
+        ratio: Ratio
+        repeats: int | str
+        seed: Seed
+        max_block: int | None
+        n_jobs: int | None
+        progress: ProgressOption
+        precision: str
+        sampler: str
+        stability: float
+        max_repeats: int
+        checkpoint: str | os.PathLike | None
+        client: Any
+        task: str
+
+
+# What score() returns depends on two flags: the scores alone unless return_terms or suggest is
+# true. The overloads tell type checkers so (without them the README's
+# `cgfast.score(X, y).argsort()` is an error under mypy and pyright); a flag known only at run
+# time gives the union.
+@overload
+def score(
+    X: Any,
+    y: Any,
+    *,
+    return_terms: Literal[False] = ...,
+    suggest: Literal[False] = ...,
+    **options: Unpack[_ScoreOptions],
+) -> np.ndarray: ...
+@overload
+def score(
+    X: Any,
+    y: Any,
+    *,
+    return_terms: Literal[True],
+    suggest: bool = ...,
+    **options: Unpack[_ScoreOptions],
+) -> ScoreTerms: ...
+@overload
+def score(
+    X: Any,
+    y: Any,
+    *,
+    return_terms: bool = ...,
+    suggest: Literal[True],
+    **options: Unpack[_ScoreOptions],
+) -> ScoreTerms: ...
+@overload
+def score(
+    X: Any,
+    y: Any,
+    *,
+    return_terms: bool = ...,
+    suggest: bool = ...,
+    **options: Unpack[_ScoreOptions],
+) -> np.ndarray | ScoreTerms: ...
 def score(
     X: Any,
     y: Any,
     *,
     ratio: Ratio = 1.0,
     repeats: int | str = "auto",
-    seed: int | np.random.Generator | np.random.RandomState | None = 0,
+    seed: Seed = 0,
     max_block: int | None = None,
     n_jobs: int | None = None,
     progress: ProgressOption = False,

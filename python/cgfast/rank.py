@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,10 @@ def _descending(values: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(values)), -values))
 
 
+@overload
+def rank(scores: npt.ArrayLike, y: None = None) -> np.ndarray: ...
+@overload
+def rank(scores: npt.ArrayLike, y: npt.ArrayLike) -> dict[Any, np.ndarray]: ...
 def rank(
     scores: npt.ArrayLike, y: npt.ArrayLike | None = None
 ) -> np.ndarray | dict[Any, np.ndarray]:

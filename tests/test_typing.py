@@ -1,0 +1,82 @@
+"""What a type checker sees of the public calls: mypy on a user's script, in a subprocess.
+
+``cgfast.score`` returns the scores alone unless ``return_terms`` or ``suggest`` is true, and
+``cgfast.rank`` a dict only when given labels; without overloads saying so, the README's
+``cgfast.score(X, y).argsort()`` is an error under mypy and pyright.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = """
+import numpy as np
+import cgfast
+
+X = np.zeros((10, 3))
+y = np.arange(10) % 2
+flag = bool(len(y) > 3)
+scores = cgfast.score(X, y)
+order = scores.argsort()
+terms = cgfast.score(X, y, return_terms=True, seed=None)
+mean = terms.ab.mean()
+reveal_type(scores)
+reveal_type(terms)
+reveal_type(cgfast.score(X, y, suggest=True).suggested_label)
+reveal_type(cgfast.score(X, y, return_terms=flag))
+reveal_type(cgfast.score(X, y, task="regression", max_block=64))
+reveal_type(cgfast.rank(scores))
+reveal_type(cgfast.rank(scores, y))
+"""
+
+# numpy.ndarray's parameters as revealed differ between NumPy versions: each is "ndarray" here.
+NDARRAY = re.compile(r"numpy\.ndarray\[.*?numpy\.dtype\[[^\]]*\]\]")
+REVEALED = [
+    "ndarray",
+    "cgfast.engine.ScoreTerms",
+    "ndarray | None",
+    "ndarray | cgfast.engine.ScoreTerms",
+    "ndarray",
+    "ndarray",
+    "dict[Any, ndarray]",
+]
+
+
+def mypy(tmp_path, source: str) -> subprocess.CompletedProcess:
+    pytest.importorskip("mypy")
+    (tmp_path / "user.py").write_text(textwrap.dedent(source))
+    command = [sys.executable, "-m", "mypy", "--no-incremental", "--no-error-summary", "user.py"]
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+
+
+def test_mypy_sees_what_score_and_rank_return(tmp_path):
+    run = mypy(tmp_path, SCRIPT)
+    lines = run.stdout.splitlines()
+    errors = [line for line in lines if ": error:" in line]
+    assert not errors, run.stdout + run.stderr
+    revealed = [
+        NDARRAY.sub("ndarray", line.split('Revealed type is "')[1].rstrip('"'))
+        for line in lines
+        if "Revealed type is" in line
+    ]
+    assert revealed == REVEALED, run.stdout
+
+
+def test_mypy_refuses_an_unknown_or_mistyped_keyword(tmp_path):
+    run = mypy(
+        tmp_path,
+        """
+        import numpy as np
+        import cgfast
+
+        cgfast.score(np.zeros((4, 2)), [0, 1, 0, 1], rato=2.0)
+        cgfast.score(np.zeros((4, 2)), [0, 1, 0, 1], seed="x")
+        """,
+    )
+    errors = [line for line in run.stdout.splitlines() if ": error:" in line]
+    assert sorted({line.split(":")[1] for line in errors}) == ["5", "6"], run.stdout
