@@ -171,13 +171,22 @@ def _table(path: Path) -> tuple[list[str], dict[str, np.ndarray], list[int] | No
     for number, row in zip(numbers, lines):
         if len(row) != width:
             raise ValueError(f"{path}, line {number}: {len(row)} cells, the first line has {width}")
-    if any(not _is_number(cell) for cell in lines[0]):
-        names, body, numbers = [cell.strip() for cell in lines[0]], lines[1:], numbers[1:]
+    header = _header(lines[0])
+    if header is not None:
+        names, body, numbers = header, lines[1:], numbers[1:]
         check_unique(names, str(path))
     else:
         names, body = [str(j) for j in range(width)], lines
     cells = np.array(body, dtype=str).reshape(len(body), width)
     return names, {name: cells[:, j] for j, name in enumerate(names)}, numbers
+
+
+def _header(row: list[str]) -> list[str] | None:
+    """The column names a .csv's first row gives, stripped, when it is a header (any of its
+    cells is not a number); None when it is a row of data."""
+    if all(_is_number(cell) for cell in row):
+        return None
+    return [cell.strip() for cell in row]
 
 
 def _numbers(values: np.ndarray, name: str, path: Path) -> np.ndarray:
@@ -264,10 +273,9 @@ def feature_names(
     if suffix != ".csv":
         return None
     with open(path, newline="", encoding="utf-8-sig") as handle:
-        header = next((row for row in csv.reader(handle) if row), [])
-    if all(_is_number(cell) for cell in header):
+        names = _header(next((row for row in csv.reader(handle) if row), []))
+    if names is None:
         return None
-    names = [cell.strip() for cell in header]
     return _csv_features(path, names, key, _not_features(path, key, labels, exclude))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import TYPE_CHECKING, Any, Literal, Union, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -23,12 +23,10 @@ from .engine import (
     run_suggestions,
     score_run,
 )
-from .options import Options, Ratio, check_flag
+from .options import Options, Ratio, Seed, check_flag
 from .suggest import DEFAULT_REPEATS, LabelSuggestions
 
 __all__ = ["ScoreTerms", "complexity", "gram", "score", "suggest_labels"]
-
-Seed = Union[int, np.random.Generator, np.random.RandomState, None]
 
 if TYPE_CHECKING:
     from typing_extensions import TypedDict, Unpack

@@ -13,6 +13,8 @@ from typing import Any, Union
 import numpy as np
 
 Ratio = Union[float, str]
+# What a seed argument takes (check_seed turns it into the int a run records).
+Seed = Union[int, np.random.Generator, np.random.RandomState, None]
 
 # "single": H built and factorised in float32 (the default: the same ranking, twice the rate);
 # "double": float64 throughout, the exact reference. docs/guide/precision.md has the measurements.

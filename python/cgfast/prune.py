@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from ._labels import encode_labels
 from ._pandas import pandas as load_pandas
-from .options import check_choice, check_count, check_seed
+from .options import Seed, check_choice, check_count, check_seed
 from .rank import _check_scores, _descending, _table_columns, flag_column, is_table
 
 STRATEGIES = ("coverage", "keep-hard", "keep-easy")
@@ -171,7 +171,7 @@ def prune(
     strategy: str | None = None,
     beta: float | None = None,
     bins: int | None = None,
-    seed: int | np.random.Generator | np.random.RandomState | None = 0,
+    seed: Seed = 0,
     drop: str | None = None,
     issues: npt.ArrayLike | bool | None = None,
 ) -> np.ndarray | Any:
