@@ -90,15 +90,21 @@ TRAINING_SEEDS = (0, 1, 2)
 MATRICES = ("confident joint (cgfast)", "agreeing thresholds", "self-consistent")
 
 
+def corrected(probabilities: np.ndarray, joint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The transitions ``A[i, j] = P(given i | true j)`` of a joint (C x C, given x true, any
+    scale) and every row's clean-label posterior ``A⁻¹ p̃``, clipped at 0 and renormalised."""
+    transitions = joint / joint.sum(axis=0, keepdims=True)  # columns: true classes
+    clean = np.clip(np.linalg.solve(transitions, probabilities.T).T, 1e-12, None)
+    clean /= clean.sum(axis=1, keepdims=True)
+    return transitions, clean
+
+
 def backward_wrong(probabilities: np.ndarray, codes: np.ndarray, counts: np.ndarray,
                    shrink: float = 1.0) -> np.ndarray:  # fmt: skip
     """The posterior that each row's label is wrong, by backward correction (module docstring)."""
     joint = counts / counts.sum()
     joint = shrink * joint + (1.0 - shrink) * np.diag(joint.sum(axis=1))
-    transitions = joint / joint.sum(axis=0, keepdims=True)  # columns: true classes
-    clean = np.linalg.solve(transitions, probabilities.T).T
-    clean = np.clip(clean, 1e-12, None)
-    clean /= clean.sum(axis=1, keepdims=True)
+    transitions, clean = corrected(probabilities, joint)
     rows = np.arange(len(codes))
     mixed = clean @ transitions.T
     return 1.0 - transitions[codes, codes] * clean[rows, codes] / mixed[rows, codes]
@@ -110,10 +116,7 @@ def self_consistent(probabilities: np.ndarray, codes: np.ndarray, counts: np.nda
     the confident joint, ``counts[i, j] = Σ_{rows labelled i} P(true j | x, given i)`` under
     the current matrix, repeated until no transition moves by more than ``tolerance``."""
     for _ in range(steps):
-        joint = counts / counts.sum()
-        transitions = joint / joint.sum(axis=0, keepdims=True)
-        clean = np.clip(np.linalg.solve(transitions, probabilities.T).T, 1e-12, None)
-        clean /= clean.sum(axis=1, keepdims=True)
+        transitions, clean = corrected(probabilities, counts / counts.sum())
         posterior = transitions[codes] * clean
         posterior /= posterior.sum(axis=1, keepdims=True)
         updated = np.zeros_like(counts)
