@@ -120,3 +120,33 @@ def test_mypy_refuses_an_unknown_or_mistyped_keyword(tmp_path):
 )
 def test_revealed_types_are_compared_in_one_spelling(revealed, want):
     assert canonical(revealed) == want
+
+
+def test_the_overloads_options_are_scores_own_keywords():
+    """The overloads take score()'s options through one TypedDict, written only for type
+    checkers: it must hold every keyword of score() but the two that choose what it returns,
+    with the same annotations, or a checker would refuse a keyword that score() takes."""
+    import ast
+    import inspect
+
+    import cgfast
+    from cgfast import _score
+
+    tree = ast.parse(inspect.getsource(_score))
+    typed = next(
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef) and node.name == "_ScoreOptions"
+    )
+    options = {
+        statement.target.id: ast.unparse(statement.annotation)
+        for statement in typed.body
+        if isinstance(statement, ast.AnnAssign)
+    }
+    parameters = inspect.signature(cgfast.score).parameters.values()
+    want = {
+        p.name: p.annotation
+        for p in parameters
+        if p.name not in ("X", "y", "return_terms", "suggest")
+    }
+    assert options == want
